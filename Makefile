@@ -1,0 +1,63 @@
+# Short names for the nox sessions. Every target is one line that calls nox; the work
+# lives in the terrafusion_sync package. `make` alone prints this list.
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+NOX := $(VENV)/bin/nox
+ARGS ?=
+
+# A local environment with nox and uv (and the package, so plain `alembic` works in it).
+$(VENV)/.bootstrapped: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=25.1"
+	$(VENV)/bin/python -m pip install --quiet --group tools
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python -e . --group dev
+	touch $@
+
+##@ Everyday
+.PHONY: upgrade
+upgrade: $(VENV)/.bootstrapped  ## Bring the database to head (REV=<rev> for another target)
+	$(NOX) -s upgrade -- $(REV)
+
+.PHONY: revision
+revision: $(VENV)/.bootstrapped  ## Autogenerate a revision from the models: make revision M="add owner email"
+	$(NOX) -s revision -- "$(M)"
+
+.PHONY: downgrade
+downgrade: $(VENV)/.bootstrapped  ## Step back to REV (required): make downgrade REV=-1
+	$(NOX) -s downgrade -- $(REV)
+
+.PHONY: status
+status: $(VENV)/.bootstrapped  ## Which database, its revision, head and pending revisions
+	$(NOX) -s status
+
+.PHONY: sql
+sql: $(VENV)/.bootstrapped  ## The SQL an upgrade would run, changing nothing: make sql [REV=[FROM:]TO]
+	$(NOX) -s sql -- $(REV)
+
+##@ Checks
+.PHONY: test
+test: $(VENV)/.bootstrapped  ## Bring the test database to head, then run pytest (ARGS="-k sync")
+	$(NOX) -s test -- $(ARGS)
+
+.PHONY: review
+review: $(VENV)/.bootstrapped  ## The gate before merge: lint, one head, no model/migration drift
+	$(NOX) -s review -- $(ARGS)
+
+.PHONY: lint
+lint: $(VENV)/.bootstrapped  ## Fix what ruff can fix and format the code
+	$(NOX) -s lint
+
+.PHONY: hooks
+hooks: $(VENV)/.bootstrapped  ## Install the pre-commit hooks (ruff, and the review on migration changes)
+	$(VENV)/bin/pre-commit install
+
+##@ Embedded database
+.PHONY: db-stop
+db-stop: $(VENV)/.bootstrapped  ## Stop the embedded PostgreSQL (its data stays in .tfsync/)
+	$(NOX) -s db-stop
+
+##@ Help
+.PHONY: help
+help:  ## Show this list
+	@awk 'BEGIN {FS = ":.*?## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z-]+:.*?## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

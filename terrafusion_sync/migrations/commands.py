@@ -1,0 +1,202 @@
+"""Upgrade, downgrade, revision, status and SQL preview: Alembic driven on one connection.
+
+Each function opens a single connection with :func:`terrafusion_sync.database.connect`
+and hands it to Alembic through ``config.attributes["connection"]``, so ``env.py`` runs
+exactly as it does under plain ``alembic``.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.script import Script
+from sqlalchemy.engine import URL, Connection
+
+from terrafusion_sync.database import connect, ensure_database
+from terrafusion_sync.errors import MigrationError
+from terrafusion_sync.migrations.config import (
+    alembic_config,
+    alembic_errors,
+    script_directory,
+    versions_dir,
+)
+
+T = TypeVar("T")
+Report = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """A reporter that says nothing."""
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where a database stands against the revision files."""
+
+    current: tuple[str, ...]
+    heads: tuple[str, ...]
+    pending: list[Script] = field(default_factory=list)
+
+    @property
+    def at_head(self) -> bool:
+        """True when every head is applied and nothing else is."""
+        return set(self.current) == set(self.heads)
+
+
+async def run_on(url: URL, cfg: Config, fn: Callable[[Connection], T]) -> T:
+    """Run ``fn`` with a synchronous connection to ``url`` that Alembic will use."""
+
+    def call(sync_conn: Connection) -> T:
+        cfg.attributes["connection"] = sync_conn
+        try:
+            with alembic_errors():
+                return fn(sync_conn)
+        finally:
+            cfg.attributes.pop("connection", None)
+
+    async with connect(url) as conn:
+        result = await conn.run_sync(call)
+        await conn.commit()
+        return result
+
+
+async def status(url: URL, cfg: Config | None = None) -> Status:
+    """The database's current revision(s), the heads, and what an upgrade would apply."""
+    cfg = cfg or alembic_config()
+    scripts = script_directory(cfg)
+    heads = tuple(scripts.get_heads())
+    current = await run_on(url, cfg, _current_heads)
+    with alembic_errors():
+        pending = list(reversed(list(scripts.iterate_revisions(heads, current))))
+    return Status(current=current, heads=heads, pending=pending)
+
+
+async def upgrade(
+    url: URL, target: str = "head", *, cfg: Config | None = None, report: Report = _quiet
+) -> list[str]:
+    """Bring the database to ``target``; report each revision applied and its time."""
+    return await _migrate(url, target, cfg or alembic_config(), report, command.upgrade)
+
+
+async def downgrade(
+    url: URL, target: str, *, cfg: Config | None = None, report: Report = _quiet
+) -> list[str]:
+    """Step the database back to ``target`` (required: there is no default)."""
+    if not target or not target.strip():
+        raise MigrationError(
+            "downgrade needs a target revision",
+            "say how far back: REV=-1 for one step, or a revision id",
+        )
+    return await _migrate(url, target.strip(), cfg or alembic_config(), report, command.downgrade)
+
+
+async def revision(
+    url: URL, message: str, *, empty: bool = False, cfg: Config | None = None
+) -> Path | None:
+    """Autogenerate a revision from the models against a database at head.
+
+    With ``empty`` write a blank revision to fill in by hand (no database needed).
+    """
+    cfg = cfg or alembic_config()
+    message = message.strip()
+    if not message:
+        raise MigrationError(
+            "a revision needs a message", 'say what it changes: make revision M="add owner email"'
+        )
+    if empty:
+        with alembic_errors():
+            return _written(command.revision(cfg, message))
+    state = await status(url, cfg)
+    if not state.at_head:
+        raise MigrationError(
+            f"the database is at {_revs(state.current)}, not at head {_revs(state.heads)}",
+            "run `make upgrade` first, so the new revision starts from head",
+        )
+    cfg.attributes["autogenerate"] = True
+    written = await run_on(url, cfg, lambda _: command.revision(cfg, message, autogenerate=True))
+    if cfg.attributes.get("revision_skipped"):
+        raise MigrationError(
+            "the models and the database do not differ: nothing to write",
+            "change a model first, or use --empty for a hand-written revision",
+        )
+    return _written(written)
+
+
+async def create_initial_revision(url: URL, *, cfg: Config | None = None) -> Path | None:
+    """Autogenerate the first revision into an empty ``versions/`` folder."""
+    cfg = cfg or alembic_config()
+    existing = sorted(p.name for p in versions_dir(cfg).glob("*.py") if p.name != "__init__.py")
+    if existing:
+        raise MigrationError(
+            f"versions/ already holds {len(existing)} revision(s), starting with {existing[0]}",
+            'the initial revision exists: use `make revision M="..."` for a new change',
+        )
+    return await revision(url, "initial schema", cfg=cfg)
+
+
+async def upgrade_sql(url: URL, spec: str, *, cfg: Config | None = None) -> str:
+    """The SQL an upgrade to ``[FROM:]TO`` would run; FROM defaults to the database's revision."""
+    cfg = cfg or alembic_config()
+    spec = spec.strip() or "head"
+    if ":" not in spec:
+        current = await run_on(url, cfg, _current_heads)
+        if len(current) > 1:
+            raise MigrationError(
+                f"the database has several heads ({_revs(current)})",
+                "give the starting revision explicitly: FROM:TO",
+            )
+        spec = f"{current[0]}:{spec}" if current else spec
+    buffer = io.StringIO()
+    cfg.output_buffer = buffer
+    with alembic_errors():
+        command.upgrade(cfg, spec, sql=True)
+    return buffer.getvalue()
+
+
+async def prepare_test_database(url: URL, *, report: Report = _quiet) -> list[str]:
+    """Create the test database if missing and bring it to head; a no-op when it is there."""
+    if await ensure_database(url):
+        report(f"created database {url.database}")
+    cfg = alembic_config()
+    state = await status(url, cfg)
+    if state.at_head:
+        return []
+    return await upgrade(url, "head", cfg=cfg, report=report)
+
+
+async def _migrate(url: URL, target: str, cfg: Config, report: Report, step: Any) -> list[str]:
+    applied: list[str] = []
+    clock = [time.perf_counter()]
+
+    def on_version_apply(*, step: MigrationInfo, **_: Any) -> None:
+        now = time.perf_counter()
+        script = step.up_revision
+        arrow = "upgraded  " if step.is_upgrade else "downgraded"
+        report(f"  {arrow} {script.revision}  {script.doc}  ({now - clock[0]:.2f} s)")
+        applied.append(script.revision)
+        clock[0] = now
+
+    cfg.attributes["on_version_apply"] = on_version_apply
+    await run_on(url, cfg, lambda _: step(cfg, target))
+    return applied
+
+
+def _current_heads(conn: Connection) -> tuple[str, ...]:
+    return tuple(MigrationContext.configure(conn).get_current_heads())
+
+
+def _written(result: Script | list[Script] | None) -> Path | None:
+    script = result[0] if isinstance(result, list) and result else result
+    return Path(script.path) if isinstance(script, Script) else None
+
+
+def _revs(revs: tuple[str, ...]) -> str:
+    return ", ".join(revs) if revs else "base (empty)"

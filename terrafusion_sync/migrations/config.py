@@ -1,0 +1,84 @@
+"""Alembic configuration, built from the package's ``alembic.ini``."""
+
+from __future__ import annotations
+
+import sys
+from argparse import Namespace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO, TypeVar
+
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import MetaData
+
+from terrafusion_sync import PACKAGE_DIR
+from terrafusion_sync.errors import MigrationError
+
+ALEMBIC_INI = PACKAGE_DIR / "alembic.ini"
+VERSIONS_DIR = PACKAGE_DIR / "alembic_migrations" / "versions"
+
+T = TypeVar("T")
+
+
+def alembic_config(
+    *,
+    versions_dir: Path | None = None,
+    target_metadata: MetaData | None = None,
+    stdout: TextIO | None = None,
+) -> Config:
+    """The project's Alembic config; ``versions_dir`` and ``target_metadata`` are for tests."""
+    cfg = Config(ALEMBIC_INI, stdout=stdout or sys.stdout, cmd_opts=Namespace(quiet=True))
+    cfg.attributes["configure_logging"] = False
+    if versions_dir is not None:
+        cfg.set_main_option("version_locations", str(versions_dir))
+    if target_metadata is not None:
+        cfg.attributes["target_metadata"] = target_metadata
+    return cfg
+
+
+def versions_dir(cfg: Config) -> Path:
+    """The folder new revisions are written to."""
+    location = cfg.get_main_option("version_locations")
+    return Path(location) if location else VERSIONS_DIR
+
+
+def script_directory(cfg: Config) -> ScriptDirectory:
+    """The revision files, as Alembic sees them."""
+    with alembic_errors():
+        return ScriptDirectory.from_config(cfg)
+
+
+@contextmanager
+def alembic_errors() -> Iterator[None]:
+    """Alembic's ``CommandError`` (unknown revision, several heads, ...) as a one-line error."""
+    try:
+        yield
+    except CommandError as exc:
+        raise MigrationError(_first_line(exc), _hint_for(str(exc))) from exc
+
+
+def call_alembic(fn: Callable[[], T]) -> T:
+    """Call an Alembic command, translating its errors."""
+    with alembic_errors():
+        return fn()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0].rstrip(".") if text else type(exc).__name__
+
+
+def _hint_for(message: str) -> str:
+    lowered = message.lower()
+    if "can't locate revision" in lowered or "no such revision" in lowered:
+        return "see `make status` for the known revisions"
+    if "multiple head" in lowered:
+        return "merge the heads: alembic merge heads -m 'merge'"
+    if "relative revision" in lowered:
+        return "there are not that many revisions to step through; see `make status`"
+    if "not up to date" in lowered:
+        return "run `make upgrade` first"
+    return "see `make status`; nothing was changed"

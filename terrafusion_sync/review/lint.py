@@ -1,0 +1,68 @@
+"""Ruff, lint and format, on the package, the revision files, tests and tooling."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from terrafusion_sync.errors import TfsyncError
+from terrafusion_sync.review.findings import Finding
+from terrafusion_sync.settings import PROJECT_DIR
+
+FORMAT_CODE = "TF001"
+
+
+def ruff_findings(paths: list[Path] | None = None) -> list[Finding]:
+    """Ruff's lint findings and every file ``ruff format`` would change."""
+    targets = [str(p) for p in paths] if paths else ["."]
+    checked = _ruff("check", "--output-format", "json", "--exit-zero", *targets)
+    findings = [
+        Finding(
+            _relative(item["filename"]),
+            item["location"]["row"],
+            item["code"] or "ruff",
+            item["message"],
+            "ruff check --fix may fix it" if item.get("fix") else "",
+        )
+        for item in json.loads(checked.stdout or "[]")
+    ]
+    formatted = _ruff("format", "--check", "--quiet", *targets)
+    for line in formatted.stdout.splitlines():
+        if line.startswith("Would reformat: "):
+            path = _relative(line.removeprefix("Would reformat: ").strip())
+            findings.append(
+                Finding(
+                    path, 1, FORMAT_CODE, "file is not formatted", "run ruff format, or make lint"
+                )
+            )
+    return findings
+
+
+def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *args],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as exc:  # pragma: no cover - the interpreter itself is missing
+        raise TfsyncError(f"cannot run ruff: {exc}", "install the review group") from exc
+    if result.returncode >= 2 or "No module named ruff" in result.stderr:
+        first = (result.stderr.strip().splitlines() or ["ruff failed"])[0]
+        raise TfsyncError(
+            f"ruff could not run: {first}",
+            "run the review through `make review`, which installs ruff",
+        )
+    return result
+
+
+def _relative(filename: str) -> str:
+    path = Path(filename)
+    try:
+        return str(path.resolve().relative_to(PROJECT_DIR))
+    except ValueError:
+        return str(path)

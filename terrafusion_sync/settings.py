@@ -1,0 +1,147 @@
+"""Settings: the process environment, then ``.env``, then the embedded default.
+
+Only PostgreSQL is accepted. Every URL is normalised to the asyncpg driver, and
+:func:`mask_url` is the one way a URL is ever shown to a person.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv.parser import parse_stream
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from terrafusion_sync import PACKAGE_DIR
+from terrafusion_sync.errors import ConfigError
+
+PROJECT_DIR = PACKAGE_DIR.parent
+"""The repository root: where ``.env`` and the embedded cluster's ``.tfsync/`` live."""
+
+DRIVER = "postgresql+asyncpg"
+_POSTGRES_SCHEMES = {
+    "postgres",
+    "postgresql",
+    "postgresql+asyncpg",
+    "postgresql+psycopg",
+    "postgresql+psycopg2",
+}
+_PASSWORD_IN_TEXT = re.compile(r"(?P<head>[a-z0-9+.-]+://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
+# libpq spellings that asyncpg knows under another name
+_QUERY_RENAMES = {"sslmode": "ssl", "connect_timeout": "timeout"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. A URL left as ``None`` means "use the embedded cluster"."""
+
+    database_url: URL | None
+    test_database_url: URL | None
+    state_dir: Path
+    debug: bool = False
+
+    @property
+    def embedded(self) -> bool:
+        """True when the application database is the embedded cluster."""
+        return self.database_url is None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read settings: ``environ`` (default ``os.environ``) wins over ``.env``."""
+    environ = os.environ if environ is None else environ
+    env_file = Path(environ.get("TFSYNC_ENV_FILE") or PROJECT_DIR / ".env")
+    values = {**read_env_file(env_file), **{k: v for k, v in environ.items() if v != ""}}
+
+    database_url = _optional_url(values, "DATABASE_URL")
+    test_url = _optional_url(values, "TEST_DATABASE_URL")
+    if database_url is not None and test_url is None:
+        test_url = database_url.set(database=f"{database_url.database}_test")
+    if database_url is not None and test_url is not None and same_database(database_url, test_url):
+        raise ConfigError(
+            f"TEST_DATABASE_URL and DATABASE_URL are the same database ({mask_url(test_url)})",
+            "point TEST_DATABASE_URL at a separate database: the tests empty it",
+        )
+    state_dir = Path(values.get("TFSYNC_STATE_DIR") or PROJECT_DIR / ".tfsync")
+    return Settings(
+        database_url=database_url,
+        test_database_url=test_url,
+        state_dir=state_dir.resolve(),
+        debug=_flag(values.get("TFSYNC_DEBUG", "")),
+    )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file strictly: a line that cannot be parsed is an error."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                raise ConfigError(
+                    f"{path.name} line {binding.original.line}: cannot parse "
+                    f"{mask_text(binding.original.string.strip())!r}",
+                    "write settings as NAME=value, see .env.example",
+                )
+            if binding.key is not None and binding.value is not None:
+                values[binding.key] = binding.value
+    return values
+
+
+def normalize_url(raw: str, name: str = "DATABASE_URL") -> URL:
+    """Parse ``raw`` into an asyncpg URL, refusing anything that is not PostgreSQL."""
+    try:
+        url = make_url(raw.strip())
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"{name} is not a valid URL: {mask_text(raw)!r}",
+            "use postgresql://user:password@host:5432/dbname",
+        ) from None
+    if url.drivername not in _POSTGRES_SCHEMES:
+        raise ConfigError(
+            f"{name} uses {url.drivername!r}, not PostgreSQL",
+            "TerraFusion Sync runs on PostgreSQL only: use postgresql://user:password@host/dbname",
+        )
+    if not url.database:
+        raise ConfigError(
+            f"{name} names no database: {mask_url(url)}",
+            "add the database name after the host, e.g. .../terrafusion_sync",
+        )
+    query = {_QUERY_RENAMES.get(k, k): v for k, v in url.query.items()}
+    return url.set(drivername=DRIVER, query=query)
+
+
+def same_database(a: URL, b: URL) -> bool:
+    """True when two URLs name the same database on the same server."""
+
+    def key(url: URL) -> tuple[str, int, str | None]:
+        host = url.host or str(url.query.get("host", "")) or "localhost"
+        host = "localhost" if host in {"127.0.0.1", "::1"} else host.lower()
+        return host, url.port or 5432, url.database
+
+    return key(a) == key(b)
+
+
+def mask_url(url: URL | str) -> str:
+    """Render a URL for people: the password becomes ``***``."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return mask_text(url)
+
+
+def mask_text(text: str) -> str:
+    """Mask every ``scheme://user:password@`` password inside free text."""
+    return _PASSWORD_IN_TEXT.sub(r"\g<head>***@", text)
+
+
+def _optional_url(values: Mapping[str, str], name: str) -> URL | None:
+    raw = values.get(name)
+    return normalize_url(raw, name) if raw else None
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}

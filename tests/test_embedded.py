@@ -1,0 +1,46 @@
+"""The embedded PostgreSQL: started on demand, safely by several processes at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def tfsync(state_dir: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL"}}
+    env |= {"TFSYNC_STATE_DIR": str(state_dir), "TFSYNC_ENV_FILE": str(state_dir / "none")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "terrafusion_sync", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+def test_two_processes_start_it_at_once_then_it_stops(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    starters = [tfsync(state, "status"), tfsync(state, "status", "--test")]
+    results = [finish(process) for process in starters]
+    try:
+        assert [code for code, _, _ in results] == [0, 0], results
+        assert all("embedded PostgreSQL" in out for _, out, _ in results)
+        code, out, _ = finish(tfsync(state, "upgrade"))
+        assert code == 0
+        assert "upgraded " in out
+        code, out, _ = finish(tfsync(state, "status", "--test"))
+        assert code == 0
+        assert "embedded PostgreSQL" in out
+        assert "terrafusion_sync_test" in out
+    finally:
+        code, out, _ = finish(tfsync(state, "db-stop"))
+    assert code == 0
+    assert "stopped" in out
+    assert not (state / "pgdata" / "postmaster.pid").exists()

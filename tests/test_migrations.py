@@ -1,0 +1,167 @@
+"""The migrations core on scratch databases: round trip, status, SQL, autogenerate, drift."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import MetaData, inspect
+from sqlalchemy.engine import URL
+
+from terrafusion_sync import migrations
+from terrafusion_sync.core_models import Base
+from terrafusion_sync.database import connect
+from terrafusion_sync.errors import MigrationError
+from terrafusion_sync.migrations.config import VERSIONS_DIR
+from terrafusion_sync.review.runner import ONLY_IN_MODELS, run_review
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+APP_TABLES = {"property_operational", "report_jobs"}
+
+
+async def tables(url: URL) -> set[str]:
+    async with connect(url) as conn:
+        return set(await conn.run_sync(lambda c: inspect(c).get_table_names())) - {
+            "alembic_version"
+        }
+
+
+def models_with_owner_email() -> MetaData:
+    """A copy of the models' metadata with one nullable column added: a model change."""
+    metadata = MetaData(naming_convention=Base.metadata.naming_convention)
+    for table in Base.metadata.tables.values():
+        table.to_metadata(metadata)
+    metadata.tables["property_operational"].append_column(
+        sa.Column("owner_email", sa.String(255), nullable=True)
+    )
+    return metadata
+
+
+@pytest.fixture
+def scratch_versions(tmp_path: Path) -> Path:
+    """A copy of versions/, so generated revisions never land in the real folder."""
+    copy = tmp_path / "versions"
+    shutil.copytree(VERSIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+async def test_upgrade_downgrade_upgrade_round_trip(scratch_url: URL) -> None:
+    heads = (await migrations.status(scratch_url)).heads
+    reports: list[str] = []
+
+    applied = await migrations.upgrade(scratch_url, report=reports.append)
+    assert await tables(scratch_url) == APP_TABLES
+    assert (await migrations.status(scratch_url)).current == heads
+    assert len(reports) == len(applied) >= 1
+    assert all(line.strip().startswith("upgraded") and line.endswith(" s)") for line in reports)
+
+    await migrations.downgrade(scratch_url, "base")
+    assert await tables(scratch_url) == set()
+    assert (await migrations.status(scratch_url)).current == ()
+
+    await migrations.upgrade(scratch_url)
+    assert await tables(scratch_url) == APP_TABLES
+
+
+async def test_status_lists_pending_revisions_oldest_first(scratch_url: URL) -> None:
+    state = await migrations.status(scratch_url)
+    assert state.current == ()
+    assert not state.at_head
+    assert state.pending[-1].revision == state.heads[0]
+    assert state.pending[0].down_revision is None
+
+
+async def test_sql_preview_changes_nothing(scratch_url: URL) -> None:
+    sql = await migrations.upgrade_sql(scratch_url, "head")
+    assert "CREATE TABLE property_operational" in sql
+    assert "CREATE TABLE alembic_version" in sql
+    assert await tables(scratch_url) == set()
+    assert (await migrations.status(scratch_url)).current == ()
+
+
+async def test_sql_preview_starts_from_the_current_revision(scratch_url: URL) -> None:
+    await migrations.upgrade(scratch_url)
+    assert "CREATE TABLE property_operational" not in await migrations.upgrade_sql(
+        scratch_url, "head"
+    )
+
+
+async def test_unknown_revision_is_refused_and_changes_nothing(scratch_url: URL) -> None:
+    with pytest.raises(MigrationError, match="Can't locate revision"):
+        await migrations.upgrade(scratch_url, "deadbeef0000")
+    assert await tables(scratch_url) == set()
+
+
+async def test_downgrade_requires_a_target(scratch_url: URL) -> None:
+    await migrations.upgrade(scratch_url)
+    with pytest.raises(MigrationError, match="needs a target"):
+        await migrations.downgrade(scratch_url, " ")
+    assert await tables(scratch_url) == APP_TABLES
+
+
+async def test_revision_refuses_a_database_not_at_head(
+    scratch_url: URL, scratch_versions: Path
+) -> None:
+    cfg = migrations.alembic_config(versions_dir=scratch_versions)
+    before = sorted(p.name for p in scratch_versions.glob("*.py"))
+    with pytest.raises(MigrationError, match="not at head"):
+        await migrations.revision(scratch_url, "too early", cfg=cfg)
+    assert sorted(p.name for p in scratch_versions.glob("*.py")) == before
+
+
+async def test_revision_without_changes_writes_nothing(
+    scratch_url: URL, scratch_versions: Path
+) -> None:
+    cfg = migrations.alembic_config(versions_dir=scratch_versions)
+    await migrations.upgrade(scratch_url, cfg=cfg)
+    before = sorted(p.name for p in scratch_versions.glob("*.py"))
+    with pytest.raises(MigrationError, match="do not differ"):
+        await migrations.revision(scratch_url, "nothing changed", cfg=cfg)
+    assert sorted(p.name for p in scratch_versions.glob("*.py")) == before
+
+
+async def test_autogenerate_detects_a_model_change(
+    scratch_url: URL, scratch_versions: Path
+) -> None:
+    changed = models_with_owner_email()
+    cfg = migrations.alembic_config(versions_dir=scratch_versions, target_metadata=changed)
+    await migrations.upgrade(scratch_url, cfg=cfg)
+
+    drift = await migrations.compare_models(scratch_url, changed)
+    assert [(d.side, d.table, d.column) for d in drift] == [
+        ("models", "property_operational", "owner_email")
+    ]
+
+    path = await migrations.revision(scratch_url, "add owner email", cfg=cfg)
+    assert path is not None
+    assert path.parent == scratch_versions
+    assert path.name.endswith("_add_owner_email.py")
+    source = "".join(path.read_text().split())  # formatting may wrap lines
+    assert 'op.add_column("property_operational",sa.Column("owner_email"' in source
+    assert 'op.drop_column("property_operational","owner_email")' in source
+
+    fresh = migrations.alembic_config(versions_dir=scratch_versions, target_metadata=changed)
+    await migrations.upgrade(scratch_url, cfg=fresh)
+    assert await migrations.compare_models(scratch_url, changed) == []
+    await migrations.downgrade(scratch_url, "-1", cfg=fresh)
+    assert await migrations.compare_models(scratch_url) == []
+
+
+async def test_review_names_table_and_column_of_unmigrated_model_change(
+    test_database_url: URL,
+) -> None:
+    cfg = migrations.alembic_config(target_metadata=models_with_owner_email())
+    findings, revisions = await run_review(test_database_url, cfg=cfg, lint=False)
+    assert revisions >= 1
+    assert [(f.code, f.path) for f in findings] == [
+        (ONLY_IN_MODELS, "terrafusion_sync/core_models.py")
+    ]
+    assert "property_operational.owner_email" in findings[0].message
+
+
+async def test_review_of_the_project_finds_no_drift(test_database_url: URL) -> None:
+    findings, _ = await run_review(test_database_url, lint=False)
+    assert findings == []
