@@ -48,6 +48,10 @@ review: $(VENV)/.bootstrapped  ## The gate before merge: lint, one head, no mode
 lint: $(VENV)/.bootstrapped  ## Fix what ruff can fix and format the code
 	$(NOX) -s lint
 
+.PHONY: bench
+bench: $(VENV)/.bootstrapped  ## Benchmarks, printed as side-by-side ratios (ARGS=bench_upgrade for one)
+	$(NOX) -s bench -- $(ARGS)
+
 .PHONY: hooks
 hooks: $(VENV)/.bootstrapped  ## Install the pre-commit hooks (ruff, and the review on migration changes)
 	$(VENV)/bin/pre-commit install

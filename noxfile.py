@@ -81,6 +81,13 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", ".")
 
 
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks, measured side by side and printed as ratios (names after -- pick some)."""
+    install(session, "bench")
+    session.run("python", "-m", "bench.run", *session.posargs)
+
+
 @nox.session(name="db-stop", default=False)
 def db_stop(session: nox.Session) -> None:
     """Stop the embedded PostgreSQL."""
