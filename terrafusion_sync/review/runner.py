@@ -113,7 +113,9 @@ async def _on_scratch_database(
     server_url: URL, cfg: Config, revisions: list[RevisionFile], wanted: set[str], order: list[str]
 ) -> list[Finding]:
     findings: list[Finding] = []
-    async with scratch_database(server_url, "review") as scratch:
+    # named after the server's database, so whose scratch database it is shows in pg_database
+    purpose = f"review_{(server_url.database or '')[-20:]}"
+    async with scratch_database(server_url, purpose) as scratch:
         found, at_head = await stairway.stairway_findings(scratch, cfg, revisions, wanted, order)
         findings += found
         if at_head:
