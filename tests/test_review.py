@@ -58,6 +58,8 @@ BAD = {
     "2026_12_01_1000-bad000000021_add_report_token.py": [("TF412", 18)],
     "2026_12_01_1000-bad000000022_add_priority.py": [("TF413", 19)],
     "2026_12_01_1000-bad000000023_drop_report_message.py": [("TF002", 18), ("TF410", 18)],
+    # reads rows through op.get_bind(): `alembic upgrade --sql` cannot render it
+    "2026_12_01_1000-bad000000026_backfill_priority.py": [("TF414", 18)],
     # accepted with a reason: nothing on the file
     "2026_12_01_1000-bad000000024_drop_report_message.py": [],
     # a table created in the same revision is not live: index, rename, NOT NULL are fine
