@@ -68,6 +68,7 @@ BAD = {
 NULLABLE_COLUMN = "2026_12_01_1000-good00000101_add_owner_email.py"
 CONCURRENT_INDEX = "2026_12_01_1000-good00000102_index_report_messages.py"
 BATCHED_BACKFILL = "2026_12_01_1000-good00000103_backfill_report_status.py"
+MERGE = "2026_12_01_1000-good00000104_merge_heads.py"
 
 
 @pytest.fixture
@@ -110,7 +111,7 @@ def on(path: Path, findings: list[Finding]) -> list[tuple[str, int]]:
 
 
 def test_every_fixture_is_listed() -> None:
-    listed = {*BAD, NULLABLE_COLUMN, CONCURRENT_INDEX, BATCHED_BACKFILL}
+    listed = {*BAD, NULLABLE_COLUMN, CONCURRENT_INDEX, BATCHED_BACKFILL, MERGE}
     assert {p.name for p in FIXTURES.glob("*.py")} == listed
 
 
@@ -163,6 +164,19 @@ async def test_two_heads(test_database_url: URL, versions: Path) -> None:
         ("TF101", 1)
     ]
     assert "bad000000008" in done.findings[0].message
+
+
+@on_loop
+async def test_merged_branches_still_get_the_drift_check(
+    test_database_url: URL, versions: Path
+) -> None:
+    add(versions, BATCHED_BACKFILL)
+    add(versions, "2026_12_01_1000-bad000000008_add_report_number_sequence.py")
+    add(versions, MERGE)
+    done = await review_of(test_database_url, versions, models("owner_email"))
+    assert [(f.code, f.path) for f in done.findings] == [
+        ("TF201", "terrafusion_sync/core_models.py")
+    ]
 
 
 @on_loop

@@ -86,6 +86,8 @@ def downgrade_missing(rev: RevisionFile) -> Finding | None:
     fn = rev.functions.get("downgrade")
     if fn is not None and any(not _inert(stmt) for stmt in fn.body):
         return None
+    if fn is not None and len(rev.down_revisions) > 1:
+        return None  # a merge revision has nothing to undo
     what = "has no downgrade()" if fn is None else "downgrade() does nothing"
     return Finding(
         rev.shown,
