@@ -218,6 +218,11 @@ def main() -> None:
             ("review", full),
             ("stack", glued),
         )
+        report(
+            "incremental review vs squawk + alembic check + pytest-alembic",
+            ("review", incremental),
+            ("stack", glued),
+        )
 
 
 async def _fresh(url: URL) -> None:
