@@ -41,7 +41,7 @@ test: $(VENV)/.bootstrapped  ## Bring the test database to head, then run pytest
 	$(NOX) -s test -- $(ARGS)
 
 .PHONY: review
-review: $(VENV)/.bootstrapped  ## The gate before merge: lint, one head, no model/migration drift
+review: $(VENV)/.bootstrapped  ## The gate before merge: lint, history, drift, stairway, unsafe SQL, seals (ARGS=--seal)
 	$(NOX) -s review -- $(ARGS)
 
 .PHONY: lint

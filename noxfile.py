@@ -54,7 +54,7 @@ def test(session: nox.Session) -> None:
 
 @nox.session
 def review(session: nox.Session) -> None:
-    """The gate before merge: lint, one head, no drift between models and migrations."""
+    """The gate before merge: lint, history, drift, stairway, unsafe SQL, sealed revisions."""
     install(session, "review")
     tfsync(session, "review", *session.posargs)
 

@@ -9,13 +9,14 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from terrafusion_sync import embedded, migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import database_url, url_label
 from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError
-from terrafusion_sync.review import format_json, format_text, run_review
+from terrafusion_sync.review import format_json, format_text, review, seal_chain
 from terrafusion_sync.settings import Settings, load_settings, mask_text, mask_url
 
 PROG = "tfsync"
@@ -98,10 +99,26 @@ def build_parser() -> Parser:
     )
 
     sub = add(
-        "review", "Lint, one head, and drift between the models and the migrations.", cmd_review
+        "review",
+        "The gate before merge: lint, structure, drift, stairway, unsafe operations, sealed "
+        "history (codes: README, Review codes).",
+        cmd_review,
     )
-    sub.add_argument("files", nargs="*", help="changed files (from pre-commit); ignored for now")
+    sub.add_argument(
+        "files",
+        nargs="*",
+        help="changed files (from pre-commit): per-revision checks run on these revisions only",
+    )
     sub.add_argument("--format", choices=("text", "json"), default="text")
+    sub.add_argument(
+        "--seal",
+        nargs="?",
+        const="",
+        metavar="REV",
+        help="record checksums in versions.sum instead of reviewing: every unsealed revision, "
+        "or REV (a sealed, edited one needs --reason)",
+    )
+    sub.add_argument("--reason", default="", help="why a sealed revision is re-sealed")
 
     sub = add("test", "Bring the test database to head, then run pytest with ARGS.", cmd_test)
     sub.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="ARGS")
@@ -218,10 +235,29 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
-    findings, revisions = run(run_review(database_url(settings, test=True)))
-    render = format_json if args.format == "json" else format_text
-    say(render(findings, revisions))
-    return EXIT_FINDINGS if findings else EXIT_OK
+    if args.seal is not None:
+        sealed = seal_chain(
+            migrations.alembic_config(), [args.seal] if args.seal else [], args.reason
+        )
+        for seal in sealed:
+            say(
+                f"sealed {seal.revision}  {seal.file}"
+                + (f"  ({seal.reason})" if seal.reason else "")
+            )
+        say(f"{len(sealed)} revision(s) sealed" if sealed else "nothing to seal")
+        return EXIT_OK
+    files = [Path(f) for f in args.files] or None
+    done = run(review(database_url(settings, test=True), files=files))
+    if args.format == "json":
+        say(format_json(done.findings, done.revisions))
+    else:
+        if done.unsealed:
+            say(
+                f"note: {len(done.unsealed)} revision(s) not sealed yet: {', '.join(done.unsealed)}"
+                " (seal them when they merge to main: tfsync review --seal)"
+            )
+        say(format_text(done.findings, done.revisions))
+    return EXIT_FINDINGS if done.findings else EXIT_OK
 
 
 def cmd_test(settings: Settings, args: argparse.Namespace) -> int:

@@ -142,8 +142,14 @@ async def create_initial_revision(url: URL, *, cfg: Config | None = None) -> Pat
     return await revision(url, "initial schema", cfg=cfg)
 
 
-async def upgrade_sql(url: URL, spec: str, *, cfg: Config | None = None) -> str:
-    """The SQL an upgrade to ``[FROM:]TO`` would run; FROM defaults to the database's revision."""
+async def upgrade_sql(
+    url: URL, spec: str, *, cfg: Config | None = None, buffer: io.StringIO | None = None
+) -> str:
+    """The SQL an upgrade to ``[FROM:]TO`` would run; FROM defaults to the database's revision.
+
+    ``buffer`` receives the SQL as Alembic writes it (the review uses its own, to see which
+    line of which revision file emits each statement).
+    """
     cfg = cfg or alembic_config()
     spec = spec.strip() or "head"
     if ":" not in spec:
@@ -154,7 +160,7 @@ async def upgrade_sql(url: URL, spec: str, *, cfg: Config | None = None) -> str:
                 "give the starting revision explicitly: FROM:TO",
             )
         spec = f"{current[0]}:{spec}" if current else spec
-    buffer = io.StringIO()
+    buffer = buffer if buffer is not None else io.StringIO()
     cfg.output_buffer = buffer
     with alembic_errors():
         command.upgrade(cfg, spec, sql=True)

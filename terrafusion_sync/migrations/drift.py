@@ -68,6 +68,19 @@ def describe(diff: tuple[Any, ...]) -> Drift:
             None,
             f"{what} {obj.name} on {obj.table.name} exists only in the {side}",
         )
+    if kind in {"add_fk", "remove_fk"}:
+        fk = diff[1]
+        side = "models" if kind == "add_fk" else "migrations"
+        table = fk.parent.name
+        return Drift(
+            side, table, None, f"foreign key {fk.name} on {table} exists only in the {side}"
+        )
+    if kind in {"add_table_comment", "remove_table_comment"}:
+        table = diff[1]
+        side = "models" if kind == "add_table_comment" else "migrations"
+        return Drift(
+            side, table.name, None, f"comment on table {table.name} exists only in the {side}"
+        )
     if kind.startswith("modify_"):
         _, _, table, column, _, old, new = diff
         attribute = kind.removeprefix("modify_")

@@ -1,6 +1,7 @@
-"""The review gate: lint, one head, and no drift between models and migrations."""
+"""The review gate: lint, structure, drift, stairway, unsafe operations, sealed history."""
 
 from terrafusion_sync.review.findings import Finding, format_json, format_text
-from terrafusion_sync.review.runner import run_review
+from terrafusion_sync.review.runner import Review, review, run_review
+from terrafusion_sync.review.seal import seal_chain
 
-__all__ = ["Finding", "format_json", "format_text", "run_review"]
+__all__ = ["Finding", "Review", "format_json", "format_text", "review", "run_review", "seal_chain"]

@@ -1,104 +1,170 @@
-"""Run every review check and collect the findings."""
+"""Run every review check and collect the findings.
+
+Global checks (one head, drift, the seal manifest) always run; per-revision checks
+(structure, unsafe SQL, stairway) run on every revision, or only on the revision files
+among ``files`` when the pre-commit hook passes the changed files.
+"""
 
 from __future__ import annotations
 
-import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic.config import Config
 from sqlalchemy.engine import URL
 
-from terrafusion_sync import core_models
 from terrafusion_sync.database import scratch_database
-from terrafusion_sync.migrations import alembic_config, compare_models, script_directory, upgrade
-from terrafusion_sync.migrations.drift import Drift
+from terrafusion_sync.migrations import alembic_config, compare_models, upgrade
+from terrafusion_sync.migrations.config import versions_dir
+from terrafusion_sync.review import allow, seal, stairway, structure, unsafe
+from terrafusion_sync.review.drift import (
+    MODELS_DIFFER,
+    ONLY_IN_MIGRATIONS,
+    ONLY_IN_MODELS,
+    drift_finding,
+    model_location,
+)
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.lint import ruff_findings
-from terrafusion_sync.settings import PROJECT_DIR
+from terrafusion_sync.review.revisions import RevisionFile, changed_only, read_versions
+from terrafusion_sync.review.structure import MULTIPLE_HEADS
 
-MULTIPLE_HEADS = "TF101"
-ONLY_IN_MODELS = "TF201"
-ONLY_IN_MIGRATIONS = "TF202"
-MODELS_DIFFER = "TF203"
+__all__ = [
+    "MODELS_DIFFER",
+    "MULTIPLE_HEADS",
+    "ONLY_IN_MIGRATIONS",
+    "ONLY_IN_MODELS",
+    "Review",
+    "drift_finding",
+    "model_location",
+    "review",
+    "run_review",
+]
+
+
+@dataclass
+class Review:
+    """What a review found, over how many revisions, and which revisions are not sealed."""
+
+    findings: list[Finding]
+    revisions: int
+    unsealed: list[str] = field(default_factory=list)
 
 
 async def run_review(
-    server_url: URL, *, cfg: Config | None = None, lint: bool = True
+    server_url: URL,
+    *,
+    cfg: Config | None = None,
+    lint: bool = True,
+    files: Sequence[Path] | None = None,
 ) -> tuple[list[Finding], int]:
-    """Review the project; return the findings and how many revisions were looked at.
+    """Review the project; return the findings and how many revisions were looked at."""
+    done = await review(server_url, cfg=cfg, lint=lint, files=files)
+    return done.findings, done.revisions
 
-    ``server_url`` names the server where a scratch database is migrated for the drift
-    check; that database is dropped afterwards, and no other database is touched.
+
+async def review(
+    server_url: URL,
+    *,
+    cfg: Config | None = None,
+    lint: bool = True,
+    files: Sequence[Path] | None = None,
+) -> Review:
+    """Review the chain ``cfg`` names (default: the project's).
+
+    ``server_url`` names the server where one scratch database is made, walked up and down
+    the chain, checked for drift and dropped; no other database is touched. ``files``
+    (from pre-commit) limits the per-revision checks to the revision files among them.
     """
     cfg = cfg or alembic_config()
-    scripts = script_directory(cfg)
-    revisions = list(scripts.walk_revisions())
-    findings = ruff_findings() if lint else []
-    heads = scripts.get_heads()
-    if len(heads) > 1:
-        findings.append(
-            Finding(
-                _relative(Path(scripts.versions)),
-                1,
-                MULTIPLE_HEADS,
-                f"{len(heads)} heads: {', '.join(sorted(heads))}",
-                "merge them with `alembic merge heads -m merge` so deploys have one path",
-            )
-        )
-    else:
-        async with scratch_database(server_url, "review") as scratch:
-            await upgrade(scratch, "head", cfg=cfg)
-            findings.extend(
-                drift_finding(d)
-                for d in await compare_models(scratch, cfg.attributes.get("target_metadata"))
-            )
-    return findings, len(revisions)
+    versions = versions_dir(cfg)
+    revisions = read_versions(versions)
+    reviewed = revisions if files is None else changed_only(revisions, files)
+    findings: list[Finding] = []
+    if lint and files is None:
+        findings += ruff_findings()
+    elif lint:
+        python_files = [Path(f) for f in files if str(f).endswith(".py") and Path(f).is_file()]  # noqa: ASYNC240
+        findings += ruff_findings(python_files) if python_files else []
+
+    known = {r.revision for r in revisions if r.revision}
+    slug_length = int(cfg.get_main_option("truncate_slug_length") or 40)
+    for rev in reviewed:
+        findings += structure.revision_findings(rev, known, slug_length)
+        missing = stairway.downgrade_missing(rev) if rev.tree is not None else None
+        if missing is not None:
+            findings.append(missing)
+    findings += structure.global_findings(revisions, versions)
+    findings += seal.seal_findings(revisions, versions)
+
+    order = _chain(revisions)
+    if order is not None:
+        wanted = {r.revision for r in reviewed if r.revision}
+        findings += await unsafe.unsafe_findings(cfg, revisions, wanted, order)
+        findings += await _on_scratch_database(server_url, cfg, revisions, wanted, order)
+    elif _one_head_all_known(revisions):
+        # merged branches: the stairway and the SQL check walk a straight line only, but
+        # the drift check still runs on the schema the whole history builds
+        findings += await _drift_at_head(server_url, cfg)
+
+    findings = allow.apply_allows(findings, revisions)
+    unsealed = [r.revision for r in seal.unsealed(revisions, versions) if r.revision]
+    return Review(sorted(set(findings)), len(reviewed), unsealed)
 
 
-def drift_finding(drift: Drift) -> Finding:
-    """A drift as a finding at the model that defines the table (or column)."""
-    path, line = model_location(drift.table, drift.column)
-    if drift.side == "models":
-        return Finding(
-            path,
-            line,
-            ONLY_IN_MODELS,
-            f"{drift.description}: no revision creates it",
-            'generate one: make revision M="..."',
-        )
-    if drift.side == "migrations":
-        return Finding(
-            path,
-            line,
-            ONLY_IN_MIGRATIONS,
-            f"{drift.description}: the models do not reflect a revision",
-            "update the model, or remove the revision if it is not yet deployed",
-        )
-    return Finding(
-        path,
-        line,
-        MODELS_DIFFER,
-        drift.description,
-        'align the model, or generate a revision: make revision M="..."',
+async def _on_scratch_database(
+    server_url: URL, cfg: Config, revisions: list[RevisionFile], wanted: set[str], order: list[str]
+) -> list[Finding]:
+    findings: list[Finding] = []
+    # named after the server's database, so whose scratch database it is shows in pg_database
+    purpose = f"review_{(server_url.database or '')[-20:]}"
+    async with scratch_database(server_url, purpose) as scratch:
+        found, at_head = await stairway.stairway_findings(scratch, cfg, revisions, wanted, order)
+        findings += found
+        if at_head:
+            metadata = cfg.attributes.get("target_metadata")
+            findings += [drift_finding(d) for d in await compare_models(scratch, metadata)]
+    return findings
+
+
+async def _drift_at_head(server_url: URL, cfg: Config) -> list[Finding]:
+    purpose = f"review_{(server_url.database or '')[-20:]}"
+    async with scratch_database(server_url, purpose) as scratch:
+        await upgrade(scratch, "heads", cfg=cfg)
+        metadata = cfg.attributes.get("target_metadata")
+        return [drift_finding(d) for d in await compare_models(scratch, metadata)]
+
+
+def _one_head_all_known(revisions: list[RevisionFile]) -> bool:
+    known = {r.revision for r in revisions}
+    return (
+        None not in known
+        and len(structure.heads(revisions)) == 1
+        and all(down in known for r in revisions for down in r.down_revisions)
     )
 
 
-def model_location(table: str, column: str | None) -> tuple[str, int]:
-    """Where a table's model (and the column in it) is written; the models file if unknown."""
-    models_path = _relative(Path(inspect.getfile(core_models)))
-    for mapper in core_models.Base.registry.mappers:
-        if getattr(mapper.class_, "__tablename__", None) != table:
-            continue
-        lines, start = inspect.getsourcelines(mapper.class_)
-        for offset, text in enumerate(lines):
-            if column and text.strip().startswith(f"{column}:"):
-                return models_path, start + offset
-        return models_path, start
-    return models_path, 1
-
-
-def _relative(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(PROJECT_DIR))
-    except ValueError:
-        return str(path)
+def _chain(revisions: list[RevisionFile]) -> list[str] | None:
+    """The revision ids from base to head, or ``None`` when the history is not one line
+    (several heads, a missing parent, an unreadable file: already findings of their own)."""
+    if any(r.revision is None for r in revisions):
+        return None
+    children: dict[str | None, list[str]] = {}
+    for rev in revisions:
+        parents = rev.down_revisions or (None,)
+        for parent in parents:
+            children.setdefault(parent, []).append(rev.revision)  # type: ignore[arg-type]
+        if len(parents) > 1:
+            return None  # a merge revision: the stairway walks a straight line only
+    order: list[str] = []
+    current: str | None = None
+    while children.get(current):
+        nxt = children[current]
+        if len(nxt) > 1:
+            return None
+        order.append(nxt[0])
+        current = nxt[0]
+    if len(order) != len(revisions):
+        return None
+    return order

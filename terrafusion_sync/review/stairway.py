@@ -1,0 +1,201 @@
+"""The stairway: every revision up, down one step, up again, on one scratch database.
+
+The schema after each downgrade must equal the schema before the upgrade (the downgrade
+leaves no trace); the snapshot covers tables, columns (type, nullability, default),
+indexes, constraints, sequences and enums. All steps run on one connection with the
+revision files loaded once (:class:`~terrafusion_sync.migrations.steps.Stepper`).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import traceback
+from typing import Any
+
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection
+
+from terrafusion_sync.database import connect
+from terrafusion_sync.migrations.config import script_directory
+from terrafusion_sync.migrations.steps import Stepper
+from terrafusion_sync.review.findings import Finding
+from terrafusion_sync.review.revisions import RevisionFile
+
+DOWNGRADE_MISSING = "TF301"
+DOWNGRADE_FAILS = "TF302"
+UPGRADE_FAILS = "TF303"
+DOWNGRADE_LEAVES_TRACE = "TF304"
+UPGRADE_AGAIN_FAILS = "TF305"
+
+Snapshot = frozenset[tuple[str, str, str]]
+
+SNAPSHOT_SQL = text(
+    """
+SELECT 'table', c.relname, '' FROM pg_class c
+  WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+UNION ALL
+SELECT 'column', c.relname || '.' || a.attname,
+       format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+       || COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
+  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+  WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+    AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()
+UNION ALL
+SELECT 'constraint', c.relname || '.' || k.conname, pg_get_constraintdef(k.oid)
+  FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+  WHERE k.connamespace = current_schema()::regnamespace
+UNION ALL
+SELECT 'sequence', c.relname, '' FROM pg_class c
+  WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'S'
+UNION ALL
+SELECT 'enum', t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+  FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+  WHERE t.typnamespace = current_schema()::regnamespace GROUP BY t.typname
+"""
+)
+IGNORED = ("alembic_version",)
+
+
+def snapshot(conn: Connection) -> Snapshot:
+    """The schema of the current schema, as comparable rows (``kind``, ``name``, ``detail``)."""
+    rows = conn.execute(SNAPSHOT_SQL).all()
+    return frozenset(
+        (kind, name, detail)
+        for kind, name, detail in rows
+        if not name.startswith(IGNORED) and not detail.startswith(IGNORED)
+    )
+
+
+def difference(before: Snapshot, after: Snapshot, limit: int = 3) -> str:
+    """What ``after`` has that ``before`` had not, and the reverse, in a few words."""
+    parts = [f"{kind} {name} remains" for kind, name, _ in sorted(after - before)]
+    gone = {(k, n) for k, n, _ in after}
+    parts += [f"{kind} {name} is missing" for kind, name, _ in sorted(before - after)]
+    parts = [p for p in parts if not (p.endswith("is missing") and tuple(p.split()[:2]) in gone)]
+    shown = "; ".join(parts[:limit]) or "details differ"
+    return shown + (f"; and {len(parts) - limit} more" if len(parts) > limit else "")
+
+
+def downgrade_missing(rev: RevisionFile) -> Finding | None:
+    """A downgrade that is missing or does nothing (only ``pass``, ``...`` or a docstring)."""
+    fn = rev.functions.get("downgrade")
+    if fn is not None and any(not _inert(stmt) for stmt in fn.body):
+        return None
+    if fn is not None and len(rev.down_revisions) > 1:
+        return None  # a merge revision has nothing to undo
+    what = "has no downgrade()" if fn is None else "downgrade() does nothing"
+    return Finding(
+        rev.shown,
+        rev.line_of("downgrade"),
+        DOWNGRADE_MISSING,
+        f"revision {rev.revision} {what}, so it cannot be rolled back",
+        "write the ops that undo upgrade(), in reverse order",
+    )
+
+
+def _inert(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.Pass):
+        return True
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+
+
+async def stairway_findings(
+    url: URL, cfg: Config, revisions: list[RevisionFile], wanted: set[str], order: list[str]
+) -> tuple[list[Finding], bool]:
+    """Walk ``url`` (an empty scratch database) from base to head; stairway the ``wanted``.
+
+    Returns the findings and whether the database ended at head (so drift can be checked).
+    """
+    by_id = {r.revision: r for r in revisions if r.revision}
+    scripts = script_directory(cfg)
+
+    def walk(conn: Connection) -> tuple[list[Finding], bool]:
+        stepper = Stepper(cfg, conn, scripts)
+        findings: list[Finding] = []
+        for index, rev_id in enumerate(order):
+            if rev_id not in wanted:
+                last_before_wanted = index + 1 == len(order) or order[index + 1] in wanted
+                if last_before_wanted and not _step(
+                    stepper.upgrade, rev_id, by_id[rev_id], UPGRADE_FAILS, findings
+                ):
+                    return findings, False
+                continue
+            rev = by_id[rev_id]
+            parent = rev.down_revisions[0] if rev.down_revisions else "base"
+            before = snapshot(conn)
+            if not _step(stepper.upgrade, rev_id, rev, UPGRADE_FAILS, findings):
+                return findings, False
+            if downgrade_missing(rev) is not None:
+                continue  # reported statically; stepping down would leave the schema behind
+            after = snapshot(conn)
+            if not _step(stepper.downgrade, parent, rev, DOWNGRADE_FAILS, findings):
+                continue  # rolled back: still at this revision
+            down = snapshot(conn)
+            if down != before:
+                findings.append(
+                    Finding(
+                        rev.shown,
+                        rev.line_of("downgrade"),
+                        DOWNGRADE_LEAVES_TRACE,
+                        f"downgrade of {rev_id} leaves a trace: {difference(before, down)}",
+                        "undo in downgrade() everything upgrade() creates, alters or drops",
+                    )
+                )
+            if not _step(stepper.upgrade, rev_id, rev, UPGRADE_AGAIN_FAILS, findings):
+                return findings, False
+            again = snapshot(conn)
+            if again != after and down == before:
+                findings.append(
+                    Finding(
+                        rev.shown,
+                        rev.line_of("upgrade"),
+                        DOWNGRADE_LEAVES_TRACE,
+                        f"upgrade of {rev_id} after its downgrade builds another schema: "
+                        f"{difference(after, again)}",
+                        "make upgrade() depend only on the schema, not on what was there before",
+                    )
+                )
+        return findings, True
+
+    async with connect(url) as conn:
+        return await conn.run_sync(walk)
+
+
+def _step(step: Any, target: str, rev: RevisionFile, code: str, findings: list[Finding]) -> bool:
+    """Run one step; a failure becomes a finding at the failing line of the revision file."""
+    try:
+        step(target)
+    except Exception as exc:
+        name = "downgrade" if code == DOWNGRADE_FAILS else "upgrade"
+        line = rev.line_of(name)
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            if os.path.realpath(frame.filename) == os.path.realpath(rev.path) and frame.lineno:
+                line = frame.lineno
+                break
+        what = {
+            DOWNGRADE_FAILS: "downgrade raises",
+            UPGRADE_FAILS: "upgrade fails",
+            UPGRADE_AGAIN_FAILS: "upgrade fails again after its downgrade",
+        }[code]
+        findings.append(
+            Finding(
+                rev.shown,
+                line,
+                code,
+                f"{what} on a scratch database: {_first_line(exc)}",
+                "run it with make upgrade / make downgrade REV=-1 on a copy and fix the error",
+            )
+        )
+        return False
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__

@@ -1,0 +1,140 @@
+"""The shape of the history: one head, known parents, file names, messages, no app imports."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from terrafusion_sync.review.findings import Finding
+from terrafusion_sync.review.revisions import RevisionFile, shown_path
+
+MULTIPLE_HEADS = "TF101"
+UNKNOWN_DOWN_REVISION = "TF102"
+FILE_NAME = "TF103"
+MESSAGE = "TF104"
+IMPORTS_APPLICATION = "TF105"
+UNREADABLE = "TF106"
+
+APPLICATION_PACKAGE = "terrafusion_sync"
+_FILE_NAME = re.compile(r"^\d{4}_\d{2}_\d{2}_\d{4}-(?P<rev>[0-9a-zA-Z]+)_(?P<slug>\w*)\.py$")
+_WORD = re.compile(r"\w+")
+
+
+def heads(revisions: list[RevisionFile]) -> list[str]:
+    """Revisions no other revision names as its parent."""
+    parents = {down for rev in revisions for down in rev.down_revisions}
+    return sorted(r.revision for r in revisions if r.revision and r.revision not in parents)
+
+
+def global_findings(revisions: list[RevisionFile], versions: Path) -> list[Finding]:
+    """Findings about the whole history: more than one head."""
+    found = heads(revisions)
+    if len(found) <= 1:
+        return []
+    return [
+        Finding(
+            shown_path(versions),
+            1,
+            MULTIPLE_HEADS,
+            f"{len(found)} heads: {', '.join(found)}",
+            "merge them with `alembic merge heads -m merge` so deploys have one path",
+        )
+    ]
+
+
+def revision_findings(
+    rev: RevisionFile, known: set[str], truncate_slug_length: int = 40
+) -> list[Finding]:
+    """Findings about one revision file."""
+    if rev.tree is None or rev.revision is None:
+        return [
+            Finding(
+                rev.shown,
+                1,
+                UNREADABLE,
+                "not a revision Alembic can read (syntax error or no `revision = ...`)",
+                "regenerate it with make revision, or fix the file",
+            )
+        ]
+    findings = [
+        Finding(
+            rev.shown,
+            rev.down_revision_line,
+            UNKNOWN_DOWN_REVISION,
+            f"down_revision {down!r} names no revision in versions/",
+            "point it at an existing revision; `make status` lists them",
+        )
+        for down in rev.down_revisions
+        if down not in known
+    ]
+    findings += _name_and_message(rev, truncate_slug_length)
+    findings += _application_imports(rev)
+    return findings
+
+
+def expected_slug(message: str, truncate_slug_length: int = 40) -> str:
+    """The slug Alembic writes into the file name for ``message``."""
+    slug = "_".join(_WORD.findall(message)).lower()
+    if len(slug) > truncate_slug_length:
+        slug = slug[:truncate_slug_length].rsplit("_", 1)[0] + "_"
+    return slug
+
+
+def _name_and_message(rev: RevisionFile, truncate_slug_length: int) -> list[Finding]:
+    if not rev.message:
+        return [
+            Finding(
+                rev.shown,
+                1,
+                MESSAGE,
+                "the revision has no message (its docstring's first line is empty)",
+                "start the file with a docstring saying what it changes, as make revision does",
+            )
+        ]
+    slug = expected_slug(rev.message, truncate_slug_length)
+    match = _FILE_NAME.match(rev.path.name)
+    if match is None or match["rev"] != rev.revision:
+        return [
+            Finding(
+                rev.shown,
+                1,
+                FILE_NAME,
+                f"file name {rev.path.name!r} does not follow YYYY_MM_DD_HHMM-<rev>_<slug>.py",
+                f"rename it to <date>-{rev.revision}_{slug}.py, as make revision names files",
+            )
+        ]
+    if match["slug"] != slug:
+        return [
+            Finding(
+                rev.shown,
+                1,
+                MESSAGE,
+                f"file name says {match['slug']!r} but the message {rev.message!r} gives {slug!r}",
+                "keep the file name and the docstring's first line saying the same thing",
+            )
+        ]
+    return []
+
+
+def _application_imports(rev: RevisionFile) -> list[Finding]:
+    assert rev.tree is not None
+    findings = []
+    for node in ast.walk(rev.tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            if name == APPLICATION_PACKAGE or name.startswith(APPLICATION_PACKAGE + "."):
+                findings.append(
+                    Finding(
+                        rev.shown,
+                        node.lineno,
+                        IMPORTS_APPLICATION,
+                        f"imports {name}: a revision must not depend on today's application code",
+                        "copy the table definitions it needs into the revision (sa.table(...))",
+                    )
+                )
+    return findings

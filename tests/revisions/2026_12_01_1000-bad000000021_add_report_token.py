@@ -1,0 +1,25 @@
+"""add report token
+
+Revision ID: bad000000021
+Revises: 0b22f05953e4
+Create Date: 2026-12-01 10:00:00+00:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "bad000000021"
+down_revision = "0b22f05953e4"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column(
+        "report_jobs",
+        sa.Column("token", sa.Uuid(), server_default=sa.text("gen_random_uuid()")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_column("report_jobs", "token")

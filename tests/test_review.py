@@ -1,0 +1,304 @@
+"""The review gate on deliberately bad revisions, each applied to a scratch copy of versions/.
+
+Each fixture in ``tests/revisions/`` is one mistake; the test asserts the exact code and
+line of what the review says about that file. Good revisions (with their model change)
+produce no finding at all. Every review walks a scratch database of its own on the test
+server, which it drops afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import MetaData
+from sqlalchemy.engine import URL
+
+from terrafusion_sync import PACKAGE_DIR, migrations
+from terrafusion_sync.core_models import Base
+from terrafusion_sync.errors import TfsyncError
+from terrafusion_sync.migrations.config import VERSIONS_DIR
+from terrafusion_sync.review import Finding, Review, format_json, format_text, review, seal_chain
+from terrafusion_sync.review.revisions import shown_path
+from terrafusion_sync.review.seal import manifest_path, read_manifest
+
+on_loop = pytest.mark.asyncio(loop_scope="session")
+
+FIXTURES = Path(__file__).parent / "revisions"
+INITIAL = "0b22f05953e4"
+INITIAL_FILE = "2026_11_25_1439-0b22f05953e4_initial_schema.py"
+
+# fixture file -> the findings on that file, as (code, line)
+BAD = {
+    "check_reports.py": [("TF103", 1)],
+    "2026_12_01_1000-bad000000002_add_priority.py": [("TF104", 1)],
+    "2026_12_01_1000-bad000000003_count_reports.py": [("TF105", 11)],
+    "2026_12_01_1000-bad000000004_check_reports.py": [("TF102", 11)],
+    "2026_12_01_1000-bad000000005_add_priority.py": [("TF301", 21)],
+    "2026_12_01_1000-bad000000006_add_priority.py": [("TF301", 1)],
+    "2026_12_01_1000-bad000000007_add_priority.py": [("TF302", 22)],
+    "2026_12_01_1000-bad000000008_add_report_number_sequence.py": [("TF304", 20)],
+    "2026_12_01_1000-bad000000009_add_priority.py": [("TF303", 17)],
+    "2026_12_01_1000-bad000000010_add_priority.py": [("TF401", 18)],
+    "2026_12_01_1000-bad000000011_require_message.py": [("TF402", 18)],
+    "2026_12_01_1000-bad000000012_index_report_messages.py": [("TF403", 17)],
+    "2026_12_01_1000-bad000000013_index_report_messages.py": [("TF303", 17), ("TF404", 17)],
+    "2026_12_01_1000-bad000000014_link_reports_to_properties.py": [("TF405", 17)],
+    "2026_12_01_1000-bad000000015_status_not_empty.py": [("TF406", 17)],
+    "2026_12_01_1000-bad000000016_message_as_varchar.py": [("TF407", 18)],
+    "2026_12_01_1000-bad000000017_rename_message_to_note.py": [("TF408", 17)],
+    "2026_12_01_1000-bad000000018_rename_report_jobs.py": [("TF409", 17)],
+    "2026_12_01_1000-bad000000019_drop_report_message.py": [("TF410", 18)],
+    "2026_12_01_1000-bad000000020_drop_report_jobs.py": [("TF411", 18)],
+    "2026_12_01_1000-bad000000021_add_report_token.py": [("TF412", 18)],
+    "2026_12_01_1000-bad000000022_add_priority.py": [("TF413", 19)],
+    "2026_12_01_1000-bad000000023_drop_report_message.py": [("TF002", 18), ("TF410", 18)],
+    # reads rows through op.get_bind(): `alembic upgrade --sql` cannot render it
+    "2026_12_01_1000-bad000000026_backfill_priority.py": [("TF414", 18)],
+    # accepted with a reason: nothing on the file
+    "2026_12_01_1000-bad000000024_drop_report_message.py": [],
+    # a table created in the same revision is not live: index, rename, NOT NULL are fine
+    "2026_12_01_1000-bad000000025_add_report_notes.py": [],
+}
+NULLABLE_COLUMN = "2026_12_01_1000-good00000101_add_owner_email.py"
+CONCURRENT_INDEX = "2026_12_01_1000-good00000102_index_report_messages.py"
+BATCHED_BACKFILL = "2026_12_01_1000-good00000103_backfill_report_status.py"
+MERGE = "2026_12_01_1000-good00000104_merge_heads.py"
+
+
+@pytest.fixture
+def versions(tmp_path: Path) -> Path:
+    """A scratch copy of versions/ and its seal manifest."""
+    copy = tmp_path / "versions"
+    shutil.copytree(VERSIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(manifest_path(VERSIONS_DIR), manifest_path(copy))
+    return copy
+
+
+def add(versions: Path, fixture: str) -> Path:
+    return Path(shutil.copy(FIXTURES / fixture, versions / fixture))
+
+
+def models(extra: str | None = None) -> MetaData:
+    """A copy of the models' metadata, with the change a good revision makes."""
+    metadata = MetaData(naming_convention=Base.metadata.naming_convention)
+    for table in Base.metadata.tables.values():
+        table.to_metadata(metadata)
+    if extra == "owner_email":
+        metadata.tables["property_operational"].append_column(
+            sa.Column("owner_email", sa.String(255), nullable=True)
+        )
+    if extra == "message_index":
+        jobs = metadata.tables["report_jobs"]
+        sa.Index("ix_report_jobs_message", jobs.c.message)
+    return metadata
+
+
+async def review_of(
+    url: URL, versions: Path, metadata: MetaData | None = None, **kw: object
+) -> Review:
+    cfg = migrations.alembic_config(versions_dir=versions, target_metadata=metadata)
+    return await review(url, cfg=cfg, lint=False, **kw)  # type: ignore[arg-type]
+
+
+def on(path: Path, findings: list[Finding]) -> list[tuple[str, int]]:
+    return [(f.code, f.line) for f in findings if f.path == shown_path(path)]
+
+
+def test_every_fixture_is_listed() -> None:
+    listed = {*BAD, NULLABLE_COLUMN, CONCURRENT_INDEX, BATCHED_BACKFILL, MERGE}
+    assert {p.name for p in FIXTURES.glob("*.py")} == listed
+
+
+@on_loop
+@pytest.mark.parametrize(("fixture", "expected"), list(BAD.items()), ids=lambda v: str(v)[:44])
+async def test_bad_revision_is_found_at_its_line(
+    test_database_url: URL, versions: Path, fixture: str, expected: list[tuple[str, int]]
+) -> None:
+    path = add(versions, fixture)
+    done = await review_of(test_database_url, versions)
+    assert on(path, done.findings) == expected
+    assert done.revisions == 2
+
+
+@on_loop
+@pytest.mark.parametrize(
+    ("fixture", "extra"),
+    [
+        (NULLABLE_COLUMN, "owner_email"),
+        (CONCURRENT_INDEX, "message_index"),
+        (BATCHED_BACKFILL, None),
+    ],
+)
+async def test_good_revision_with_its_model_change_has_no_finding(
+    test_database_url: URL, versions: Path, fixture: str, extra: str | None
+) -> None:
+    add(versions, fixture)
+    done = await review_of(test_database_url, versions, models(extra))
+    assert done.findings == []
+    assert done.revisions == 2
+
+
+@on_loop
+async def test_a_model_change_without_its_revision_is_drift(
+    test_database_url: URL, versions: Path
+) -> None:
+    done = await review_of(test_database_url, versions, models("owner_email"))
+    assert [(f.code, f.path) for f in done.findings] == [
+        ("TF201", "terrafusion_sync/core_models.py")
+    ]
+    assert "property_operational.owner_email" in done.findings[0].message
+
+
+@on_loop
+async def test_two_heads(test_database_url: URL, versions: Path) -> None:
+    add(versions, BATCHED_BACKFILL)
+    add(versions, "2026_12_01_1000-bad000000008_add_report_number_sequence.py")
+    done = await review_of(test_database_url, versions)
+    assert [(f.code, f.line) for f in done.findings if f.path == shown_path(versions)] == [
+        ("TF101", 1)
+    ]
+    assert "bad000000008" in done.findings[0].message
+
+
+@on_loop
+async def test_merged_branches_still_get_the_drift_check(
+    test_database_url: URL, versions: Path
+) -> None:
+    add(versions, BATCHED_BACKFILL)
+    add(versions, "2026_12_01_1000-bad000000008_add_report_number_sequence.py")
+    add(versions, MERGE)
+    done = await review_of(test_database_url, versions, models("owner_email"))
+    assert [(f.code, f.path) for f in done.findings] == [
+        ("TF201", "terrafusion_sync/core_models.py")
+    ]
+
+
+@on_loop
+async def test_incremental_review_checks_only_the_changed_revisions(
+    test_database_url: URL, versions: Path, tmp_path: Path
+) -> None:
+    blocking = add(versions, "2026_12_01_1000-bad000000012_index_report_messages.py")
+    done = await review_of(test_database_url, versions, files=[blocking])
+    assert done.revisions == 1
+    assert on(blocking, done.findings) == [("TF403", 17)]
+
+    # only the models changed: no revision is reviewed, but drift (global) still is
+    done = await review_of(test_database_url, versions, files=[PACKAGE_DIR / "core_models.py"])
+    assert done.revisions == 0
+    assert on(blocking, done.findings) == []
+    assert [f.code for f in done.findings] == ["TF202"]
+
+
+@on_loop
+async def test_editing_a_sealed_revision_needs_a_reason(
+    test_database_url: URL, versions: Path
+) -> None:
+    initial = versions / INITIAL_FILE
+    assert on(initial, (await review_of(test_database_url, versions)).findings) == []
+    initial.write_text(initial.read_text() + "# an innocent-looking edit\n")
+    assert on(initial, (await review_of(test_database_url, versions)).findings) == [("TF501", 1)]
+
+    cfg = migrations.alembic_config(versions_dir=versions)
+    with pytest.raises(TfsyncError, match="needs a reason"):
+        seal_chain(cfg, [INITIAL])
+    sealed = seal_chain(cfg, [INITIAL], reason="comment only, no schema change")
+    assert [s.revision for s in sealed] == [INITIAL]
+    assert read_manifest(manifest_path(versions))[INITIAL].reason == (
+        "comment only, no schema change"
+    )
+    assert (await review_of(test_database_url, versions)).findings == []
+
+
+@on_loop
+async def test_new_revisions_are_sealed_and_a_sealed_one_may_not_vanish(
+    test_database_url: URL, versions: Path
+) -> None:
+    path = add(versions, BATCHED_BACKFILL)
+    done = await review_of(test_database_url, versions)
+    assert done.unsealed == ["good00000103"]
+    assert done.findings == []
+
+    cfg = migrations.alembic_config(versions_dir=versions)
+    assert [s.revision for s in seal_chain(cfg, [])] == ["good00000103"]
+    assert seal_chain(cfg, []) == []
+    assert (await review_of(test_database_url, versions)).unsealed == []
+
+    path.unlink()
+    manifest = manifest_path(versions)
+    done = await review_of(test_database_url, versions)
+    assert [(f.code, f.path, f.line) for f in done.findings] == [("TF502", shown_path(manifest), 4)]
+
+
+def test_findings_print_like_a_compiler_and_as_json() -> None:
+    finding = Finding("versions/x.py", 18, "TF410", "column dropped on t: why", "the safe way")
+    assert format_text([finding], 1) == (
+        "versions/x.py:18: TF410 column dropped on t: why (the safe way)\n1 finding in 1 revision"
+    )
+    assert '"code": "TF410"' in format_json([finding], 1)
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """The package and pyproject.toml in a temporary folder: a scratch copy of the project."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(PACKAGE_DIR.parent / "pyproject.toml", root)
+    shutil.copytree(
+        PACKAGE_DIR, root / "terrafusion_sync", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return root
+
+
+def hook(root: Path, url: URL, *files: str) -> subprocess.CompletedProcess[str]:
+    """What the pre-commit hook runs (`nox -s review -- FILES`), in the copy."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TFSYNC_DEBUG"}}
+    env |= {
+        "PYTHONPATH": str(root),
+        "TFSYNC_ENV_FILE": str(root / "absent.env"),
+        "TEST_DATABASE_URL": url.render_as_string(hide_password=False),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "terrafusion_sync", "review", *files],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def test_pre_commit_hook_blocks_a_bad_revision_and_passes_a_good_one(
+    tmp_path: Path, test_database_url: URL
+) -> None:
+    root = project_copy(tmp_path)
+    versions = root / "terrafusion_sync" / "alembic_migrations" / "versions"
+
+    bad = "2026_12_01_1000-bad000000021_add_report_token.py"
+    shutil.copy(FIXTURES / bad, versions / bad)
+    done = hook(root, test_database_url, f"terrafusion_sync/alembic_migrations/versions/{bad}")
+    assert done.returncode == 1, done.stderr
+    assert f"terrafusion_sync/alembic_migrations/versions/{bad}:18: TF412 " in done.stdout
+    assert done.stdout.rstrip().endswith("findings in 1 revision")
+    (versions / bad).unlink()
+
+    shutil.copy(FIXTURES / BATCHED_BACKFILL, versions / BATCHED_BACKFILL)
+    done = hook(
+        root, test_database_url, f"terrafusion_sync/alembic_migrations/versions/{BATCHED_BACKFILL}"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("0 findings in 1 revision")
+
+
+def test_review_that_cannot_run_is_one_line_with_exit_2(tmp_path: Path) -> None:
+    root = project_copy(tmp_path)
+    bad_url = URL.create("postgresql+asyncpg", "tf", "s3cret", "127.0.0.1", 1, "county")
+    done = hook(root, bad_url)
+    assert done.returncode == 2
+    assert done.stderr.startswith("tfsync: error: cannot connect to PostgreSQL at 127.0.0.1:1")
+    assert "s3cret" not in done.stderr + done.stdout
