@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-REVISION = '''"""chain step {index}
+REVISION = '''"""chain step {index:04d}
 
 Revision ID: {rev}
 Revises: {down}
