@@ -232,9 +232,7 @@ def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
     import pytest  # only the test environment has it
 
     url = database_url(settings, test=True)
-    prepared = run(migrations.prepare_test_database(url, report=say))
-    if prepared.rebuilt:
-        say(f"test database at head ({len(prepared.applied)} revision(s) applied to the template)")
+    prepared = run(migrations.prepare_test_database(url, report=say))  # says what it rebuilt
     mark_ready(prepared)  # the fixtures of this pytest (and its xdist workers) skip the check
     pytest_args = list(args.pytest_args)
     return int(pytest.main(pytest_args[1:] if pytest_args[:1] == ["--"] else pytest_args))
