@@ -206,9 +206,26 @@ async def test_fresh_database_is_at_head_and_takes_ddl(
     assert "scratch_notes" not in await tables(test_database_url)
 
 
-def test_tfsync_test_passes_pytest_options_through() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    pytest_args = ["--co", "-q", "-p", "no:cacheprovider", "tests/test_settings.py", "-k", "masked"]
+MARKED_TESTS = """
+from terrafusion_sync.database import database_url
+from terrafusion_sync.migrations.testdb import is_marked_ready
+from terrafusion_sync.settings import load_settings
+
+
+def test_marked_ready_by_tfsync_test():
+    assert is_marked_ready(database_url(load_settings(), test=True))
+
+
+def test_deselected():
+    raise AssertionError("-k should have left this out")
+"""
+
+
+def test_tfsync_test_marks_the_database_and_passes_pytest_options(tmp_path: Path) -> None:
+    (tmp_path / "test_marked.py").write_text(MARKED_TESTS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = session\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k != READY_ENV}
+    pytest_args = ["-q", "-p", "no:cacheprovider", str(tmp_path), "-k", "ready"]
     done = subprocess.run(
         [sys.executable, "-m", "terrafusion_sync", "test", *pytest_args],
         cwd=PROJECT_DIR,
@@ -219,5 +236,4 @@ def test_tfsync_test_passes_pytest_options_through() -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "test_passwords_are_masked" in done.stdout
-    assert "test_sslmode_is_translated_for_asyncpg" not in done.stdout
+    assert "1 passed, 1 deselected" in done.stdout
