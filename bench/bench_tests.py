@@ -5,6 +5,7 @@ and run on a test database of the bench's own (``<test database>_bench`` and its
 template, dropped at the end), so the figures do not depend on the project's tests:
 
 1. warm ``make test`` against bare ``pytest`` on the same 200 tests: what the workflow adds;
+   and the warm check of the test database against asking Alembic for its status;
 2. per test, each isolation fixture (``db_session``, ``fresh_database``) against migrating a
    fresh database for every test;
 3. the isolation overhead per test of ``db_session`` on the 200 tests (fixture setup and
@@ -28,10 +29,15 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from bench.timing import report
+from bench.timing import report, timed
+from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import MAINTENANCE_DATABASE, connect, database_url, derived_name
-from terrafusion_sync.migrations.testdb import READY_ENV, drop_test_databases
+from terrafusion_sync.migrations.testdb import (
+    READY_ENV,
+    drop_test_databases,
+    prepare_test_database,
+)
 from terrafusion_sync.settings import PROJECT_DIR, load_settings
 
 FILES = 20
@@ -257,6 +263,15 @@ def measure(
         flush=True,
     )
     run_pytest(bench_url, "db_session", small, out)  # warm: template and test database built
+
+    stamp_check = timed(lambda: run_blocking(prepare_test_database(bench_url)), repeat=9)
+    alembic_status = timed(lambda: run_blocking(migrations.status(bench_url)), repeat=9)
+    report(
+        "warm check that the test database is at head",
+        ("stamp check", 1000 * stamp_check),
+        ("alembic status", 1000 * alembic_status),
+        unit="ms",
+    )
 
     make_env = environment(bench_url, BENCH_ISOLATION="db_session")
     make = ["make", "--no-print-directory", "test", f"ARGS={suite}"]

@@ -36,7 +36,7 @@ from terrafusion_sync.database import (
 )
 from terrafusion_sync.errors import MissingDatabaseError
 from terrafusion_sync.migrations.checksums import revision_checksum
-from terrafusion_sync.migrations.commands import upgrade
+from terrafusion_sync.migrations.commands import status, upgrade
 from terrafusion_sync.migrations.config import alembic_config, versions_dir
 
 READY_ENV = "TFSYNC_TEST_DATABASE_READY"
@@ -126,7 +126,7 @@ async def prepare_test_database(
         if await _is_ready(url, fingerprint):  # another process built it while we waited
             return Prepared(url, fingerprint, rebuilt=False)
         template = template_url(url)
-        stamp = (await _stamps(url, template.database or "")).get(template.database)
+        stamp = await _template_stamp(template)
         applied: tuple[str, ...] = ()
         if stamp is None or stamp.fingerprint != fingerprint:
             report(f"building the test template {template.database} (revision files changed)")
@@ -179,8 +179,8 @@ async def _is_ready(url: URL, fingerprint: str) -> bool:
     template = template_url(url).database or ""
     try:
         async with connect(url) as conn:
-            stamps = await _read_stamps(conn, url.database or "", template)
-            current = await _current_heads(conn)
+            stamps, versioned = await _read_stamps(conn, url.database or "", template)
+            current = await _current_heads(conn) if versioned else ()
     except MissingDatabaseError:
         return False
     own, of_template = stamps.get(url.database), stamps.get(template)
@@ -192,26 +192,32 @@ async def _is_ready(url: URL, fingerprint: str) -> bool:
     )
 
 
-async def _stamps(url: URL, *names: str) -> dict[str | None, Stamp]:
-    async with connect(url.set(database=MAINTENANCE_DATABASE)) as conn:
-        return await _read_stamps(conn, *names)
+async def _template_stamp(template: URL) -> Stamp | None:
+    name = template.database or ""
+    async with connect(template.set(database=MAINTENANCE_DATABASE)) as conn:
+        stamps, _ = await _read_stamps(conn, name, name)
+    return stamps.get(name)
 
 
-async def _read_stamps(conn: AsyncConnection, *names: str) -> dict[str | None, Stamp]:
+async def _read_stamps(
+    conn: AsyncConnection, a: str, b: str
+) -> tuple[dict[str | None, Stamp], bool]:
+    """The stamps of databases ``a`` and ``b``; whether ``conn``'s has an ``alembic_version``."""
     rows = await conn.execute(
         text(
-            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database"
-            " WHERE datname = ANY(:names)"
+            "SELECT datname, shobj_description(oid, 'pg_database'),"
+            " to_regclass('alembic_version') IS NOT NULL"
+            " FROM pg_database WHERE datname IN (:a, :b)"
         ),
-        {"names": list(names)},
+        {"a": a, "b": b},
     )
-    stamps = {name: Stamp.parse(comment) for name, comment in rows}
-    return {name: stamp for name, stamp in stamps.items() if stamp is not None}
+    found = rows.all()
+    stamps = {name: Stamp.parse(comment) for name, comment, _ in found}
+    versioned = any(flag for _, _, flag in found)
+    return {name: stamp for name, stamp in stamps.items() if stamp is not None}, versioned
 
 
 async def _current_heads(conn: AsyncConnection) -> tuple[str, ...]:
-    if await conn.scalar(text("SELECT to_regclass('alembic_version')")) is None:
-        return ()
     return tuple(await conn.scalars(text("SELECT version_num FROM alembic_version")))
 
 
@@ -221,8 +227,7 @@ async def _build_template(
     await _drop(template)
     await ensure_database(template)
     applied = tuple(await upgrade(template, "head", cfg=cfg, report=report))
-    async with connect(template) as conn:
-        stamp = Stamp(fingerprint, await _current_heads(conn))
+    stamp = Stamp(fingerprint, (await status(template, cfg)).current)
     name = template.database
     async with connect(template.set(database=MAINTENANCE_DATABASE), autocommit=True) as conn:
         await conn.execute(text(stamp.comment_on(name)))
