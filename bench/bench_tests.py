@@ -49,7 +49,7 @@ from terrafusion_sync.migrations.testdb import (
     prepare_test_database,
     template_url,
 )
-from terrafusion_sync.settings import PROJECT_DIR, load_settings
+from terrafusion_sync.settings import PROJECT_DIR, load_settings, mask_text
 
 FILES = 20
 TESTS_PER_FILE = 10
@@ -214,7 +214,7 @@ def run_pytest(bench_url: URL, isolation: str, files: list[Path], out: Path) -> 
     command = [sys.executable, "-m", "pytest", *map(str, files)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise SystemExit(f"bench_tests: {isolation} run failed:\n{done.stdout[-2000:]}")
+        raise SystemExit(f"bench_tests: {isolation} run failed:\n{mask_text(done.stdout[-2000:])}")
     spent = json.loads(out.read_text())
     return Run(spent["tests"], spent["loop"], spent["setup_teardown"])
 
@@ -225,7 +225,7 @@ def wall(command: list[str], env: dict[str, str], cwd: Path) -> float:
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
-        tail = (done.stdout + done.stderr)[-2000:]
+        tail = mask_text((done.stdout + done.stderr)[-2000:])
         raise SystemExit(f"bench_tests: {' '.join(command[:3])} failed:\n{tail}")
     return elapsed
 
