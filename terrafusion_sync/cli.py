@@ -16,6 +16,7 @@ from terrafusion_sync import embedded, migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import database_url, url_label
 from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError
+from terrafusion_sync.migrations.testdb import mark_ready
 from terrafusion_sync.review import format_json, format_text, review, seal_chain
 from terrafusion_sync.settings import Settings, load_settings, mask_text, mask_url
 
@@ -133,6 +134,9 @@ def _add_test_flag(sub: Parser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, run one command, turn errors into one line and an exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["test"] and argv[1:2] not in (["-h"], ["--help"]):
+        argv = ["test", "--", *argv[1:]]  # pytest's options (-n 2, -k x) are not ours
     args = build_parser().parse_args(argv)
     debug = os.environ.get("TFSYNC_DEBUG", "") not in {"", "0"}
     try:
@@ -264,10 +268,10 @@ def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
     import pytest  # only the test environment has it
 
     url = database_url(settings, test=True)
-    applied = run(migrations.prepare_test_database(url, report=say))
-    if applied:
-        say(f"test database at head after {len(applied)} revision(s)")
-    return int(pytest.main(list(args.pytest_args)))
+    prepared = run(migrations.prepare_test_database(url, report=say))  # says what it rebuilt
+    mark_ready(prepared)  # the fixtures of this pytest (and its xdist workers) skip the check
+    pytest_args = list(args.pytest_args)
+    return int(pytest.main(pytest_args[1:] if pytest_args[:1] == ["--"] else pytest_args))
 
 
 def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> int:

@@ -21,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from terrafusion_sync import embedded
-from terrafusion_sync.errors import DatabaseError
+from terrafusion_sync.errors import DatabaseError, MissingDatabaseError
 from terrafusion_sync.settings import Settings, mask_text
 
 MAINTENANCE_DATABASE = "postgres"
+MAX_NAME_LENGTH = 63
+"""PostgreSQL truncates longer identifiers, so derived names are kept within this."""
 
 
 def database_url(settings: Settings, *, test: bool = False) -> URL:
@@ -94,7 +96,7 @@ def describe_error(exc: BaseException, url: URL) -> DatabaseError | None:
             "check the user in the database URL",
         )
     if isinstance(cause, asyncpg.InvalidCatalogNameError):
-        return DatabaseError(
+        return MissingDatabaseError(
             f"database {url.database!r} does not exist at {where}",
             f"create it (createdb {url.database}) or fix the database URL",
         )
@@ -116,8 +118,11 @@ def describe_error(exc: BaseException, url: URL) -> DatabaseError | None:
     return None
 
 
-async def ensure_database(url: URL) -> bool:
-    """Create the database ``url`` names if it does not exist; return whether it was created."""
+async def ensure_database(url: URL, *, template: str | None = None) -> bool:
+    """Create the database ``url`` names if it does not exist; return whether it was created.
+
+    With ``template`` the new database is a copy of that one (``CREATE DATABASE … TEMPLATE``).
+    """
     async with connect(url.set(database=MAINTENANCE_DATABASE), autocommit=True) as conn:
         exists = await conn.scalar(
             text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
@@ -125,7 +130,8 @@ async def ensure_database(url: URL) -> bool:
         if exists:
             return False
         try:
-            await conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+            copy = f' TEMPLATE "{template}"' if template else ""
+            await conn.execute(text(f'CREATE DATABASE "{url.database}"{copy}'))
         except sa_exc.DBAPIError as exc:
             if isinstance(_root_cause(exc), asyncpg.DuplicateDatabaseError):
                 return False  # another process created it first
@@ -149,12 +155,24 @@ def _root_cause(exc: BaseException) -> BaseException:
     return seen
 
 
+def derived_name(base: str, *parts: str) -> str:
+    """``<base>_<part>_…``, with ``base`` shortened so the name fits PostgreSQL's limit."""
+    suffix = "_".join(parts)
+    return f"{base[: MAX_NAME_LENGTH - len(suffix) - 1]}_{suffix}"
+
+
 @asynccontextmanager
-async def scratch_database(server_url: URL, purpose: str) -> AsyncIterator[URL]:
-    """A new, empty database on ``server_url``'s server, dropped afterwards."""
-    name = f"tfsync_{purpose}_{os.getpid()}_{secrets.token_hex(3)}"
-    url = server_url.set(database=name)
-    await ensure_database(url)
+async def scratch_database(
+    server_url: URL, purpose: str, *, template: str | None = None
+) -> AsyncIterator[URL]:
+    """A new database on ``server_url``'s server, dropped afterwards.
+
+    It is named after ``server_url``'s database, so every scratch database of a test
+    database shares its prefix. Empty, or a copy of ``template``.
+    """
+    unique = (str(os.getpid()), secrets.token_hex(3))
+    url = server_url.set(database=derived_name(server_url.database or "tfsync", purpose, *unique))
+    await ensure_database(url, template=template)
     try:
         yield url
     finally:

@@ -29,5 +29,9 @@ class DatabaseError(TfsyncError):
     """The database could not be reached or refused what was asked."""
 
 
+class MissingDatabaseError(DatabaseError):
+    """The database the URL names does not exist on its server."""
+
+
 class MigrationError(TfsyncError):
     """Alembic could not do what was asked (unknown revision, not at head, ...)."""

@@ -4,7 +4,6 @@ from terrafusion_sync.migrations.commands import (
     Status,
     create_initial_revision,
     downgrade,
-    prepare_test_database,
     revision,
     status,
     upgrade,
@@ -12,9 +11,11 @@ from terrafusion_sync.migrations.commands import (
 )
 from terrafusion_sync.migrations.config import alembic_config, script_directory
 from terrafusion_sync.migrations.drift import Drift, compare_models
+from terrafusion_sync.migrations.testdb import Prepared, prepare_test_database
 
 __all__ = [
     "Drift",
+    "Prepared",
     "Status",
     "alembic_config",
     "compare_models",

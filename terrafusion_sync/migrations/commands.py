@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext, MigrationInfo
 from alembic.script import Script
 from sqlalchemy.engine import URL, Connection
 
-from terrafusion_sync.database import connect, ensure_database
+from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.config import (
     alembic_config,
@@ -165,17 +165,6 @@ async def upgrade_sql(
     with alembic_errors():
         command.upgrade(cfg, spec, sql=True)
     return buffer.getvalue()
-
-
-async def prepare_test_database(url: URL, *, report: Report = _quiet) -> list[str]:
-    """Create the test database if missing and bring it to head; a no-op when it is there."""
-    if await ensure_database(url):
-        report(f"created database {url.database}")
-    cfg = alembic_config()
-    state = await status(url, cfg)
-    if state.at_head:
-        return []
-    return await upgrade(url, "head", cfg=cfg, report=report)
 
 
 async def _migrate(url: URL, target: str, cfg: Config, report: Report, step: Any) -> list[str]:
