@@ -43,9 +43,18 @@ def url_label(url: URL) -> str:
     return f"{url.query.get('host', 'localhost')}/{url.database}"
 
 
+def application_name() -> str:
+    """``tfsync@<host>:<pid>``: how our sessions show in ``pg_stat_activity``."""
+    return f"tfsync@{socket.gethostname()}:{os.getpid()}"[:63]
+
+
 def create_engine(url: URL) -> AsyncEngine:
-    """An async engine that keeps no idle connections."""
-    return create_async_engine(url, poolclass=NullPool)
+    """An async engine that keeps no idle connections, named after this process."""
+    return create_async_engine(
+        url,
+        poolclass=NullPool,
+        connect_args={"server_settings": {"application_name": application_name()}},
+    )
 
 
 @asynccontextmanager
