@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from terrafusion_sync import embedded
-from terrafusion_sync.errors import DatabaseError
+from terrafusion_sync.errors import DatabaseError, TfsyncError
 from terrafusion_sync.settings import Settings, mask_text
 
 MAINTENANCE_DATABASE = "postgres"
@@ -79,7 +79,7 @@ def translate_errors(url: URL) -> Iterator[None]:
     """Turn driver and socket errors into one-line, password-free :class:`DatabaseError`."""
     try:
         yield
-    except DatabaseError:
+    except TfsyncError:  # already one line (a migration error may wrap a driver error)
         raise
     except Exception as exc:
         translated = describe_error(exc, url)
