@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
-from terrafusion_sync import embedded, migrations
+from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import database_url, url_label
 from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError
@@ -194,13 +194,9 @@ def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
         return show_plan(settings, args, run(migrations.plan(url, args.revision, cfg=cfg)))
     say(f"upgrading {describe_target(settings, args.test)} to {args.revision}")
     applied = run(migrations.upgrade(url, args.revision, cfg=cfg, report=say, limits=limits))
-    state = run(migrations.status(url, cfg))
-    where = ", ".join(state.current) or "base"
-    say(
-        f"applied {len(applied)} revision(s); now at {where}"
-        if applied
-        else f"already at {where}: nothing to do"
-    )
+    if applied:  # (with nothing to do the core said where the database is)
+        state = run(migrations.status(url, cfg))
+        say(f"applied {len(applied)} revision(s); now at {', '.join(state.current) or 'base'}")
     return EXIT_OK
 
 
@@ -332,6 +328,8 @@ def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync import embedded  # imported when used: pgserver is slow to import
+
     stopped = embedded.stop(settings.state_dir)
     say("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
     return EXIT_OK

@@ -20,7 +20,6 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from terrafusion_sync import embedded
 from terrafusion_sync.errors import DatabaseError, TfsyncError
 from terrafusion_sync.settings import Settings, mask_text
 
@@ -32,6 +31,8 @@ def database_url(settings: Settings, *, test: bool = False) -> URL:
     configured = settings.test_database_url if test else settings.database_url
     if configured is not None:
         return configured
+    from terrafusion_sync import embedded  # only now: starting PostgreSQL needs pgserver
+
     name = embedded.TEST_DATABASE if test else embedded.APP_DATABASE
     return embedded.embedded_url(settings.state_dir, name)
 

@@ -69,14 +69,19 @@ class Timeouts:
         return self.backoff * 2 ** (attempt - 1) * random.uniform(0.75, 1.25)
 
 
-def apply(conn: Connection, lock: str, statement: str) -> None:
-    """Set both timeouts for the session (they also hold inside an autocommit block)."""
+def apply(conn: Connection, lock: str, statement: str, *, durable: bool = True) -> None:
+    """Set both timeouts for the session (they also hold inside an autocommit block).
+
+    ``durable=False`` lets the step commit without waiting for its WAL flush; the runner
+    asks for it on every step but the last, whose synchronous commit then flushes them all.
+    """
     conn.execute(
         text(
             "SELECT set_config('lock_timeout', :lock, false), "
-            "set_config('statement_timeout', :statement, false)"
+            "set_config('statement_timeout', :statement, false), "
+            "set_config('synchronous_commit', :sync, false)"
         ),
-        {"lock": lock, "statement": statement},
+        {"lock": lock, "statement": statement, "sync": "on" if durable else "off"},
     )
 
 
