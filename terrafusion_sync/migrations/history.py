@@ -39,6 +39,7 @@ table = sa.Table(
     sa.Column("application", sa.Text),
 )
 _ORDER = sa.Index(f"ix_{TABLE_NAME}_revision", table.c.revision, table.c.id)
+_INSERT = table.insert()  # one statement, compiled once
 
 
 @dataclass(frozen=True)
@@ -89,19 +90,20 @@ def record(
 ) -> None:
     """Insert one row on ``conn`` (in whatever transaction it is in)."""
     conn.execute(
-        table.insert().values(
-            revision=revision,
-            direction=direction,
-            checksum=checksum,
-            started_at=started_at,
-            finished_at=finished_at,
-            duration_s=duration_s,
-            success=error is None,
-            error=error,
-            note=note,
-            host=socket.gethostname(),
-            application=application_name(),
-        )
+        _INSERT,
+        {
+            "revision": revision,
+            "direction": direction,
+            "checksum": checksum,
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "duration_s": duration_s,
+            "success": error is None,
+            "error": error,
+            "note": note,
+            "host": socket.gethostname(),
+            "application": application_name(),
+        },
     )
 
 

@@ -63,6 +63,8 @@ class _Run:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     clock: float = 0.0
     current_limits: tuple[str, str] = ("", "")
+    in_effect: tuple[str, str, bool] | None = None
+    """The session's timeouts and durability now; None after a rollback (unknown)."""
 
     @property
     def direction(self) -> str:
@@ -80,8 +82,10 @@ class _Run:
             self.step = step.revision
             self.started_at, self.clock = datetime.now(UTC), time.perf_counter()
             self.current_limits = self.limits.for_revision(step.revision)
-            last = index == len(planned) - 1
-            timeouts.apply(self.conn, *self.current_limits, durable=last)
+            wanted = (*self.current_limits, index == len(planned) - 1)
+            if wanted != self.in_effect:  # session settings outlive commits: set on change
+                timeouts.apply(self.conn, *self.current_limits, durable=wanted[2])
+                self.in_effect = wanted
             if self.upgrading:
                 self.watch.stop()
             else:
@@ -138,7 +142,7 @@ def migrate(
                 _run_alembic(cfg, scripts, run)
                 return run.applied
             except Exception as exc:
-                failed = run.step
+                failed, run.in_effect = run.step, None
                 if conn.in_transaction():
                     conn.rollback()
                 if failed is None:
