@@ -194,9 +194,7 @@ def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
         return show_plan(settings, args, run(migrations.plan(url, args.revision, cfg=cfg)))
     say(f"upgrading {describe_target(settings, args.test)} to {args.revision}")
     applied = run(migrations.upgrade(url, args.revision, cfg=cfg, report=say, limits=limits))
-    if applied:  # (with nothing to do the core said where the database is)
-        state = run(migrations.status(url, cfg))
-        say(f"applied {len(applied)} revision(s); now at {', '.join(state.current) or 'base'}")
+    say(_outcome("applied", applied, cfg))
     return EXIT_OK
 
 
@@ -219,9 +217,16 @@ def cmd_downgrade(settings: Settings, args: argparse.Namespace) -> int:
             allow_data_loss=args.allow_data_loss,
         )
     )
-    state = run(migrations.status(url, cfg))
-    say(f"undid {len(undone)} revision(s); now at {', '.join(state.current) or 'base'}")
+    say(_outcome("undid", undone, cfg))
     return EXIT_OK
+
+
+def _outcome(verb: str, revisions: list[str], cfg: Any) -> str:
+    """``applied 2 revision(s); now at X`` or ``already at X: nothing to do``."""
+    where = ", ".join(cfg.attributes.get(migrations.runner.CURRENT_HEADS, ())) or "base"
+    if not revisions:
+        return f"already at {where}: nothing to do"
+    return f"{verb} {len(revisions)} revision(s); now at {where}"
 
 
 def show_plan(settings: Settings, args: argparse.Namespace, plan: migrations.Plan) -> int:

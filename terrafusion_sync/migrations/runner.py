@@ -44,6 +44,8 @@ except ImportError:  # pragma: no cover - SQLAlchemy 2.0
     from sqlalchemy.util.concurrency import await_only as _await
 
 Report = Callable[[str], None]
+CURRENT_HEADS = "tfsync_current_heads"
+"""``cfg.attributes`` key: the revisions the database is at after a run, for the caller."""
 STATEMENT_SHOWN = 160
 
 
@@ -63,6 +65,8 @@ class _Run:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     clock: float = 0.0
     current_limits: tuple[str, str] = ("", "")
+    heads: tuple[str, ...] = ()
+    """Where the database is: before the steps, then after them."""
     in_effect: tuple[str, str, bool] | None = None
     """The session's timeouts and durability now; None after a rollback (unknown)."""
 
@@ -76,8 +80,7 @@ class _Run:
             planned = self.scripts._upgrade_revs(self.target, heads)
         else:
             planned = self.scripts._downgrade_revs(self.target, heads)
-        if not planned:
-            self.report(f"already at {', '.join(heads) or 'base'}: nothing to do")
+        self.heads = tuple(heads)
         for index, step in enumerate(planned):
             self.step = step.revision
             self.started_at, self.clock = datetime.now(UTC), time.perf_counter()
@@ -140,6 +143,10 @@ def migrate(
         while True:
             try:
                 _run_alembic(cfg, scripts, run)
+                if run.applied:
+                    run.heads = tuple(MigrationContext.configure(conn).get_current_heads())
+                    conn.commit()
+                cfg.attributes[CURRENT_HEADS] = run.heads
                 return run.applied
             except Exception as exc:
                 failed, run.in_effect = run.step, None
