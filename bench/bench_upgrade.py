@@ -131,6 +131,7 @@ def chain_figures(server: URL, work: Path) -> None:
     cfg_ours = migrations.alembic_config(versions_dir=versions)
     cfg_theirs = Config(str(ini))
     cfg_theirs.set_main_option("script_location", str(work / "plain" / "migrations"))
+    cfg_tpm = per_revision_transactions(work / "plain_tpm", theirs_url, versions)
 
     def empty_both() -> None:
         fresh(ours_url)
@@ -168,6 +169,18 @@ def chain_figures(server: URL, work: Path) -> None:
         print(f"  safety overhead: {100 * (ratio - 1):+.1f} % (target < 10 %)")
         ours, theirs = alternate(
             lambda: run_blocking(migrations.upgrade(ours_url, cfg=cfg_ours)),
+            lambda: quietly(command.upgrade, cfg_tpm, "head"),
+            REPEAT_CHAIN,
+            empty_both,
+        )
+        ratio = report(
+            f"upgrade {CHAIN} from empty, in-process, both one transaction per revision",
+            ("migrations.upgrade", ours),
+            ("command.upgrade", theirs),
+        )
+        print(f"  lock, timeouts, history, validation alone: {100 * (ratio - 1):+.1f} %")
+        ours, theirs = alternate(
+            lambda: run_blocking(migrations.upgrade(ours_url, cfg=cfg_ours)),
             lambda: quietly(command.upgrade, cfg_theirs, "head"),
             REPEAT_NOOP,
         )
@@ -179,6 +192,22 @@ def chain_figures(server: URL, work: Path) -> None:
     finally:
         run_blocking(drop_database(ours_url))
         run_blocking(drop_database(theirs_url))
+
+
+def per_revision_transactions(directory: Path, url: URL, versions: Path) -> Config:
+    """The template again, with ``transaction_per_migration=True``: the same unit of work."""
+    ini = plain_alembic_project(directory, url, versions)
+    env = directory / "migrations" / "env.py"
+    env.write_text(
+        env.read_text().replace(
+            "context.configure(connection=connection, target_metadata=target_metadata)",
+            "context.configure(connection=connection, target_metadata=target_metadata,"
+            " transaction_per_migration=True)",
+        )
+    )
+    cfg = Config(str(ini))
+    cfg.set_main_option("script_location", str(directory / "migrations"))
+    return cfg
 
 
 async def writer_stall(url: URL, migrate: tuple[list[str], dict[str, str]]) -> tuple[float, int]:
