@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -82,8 +83,11 @@ def acquire(conn: Connection, report: Callable[[str], None]) -> Holder | None:
 
 
 def release(conn: Connection) -> None:
-    """Give the lock back (closing the connection would too)."""
-    if conn.in_transaction():
-        conn.rollback()
-    conn.execute(text("SELECT pg_advisory_unlock(:ns, :key)"), {"ns": NAMESPACE, "key": KEY})
-    conn.commit()
+    """Give the lock back; if the session is broken the lock already died with it."""
+    try:
+        if conn.in_transaction():
+            conn.rollback()
+        conn.execute(text("SELECT pg_advisory_unlock(:ns, :key)"), {"ns": NAMESPACE, "key": KEY})
+        conn.commit()
+    except sa_exc.SQLAlchemyError:
+        pass  # never hide the error that got us here; closing the connection frees the lock

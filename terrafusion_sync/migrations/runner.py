@@ -162,8 +162,7 @@ def migrate(
     finally:
         cfg.attributes.pop("on_version_apply", None)
         watch.close()
-        if not conn.invalidated and not conn.closed:
-            lock.release(conn)
+        lock.release(conn)
 
 
 def _run_alembic(cfg: Config, scripts: ScriptDirectory, run: _Run) -> None:
