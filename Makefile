@@ -35,6 +35,18 @@ status: $(VENV)/.bootstrapped  ## Which database, its revision, head and pending
 sql: $(VENV)/.bootstrapped  ## The SQL an upgrade would run, changing nothing: make sql [REV=[FROM:]TO]
 	$(NOX) -s sql -- $(REV)
 
+.PHONY: plan
+plan: $(VENV)/.bootstrapped  ## The revisions an upgrade would run, with their SQL; changes nothing
+	$(NOX) -s upgrade -- --plan $(REV)
+
+.PHONY: history
+history: $(VENV)/.bootstrapped  ## Every migration step run on the database: who, when, result
+	$(NOX) -s history -- $(ARGS)
+
+.PHONY: validate
+validate: $(VENV)/.bootstrapped  ## Check applied revision files are unchanged since applied
+	$(NOX) -s validate -- $(ARGS)
+
 ##@ Checks
 .PHONY: test
 test: $(VENV)/.bootstrapped  ## Bring the test database to head, then run pytest (ARGS="-k sync")

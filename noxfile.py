@@ -74,6 +74,20 @@ def sql(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def history(session: nox.Session) -> None:
+    """Every migration step run on the database: revision, who, when, result."""
+    install(session)
+    tfsync(session, "history", *session.posargs)
+
+
+@nox.session(default=False)
+def validate(session: nox.Session) -> None:
+    """Check that applied revision files are unchanged since they were applied."""
+    install(session)
+    tfsync(session, "validate", *session.posargs)
+
+
+@nox.session(default=False)
 def lint(session: nox.Session) -> None:
     """Fix what ruff can fix and format the code."""
     install(session, "lint")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from terrafusion_sync import embedded, migrations
+from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import database_url, url_label
 from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError
@@ -61,12 +61,39 @@ def build_parser() -> Parser:
     sub.add_argument(
         "revision", nargs="?", default="head", metavar="REV", help="target revision (default: head)"
     )
+    sub.add_argument(
+        "--plan",
+        action="store_true",
+        help="list the revisions that would run, with their SQL; change nothing",
+    )
     _add_test_flag(sub)
 
     sub = add(
         "downgrade", "Step the database back to REV (required: -1, an id, or base).", cmd_downgrade
     )
     sub.add_argument("revision", nargs="?", default="", metavar="REV")
+    sub.add_argument(
+        "--allow-data-loss",
+        action="store_true",
+        help="drop tables and columns even when they hold rows (refused otherwise)",
+    )
+    _add_test_flag(sub)
+
+    sub = add("history", "Every migration step run on the database: who, when, how.", cmd_history)
+    sub.add_argument(
+        "--limit", type=int, default=50, metavar="N", help="the newest N steps (default 50, 0: all)"
+    )
+    _add_test_flag(sub)
+
+    sub = add(
+        "validate",
+        "Check that applied revision files are unchanged since applied (exit 1 if not).",
+        cmd_validate,
+    )
+    sub.add_argument(
+        "--accept", metavar="REV", help="record REV's changed file as deliberate (needs --reason)"
+    )
+    sub.add_argument("--reason", default="", help="why the applied file was changed")
     _add_test_flag(sub)
 
     sub = add(
@@ -176,17 +203,19 @@ def describe_target(settings: Settings, test: bool) -> str:
     return f"{which}: {where}"
 
 
+def alembic_config(settings: Settings) -> Any:
+    """The Alembic config, on ``TFSYNC_VERSIONS_DIR`` when set (benchmarks, tests)."""
+    return migrations.alembic_config(versions_dir=settings.versions_dir)
+
+
 def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings, test=args.test)
+    cfg, limits = alembic_config(settings), migrations.Timeouts.from_settings(settings)
+    if args.plan:
+        return show_plan(settings, args, run(migrations.plan(url, args.revision, cfg=cfg)))
     say(f"upgrading {describe_target(settings, args.test)} to {args.revision}")
-    applied = run(migrations.upgrade(url, args.revision, report=say))
-    state = run(migrations.status(url))
-    where = ", ".join(state.current) or "base"
-    say(
-        f"applied {len(applied)} revision(s); now at {where}"
-        if applied
-        else f"already at {where}: nothing to do"
-    )
+    applied = run(migrations.upgrade(url, args.revision, cfg=cfg, report=say, limits=limits))
+    say(_outcome("applied", applied, cfg))
     return EXIT_OK
 
 
@@ -198,10 +227,79 @@ def cmd_downgrade(settings: Settings, args: argparse.Namespace) -> int:
             "say how far back: make downgrade REV=-1, or a revision id, or base",
         )
     say(f"downgrading {describe_target(settings, args.test)} to {args.revision}")
-    undone = run(migrations.downgrade(url, args.revision, report=say))
-    state = run(migrations.status(url))
-    say(f"undid {len(undone)} revision(s); now at {', '.join(state.current) or 'base'}")
+    cfg, limits = alembic_config(settings), migrations.Timeouts.from_settings(settings)
+    undone = run(
+        migrations.downgrade(
+            url,
+            args.revision,
+            cfg=cfg,
+            report=say,
+            limits=limits,
+            allow_data_loss=args.allow_data_loss,
+        )
+    )
+    say(_outcome("undid", undone, cfg))
     return EXIT_OK
+
+
+def _outcome(verb: str, revisions: list[str], cfg: Any) -> str:
+    """``applied 2 revision(s); now at X`` or ``already at X: nothing to do``."""
+    where = ", ".join(cfg.attributes.get(migrations.runner.CURRENT_HEADS, ())) or "base"
+    if not revisions:
+        return f"already at {where}: nothing to do"
+    return f"{verb} {len(revisions)} revision(s); now at {where}"
+
+
+def show_plan(settings: Settings, args: argparse.Namespace, plan: migrations.Plan) -> int:
+    """The revisions an upgrade would run, then their SQL."""
+    where = ", ".join(plan.current) or "base"
+    say(f"plan for {describe_target(settings, args.test)}: at {where}, target {args.revision}")
+    if not plan.revisions:
+        say("nothing to do: no revision would run")
+        return EXIT_OK
+    say(f"{len(plan.revisions)} revision(s) would run, each in its own transaction:")
+    for planned in plan.revisions:
+        say(f"  {planned.describe()}")
+    say("-- their SQL (offline rendering); nothing was changed")
+    sys.stdout.write(plan.sql)
+    return EXIT_OK
+
+
+def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
+    url = database_url(settings, test=args.test)
+    entries = run(migrations.read_history(url, args.limit or None))
+    say(f"history of {describe_target(settings, args.test)}")
+    if not entries:
+        say("no migration has been run by tfsync on this database yet")
+        return EXIT_OK
+    for e in entries:
+        result = "ok" if e.success else f"FAILED: {e.error}"
+        if e.note:
+            result += f" ({e.note})"
+        say(
+            f"{e.started_at:%Y-%m-%d %H:%M:%S} UTC  {e.direction:<9} {e.revision}  "
+            f"{e.duration_s:7.2f} s  {e.db_user}@{e.host}  {(e.checksum or '')[:19]}  {result}"
+        )
+    return EXIT_OK
+
+
+def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
+    url = database_url(settings, test=args.test)
+    cfg = alembic_config(settings)
+    if args.accept:
+        accepted = run(migrations.accept(url, args.accept, args.reason, cfg))
+        say(f"accepted {accepted.revision} ({accepted.path.name}) as {accepted.current[:19]}")
+        return EXIT_OK
+    result = run(migrations.validate(url, cfg))
+    for mismatch in result.mismatches:
+        say(f"changed: {mismatch.describe()}")
+    if result.unrecorded:
+        say(f"not recorded (applied before the history existed): {', '.join(result.unrecorded)}")
+    say(
+        f"{len(result.mismatches)} changed of {len(result.checked)} applied revision(s) "
+        "with a recorded checksum"
+    )
+    return EXIT_FINDINGS if result.mismatches else EXIT_OK
 
 
 def cmd_revision(settings: Settings, args: argparse.Namespace) -> int:
@@ -219,7 +317,7 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings, test=args.test)
-    state = run(migrations.status(url))
+    state = run(migrations.status(url, alembic_config(settings)))
     say(describe_target(settings, args.test))
     say(f"current: {', '.join(state.current) or 'base (empty)'}")
     say(f"head:    {', '.join(state.heads) or '(no revisions)'}")
@@ -275,6 +373,8 @@ def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync import embedded  # imported when used: pgserver is slow to import
+
     stopped = embedded.stop(settings.state_dir)
     say("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
     return EXIT_OK

@@ -20,8 +20,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from terrafusion_sync import embedded
-from terrafusion_sync.errors import DatabaseError, MissingDatabaseError
+from terrafusion_sync.errors import DatabaseError, MissingDatabaseError, TfsyncError
 from terrafusion_sync.settings import Settings, mask_text
 
 MAINTENANCE_DATABASE = "postgres"
@@ -34,6 +33,8 @@ def database_url(settings: Settings, *, test: bool = False) -> URL:
     configured = settings.test_database_url if test else settings.database_url
     if configured is not None:
         return configured
+    from terrafusion_sync import embedded  # only now: starting PostgreSQL needs pgserver
+
     name = embedded.TEST_DATABASE if test else embedded.APP_DATABASE
     return embedded.embedded_url(settings.state_dir, name)
 
@@ -45,9 +46,18 @@ def url_label(url: URL) -> str:
     return f"{url.query.get('host', 'localhost')}/{url.database}"
 
 
+def application_name() -> str:
+    """``tfsync@<host>:<pid>``: how our sessions show in ``pg_stat_activity``."""
+    return f"tfsync@{socket.gethostname()}:{os.getpid()}"[:63]
+
+
 def create_engine(url: URL) -> AsyncEngine:
-    """An async engine that keeps no idle connections."""
-    return create_async_engine(url, poolclass=NullPool)
+    """An async engine that keeps no idle connections, named after this process."""
+    return create_async_engine(
+        url,
+        poolclass=NullPool,
+        connect_args={"server_settings": {"application_name": application_name()}},
+    )
 
 
 @asynccontextmanager
@@ -72,7 +82,7 @@ def translate_errors(url: URL) -> Iterator[None]:
     """Turn driver and socket errors into one-line, password-free :class:`DatabaseError`."""
     try:
         yield
-    except DatabaseError:
+    except TfsyncError:  # already one line (a migration error may wrap a driver error)
         raise
     except Exception as exc:
         translated = describe_error(exc, url)

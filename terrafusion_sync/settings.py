@@ -34,6 +34,15 @@ _PASSWORD_IN_TEXT = re.compile(r"(?P<head>[a-z0-9+.-]+://[^:/@\s]*:)[^@\s]*@", r
 # libpq spellings that asyncpg knows under another name
 _QUERY_RENAMES = {"sslmode": "ssl", "connect_timeout": "timeout"}
 
+# Migration safety defaults (see README "Deploying safely"). A blocked DDL statement queues
+# every writer of its table behind it, so it may wait for its lock 5 s at most, then retry;
+# statements themselves may run long (an index build, a backfill), so only a runaway one
+# is stopped, after an hour. A revision can override both (``lock_timeout = "30s"``).
+DEFAULT_LOCK_TIMEOUT = "5s"
+DEFAULT_STATEMENT_TIMEOUT = "1h"
+DEFAULT_LOCK_RETRIES = 3
+_DURATION = re.compile(r"^\s*\d+\s*(us|ms|s|min|h|d)?\s*$")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -43,6 +52,10 @@ class Settings:
     test_database_url: URL | None
     state_dir: Path
     debug: bool = False
+    lock_timeout: str = DEFAULT_LOCK_TIMEOUT
+    statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
+    lock_retries: int = DEFAULT_LOCK_RETRIES
+    versions_dir: Path | None = None
 
     @property
     def embedded(self) -> bool:
@@ -71,7 +84,28 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         test_database_url=test_url,
         state_dir=state_dir.resolve(),
         debug=_flag(values.get("TFSYNC_DEBUG", "")),
+        lock_timeout=duration(
+            values.get("TFSYNC_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT), "TFSYNC_LOCK_TIMEOUT"
+        ),
+        statement_timeout=duration(
+            values.get("TFSYNC_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT),
+            "TFSYNC_STATEMENT_TIMEOUT",
+        ),
+        lock_retries=_count(values.get("TFSYNC_LOCK_RETRIES"), "TFSYNC_LOCK_RETRIES"),
+        versions_dir=Path(values["TFSYNC_VERSIONS_DIR"]).resolve()
+        if values.get("TFSYNC_VERSIONS_DIR")
+        else None,
     )
+
+
+def duration(value: str, name: str) -> str:
+    """A PostgreSQL duration (``5s``, ``500ms``, ``1min``, ``0`` = no limit), else an error."""
+    if not _DURATION.match(str(value)):
+        raise ConfigError(
+            f"{name} is {value!r}, not a duration",
+            "write a number with a unit: 500ms, 5s, 1min, 1h; 0 means no limit",
+        )
+    return "".join(str(value).split())
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -141,6 +175,14 @@ def mask_text(text: str) -> str:
 def _optional_url(values: Mapping[str, str], name: str) -> URL | None:
     raw = values.get(name)
     return normalize_url(raw, name) if raw else None
+
+
+def _count(value: str | None, name: str) -> int:
+    if value is None or not value.strip():
+        return DEFAULT_LOCK_RETRIES
+    if not value.strip().isdigit():
+        raise ConfigError(f"{name} is {value!r}, not a number", "write a count such as 3")
+    return int(value)
 
 
 def _flag(value: str) -> bool:

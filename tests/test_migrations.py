@@ -14,6 +14,7 @@ from terrafusion_sync import migrations
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
+from terrafusion_sync.migrations import history
 from terrafusion_sync.migrations.config import VERSIONS_DIR
 from terrafusion_sync.review.runner import ONLY_IN_MODELS, run_review
 
@@ -25,7 +26,8 @@ APP_TABLES = {"property_operational", "report_jobs"}
 async def tables(url: URL) -> set[str]:
     async with connect(url) as conn:
         return set(await conn.run_sync(lambda c: inspect(c).get_table_names())) - {
-            "alembic_version"
+            "alembic_version",
+            history.TABLE_NAME,
         }
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import create_engine, database_url, translate_errors
+from terrafusion_sync.migrations.history import include_name
 from terrafusion_sync.settings import load_settings
 
 config = context.config
@@ -51,6 +52,7 @@ def configure_options() -> dict[str, Any]:
         "compare_server_default": True,
         "transaction_per_migration": True,
         "process_revision_directives": drop_empty_autogenerate,
+        "include_name": include_name,  # the migration history table is not a model
         **(
             {"on_version_apply": attributes["on_version_apply"]}
             if "on_version_apply" in attributes

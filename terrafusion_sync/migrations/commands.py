@@ -8,26 +8,27 @@ exactly as it does under plain ``alembic``.
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
+from terrafusion_sync.migrations import runner
 from terrafusion_sync.migrations.config import (
     alembic_config,
     alembic_errors,
     script_directory,
     versions_dir,
 )
+from terrafusion_sync.migrations.timeouts import Timeouts
 
 T = TypeVar("T")
 Report = Callable[[str], None]
@@ -80,22 +81,52 @@ async def status(url: URL, cfg: Config | None = None) -> Status:
 
 
 async def upgrade(
-    url: URL, target: str = "head", *, cfg: Config | None = None, report: Report = _quiet
+    url: URL,
+    target: str = "head",
+    *,
+    cfg: Config | None = None,
+    report: Report = _quiet,
+    limits: Timeouts | None = None,
 ) -> list[str]:
-    """Bring the database to ``target``; report each revision applied and its time."""
-    return await _migrate(url, target, cfg or alembic_config(), report, command.upgrade)
+    """Bring the database to ``target`` safely (see :mod:`.runner`); report each revision."""
+    return await runner.run(
+        url,
+        cfg or alembic_config(),
+        target,
+        upgrading=True,
+        limits=limits or Timeouts(),
+        report=report,
+    )
 
 
 async def downgrade(
-    url: URL, target: str, *, cfg: Config | None = None, report: Report = _quiet
+    url: URL,
+    target: str,
+    *,
+    cfg: Config | None = None,
+    report: Report = _quiet,
+    limits: Timeouts | None = None,
+    allow_data_loss: bool = False,
 ) -> list[str]:
-    """Step the database back to ``target`` (required: there is no default)."""
+    """Step the database back to ``target`` (required: there is no default).
+
+    A step that would drop a table or column holding rows is refused unless
+    ``allow_data_loss`` (see :mod:`.guard`).
+    """
     if not target or not target.strip():
         raise MigrationError(
             "downgrade needs a target revision",
             "say how far back: REV=-1 for one step, or a revision id",
         )
-    return await _migrate(url, target.strip(), cfg or alembic_config(), report, command.downgrade)
+    return await runner.run(
+        url,
+        cfg or alembic_config(),
+        target.strip(),
+        upgrading=False,
+        limits=limits or Timeouts(),
+        allow_data_loss=allow_data_loss,
+        report=report,
+    )
 
 
 async def revision(
@@ -167,21 +198,6 @@ async def upgrade_sql(
     return buffer.getvalue()
 
 
-async def _migrate(url: URL, target: str, cfg: Config, report: Report, step: Any) -> list[str]:
-    applied: list[str] = []
-    clock = [time.perf_counter()]
-
-    def on_version_apply(*, step: MigrationInfo, **_: Any) -> None:
-        now = time.perf_counter()
-        script = step.up_revision
-        arrow = "upgraded  " if step.is_upgrade else "downgraded"
-        report(f"  {arrow} {script.revision}  {script.doc}  ({now - clock[0]:.2f} s)")
-        applied.append(script.revision)
-        clock[0] = now
-
-    cfg.attributes["on_version_apply"] = on_version_apply
-    await run_on(url, cfg, lambda _: step(cfg, target))
-    return applied
 
 
 def _current_heads(conn: Connection) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect
+from terrafusion_sync.migrations.history import include_name
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ async def compare_models(url: URL, metadata: MetaData | None = None) -> list[Dri
                 "compare_type": True,
                 "compare_server_default": True,
                 "target_metadata": metadata,
+                "include_name": include_name,
             },
         )
         return compare_metadata(context, metadata)

@@ -1,0 +1,287 @@
+"""What the safety of ``tfsync upgrade`` costs, next to plain ``alembic upgrade head``.
+
+Both tools run the same generated 200-revision chain (bench/chain.py) on scratch databases
+of the test server, in the same run, measured the same way:
+
+- as subprocesses, what an operator types: ``python -m terrafusion_sync upgrade`` (pointed at
+  the chain with ``TFSYNC_VERSIONS_DIR``) vs ``alembic upgrade head`` of Alembic's own async
+  template; interpreter start-up and imports included;
+- in-process, the safety alone: ``migrations.upgrade`` (lock, timeouts, history, checksum
+  validation, one transaction per revision) vs ``alembic.command.upgrade`` on the template;
+- a writer's longest stall while an ``ALTER TABLE`` waits behind a long reader, with the
+  guard (``lock_timeout``, retries) and without it (plain Alembic).
+
+Runs alternate between the two tools so that load from elsewhere hits both alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from bench.chain import plain_alembic_project, revision_id, write_chain
+from bench.timing import report
+from terrafusion_sync import migrations
+from terrafusion_sync.aio import run_blocking
+from terrafusion_sync.database import connect, database_url, drop_database, ensure_database
+from terrafusion_sync.settings import load_settings
+
+CHAIN = 200
+REPEAT_CHAIN = 3
+REPEAT_NOOP = 5
+STALL_LOCK_TIMEOUT = "1s"
+BLOCKER_SECONDS = 5.0
+
+ALTER = '''"""add a column to the busy table"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "a1ter0000001"
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("chain_0000", sa.Column("note", sa.Text()))
+
+
+def downgrade() -> None:
+    op.drop_column("chain_0000", "note")
+'''
+
+
+def tfsync_cmd(url: URL, versions: Path, **extra: str) -> tuple[list[str], dict[str, str]]:
+    """``python -m terrafusion_sync upgrade`` on ``url`` and the chain in ``versions``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TFSYNC_")}
+    env |= {
+        "DATABASE_URL": url.render_as_string(hide_password=False),
+        "TFSYNC_VERSIONS_DIR": str(versions),
+        "TFSYNC_ENV_FILE": os.devnull,
+        **extra,
+    }
+    env.pop("TEST_DATABASE_URL", None)
+    return [sys.executable, "-m", "terrafusion_sync", "upgrade"], env
+
+
+def alembic_cmd(ini: Path) -> tuple[list[str], dict[str, str]]:
+    """Plain ``alembic upgrade head`` of the template project."""
+    return [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"], dict(os.environ)
+
+
+def run_cmd(cmd: tuple[list[str], dict[str, str]]) -> None:
+    argv, env = cmd
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"bench_upgrade: {argv[2:]} failed: {done.stderr.strip()[-400:]}")
+
+
+def quietly(fn: Callable[..., object], *args: object) -> None:
+    """Call ``fn`` with stderr swallowed (the template's env.py logs every revision there)."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        fn(*args)
+
+
+def fresh(url: URL) -> None:
+    """Make ``url`` an empty database."""
+    run_blocking(drop_database(url))
+    run_blocking(ensure_database(url))
+
+
+def alternate(
+    ours: Callable[[], None],
+    theirs: Callable[[], None],
+    repeat: int,
+    before: Callable[[], None] = lambda: None,
+) -> tuple[float, float]:
+    """Median seconds of ``ours`` and ``theirs``, run in turns; ``before`` is not timed."""
+    samples: dict[str, list[float]] = {"ours": [], "theirs": []}
+    for _ in range(repeat):
+        for name, fn in (("ours", ours), ("theirs", theirs)):
+            before()
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return statistics.median(samples["ours"]), statistics.median(samples["theirs"])
+
+
+def chain_figures(server: URL, work: Path) -> None:
+    """The 200-revision chain from empty, and a no-op at head; subprocess and in-process."""
+    versions = work / "versions"
+    write_chain(versions, CHAIN)
+    ours_url = server.set(database=f"tfsync_bench_ours_{os.getpid()}")
+    theirs_url = server.set(database=f"tfsync_bench_plain_{os.getpid()}")
+    ini = plain_alembic_project(work / "plain", theirs_url, versions)
+    ours_cmd, theirs_cmd = tfsync_cmd(ours_url, versions), alembic_cmd(ini)
+    cfg_ours = migrations.alembic_config(versions_dir=versions)
+    cfg_theirs = Config(str(ini))
+    cfg_theirs.set_main_option("script_location", str(work / "plain" / "migrations"))
+    cfg_tpm = per_revision_transactions(work / "plain_tpm", theirs_url, versions)
+
+    def empty_both() -> None:
+        fresh(ours_url)
+        fresh(theirs_url)
+
+    try:
+        print(f"chain: {CHAIN} revisions, a table and an index each; {REPEAT_CHAIN} runs each")
+        ours, theirs = alternate(
+            lambda: run_cmd(ours_cmd), lambda: run_cmd(theirs_cmd), REPEAT_CHAIN, empty_both
+        )
+        report(
+            f"upgrade {CHAIN} from empty, subprocess",
+            ("tfsync upgrade", ours),
+            ("alembic upgrade head", theirs),
+        )
+        ours, theirs = alternate(
+            lambda: run_cmd(ours_cmd), lambda: run_cmd(theirs_cmd), REPEAT_NOOP
+        )
+        report(
+            "no-op upgrade at head, subprocess",
+            ("tfsync upgrade", ours),
+            ("alembic upgrade head", theirs),
+        )
+        ours, theirs = alternate(
+            lambda: run_blocking(migrations.upgrade(ours_url, cfg=cfg_ours)),
+            lambda: quietly(command.upgrade, cfg_theirs, "head"),
+            REPEAT_CHAIN,
+            empty_both,
+        )
+        ratio = report(
+            f"upgrade {CHAIN} from empty, in-process (the safety alone)",
+            ("migrations.upgrade", ours),
+            ("command.upgrade", theirs),
+        )
+        print(f"  safety overhead: {100 * (ratio - 1):+.1f} % (target < 10 %)")
+        ours, theirs = alternate(
+            lambda: run_blocking(migrations.upgrade(ours_url, cfg=cfg_ours)),
+            lambda: quietly(command.upgrade, cfg_tpm, "head"),
+            REPEAT_CHAIN,
+            empty_both,
+        )
+        ratio = report(
+            f"upgrade {CHAIN} from empty, in-process, both one transaction per revision",
+            ("migrations.upgrade", ours),
+            ("command.upgrade", theirs),
+        )
+        print(f"  lock, timeouts, history, validation alone: {100 * (ratio - 1):+.1f} %")
+        ours, theirs = alternate(
+            lambda: run_blocking(migrations.upgrade(ours_url, cfg=cfg_ours)),
+            lambda: quietly(command.upgrade, cfg_theirs, "head"),
+            REPEAT_NOOP,
+        )
+        report(
+            "no-op upgrade at head, in-process",
+            ("migrations.upgrade", ours),
+            ("command.upgrade", theirs),
+        )
+    finally:
+        run_blocking(drop_database(ours_url))
+        run_blocking(drop_database(theirs_url))
+
+
+def per_revision_transactions(directory: Path, url: URL, versions: Path) -> Config:
+    """The template again, with ``transaction_per_migration=True``: the same unit of work."""
+    ini = plain_alembic_project(directory, url, versions)
+    env = directory / "migrations" / "env.py"
+    env.write_text(
+        env.read_text().replace(
+            "context.configure(connection=connection, target_metadata=target_metadata)",
+            "context.configure(connection=connection, target_metadata=target_metadata,"
+            " transaction_per_migration=True)",
+        )
+    )
+    cfg = Config(str(ini))
+    cfg.set_main_option("script_location", str(directory / "migrations"))
+    return cfg
+
+
+async def writer_stall(url: URL, migrate: tuple[list[str], dict[str, str]]) -> tuple[float, int]:
+    """Longest single insert while ``migrate`` ALTERs a table a reader holds for a while."""
+    stalls: list[float] = []
+    done = asyncio.Event()
+
+    async def write() -> None:
+        async with connect(url) as conn:
+            while not done.is_set():
+                start = time.perf_counter()
+                await conn.execute(text("INSERT INTO chain_0000 (name) VALUES ('w')"))
+                await conn.commit()
+                stalls.append(time.perf_counter() - start)
+                await asyncio.sleep(0.01)
+
+    async with connect(url) as blocker:
+        await blocker.execute(text("SELECT count(*) FROM chain_0000"))  # ACCESS SHARE, held
+        writer = asyncio.create_task(write())
+        argv, env = migrate
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        await asyncio.sleep(BLOCKER_SECONDS)
+        await blocker.rollback()  # the long reader finishes
+        _, err = await proc.communicate()
+        done.set()
+        await writer
+    if proc.returncode != 0:
+        raise SystemExit(f"bench_upgrade: {argv[2:]} failed: {err.decode().strip()[-400:]}")
+    return max(stalls), len(stalls)
+
+
+def stall_figures(server: URL, work: Path) -> None:
+    """A writer's longest stall during a blocked ALTER, with and without the guard."""
+    versions = work / "stall_versions"
+    write_chain(versions, 1)
+    (versions / "2026_01_02_0000-a1ter0000001_add_note.py").write_text(
+        ALTER.format(down=revision_id(0))
+    )
+    ours_url = server.set(database=f"tfsync_bench_stall_ours_{os.getpid()}")
+    theirs_url = server.set(database=f"tfsync_bench_stall_plain_{os.getpid()}")
+    ini = plain_alembic_project(work / "stall_plain", theirs_url, versions)
+    cfg = migrations.alembic_config(versions_dir=versions)
+    try:
+        for url in (ours_url, theirs_url):
+            fresh(url)
+            run_blocking(migrations.upgrade(url, revision_id(0), cfg=cfg))
+        ours_cmd = tfsync_cmd(
+            ours_url, versions, TFSYNC_LOCK_TIMEOUT=STALL_LOCK_TIMEOUT, TFSYNC_LOCK_RETRIES="10"
+        )
+        ours, n_ours = asyncio.run(writer_stall(ours_url, ours_cmd))
+        theirs, n_theirs = asyncio.run(writer_stall(theirs_url, alembic_cmd(ini)))
+        print(
+            f"writer during an ALTER blocked {BLOCKER_SECONDS:.0f} s by a reader "
+            f"({n_ours} and {n_theirs} inserts; guard lock_timeout {STALL_LOCK_TIMEOUT}):"
+        )
+        report(
+            "  writer's longest stall",
+            ("with the guard (tfsync)", ours),
+            ("without (plain alembic)", theirs),
+        )
+    finally:
+        run_blocking(drop_database(ours_url))
+        run_blocking(drop_database(theirs_url))
+
+
+def main() -> None:
+    """Print every figure of this benchmark."""
+    server = database_url(load_settings(), test=True)
+    with tempfile.TemporaryDirectory(prefix="bench_upgrade_") as tmp:
+        chain_figures(server, Path(tmp))
+        stall_figures(server, Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

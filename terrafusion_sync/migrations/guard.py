@@ -1,0 +1,172 @@
+"""Downgrades do not lose data by surprise.
+
+While a downgrade step runs, every statement the connection sends is inspected just before
+it reaches the server (SQLAlchemy's ``before_cursor_execute``). A ``DROP TABLE`` or an
+``ALTER TABLE ... DROP [COLUMN]`` is measured first: rows in the table, or rows with a
+value in the column. If that is more than zero the statement is not sent, the step's
+transaction rolls back, and the error says table, column and row count, unless data loss
+was allowed (then the loss is noted in the history).
+
+Why here and not elsewhere: an Alembic ``Operations`` hook sees only ``op.drop_*`` calls
+and misses ``op.execute("DROP TABLE ...")`` and batch operations; rendering the step in
+offline mode fails for steps that read the database and shows what would run, not what
+the data is at that moment. Just before the cursor, every DROP is seen, in order, with the
+database exactly as the step has left it so far, and nothing of it has run yet.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+
+from terrafusion_sync.errors import MigrationError
+
+_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
+_NAME = rf"{_IDENT}(?:\s*\.\s*{_IDENT})?"
+_DROP_TABLE = re.compile(
+    rf"^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?P<names>{_NAME}(?:\s*,\s*{_NAME})*)",
+    re.IGNORECASE,
+)
+_ALTER_TABLE = re.compile(
+    rf"^\s*ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?(?P<table>{_NAME})\s+(?P<actions>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_DROP_COLUMN = re.compile(
+    rf"^\s*DROP\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?(?P<column>{_IDENT})", re.IGNORECASE
+)
+_NOT_COLUMNS = {"constraint", "default", "not", "identity", "expression", "column"}
+
+
+class DataLossError(MigrationError):
+    """A downgrade step would drop a table or column that holds rows."""
+
+
+@dataclass(frozen=True)
+class Loss:
+    """What a statement would drop: a table (``column`` None) or a column, and its rows."""
+
+    table: str
+    column: str | None
+    rows: int
+
+    def describe(self) -> str:
+        """``table report_jobs (3 rows)`` or ``column property_operational.email (12 rows)``."""
+        what = f"column {self.table}.{self.column}" if self.column else f"table {self.table}"
+        return f"{what} ({self.rows} row{'s' * (self.rows != 1)} with data)"
+
+
+def drops(statement: str) -> list[tuple[str, str | None]]:
+    """The tables and columns ``statement`` drops: ``[(table, None), (table, column)]``."""
+    found = _DROP_TABLE.match(statement)
+    if found:
+        return [(name, None) for name in _split(found.group("names"))]
+    altered = _ALTER_TABLE.match(statement)
+    if not altered:
+        return []
+    result: list[tuple[str, str | None]] = []
+    for action in _split(altered.group("actions")):
+        column = _DROP_COLUMN.match(action)
+        if column and column.group("column").lower() not in _NOT_COLUMNS:
+            result.append((altered.group("table"), column.group("column")))
+    return result
+
+
+def measure(conn: Connection, table: str, column: str | None) -> Loss | None:
+    """Rows that dropping ``table`` (or its ``column``) would lose; None if it does not exist."""
+    found = conn.execute(
+        text(
+            "SELECT c.oid::regclass::text,"
+            " (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid"
+            "  AND a.attname = :column AND NOT a.attisdropped)"
+            " FROM pg_class c WHERE c.oid = to_regclass(:table) AND c.relkind IN ('r', 'p')"
+        ),
+        {"table": table, "column": _unquote(column) if column else None},
+    ).first()
+    if found is None or (column and found[1] is None):
+        return None
+    quote = conn.dialect.identifier_preparer.quote
+    where = f" WHERE {quote(found[1])} IS NOT NULL" if column else ""
+    rows = conn.execute(text(f"SELECT count(*) FROM {found[0]}{where}")).scalar() or 0
+    return Loss(found[0], found[1], rows)
+
+
+@dataclass
+class Guard:
+    """Watches one connection during downgrade steps; see the module docstring."""
+
+    conn: Connection
+    allow: bool = False
+    revision: str = ""
+    where: str = ""
+    active: bool = False
+    allowed: list[Loss] = field(default_factory=list)
+    _busy: bool = False
+
+    def __post_init__(self) -> None:
+        event.listen(self.conn, "before_cursor_execute", self._inspect)
+
+    def close(self) -> None:
+        """Stop watching."""
+        event.remove(self.conn, "before_cursor_execute", self._inspect)
+
+    def watch(self, revision: str, where: str) -> None:
+        """Inspect the statements of the downgrade step of ``revision`` (file ``where``)."""
+        self.revision, self.where, self.active = revision, where, True
+        self.allowed = []
+
+    def stop(self) -> None:
+        """The step is over (or is an upgrade): inspect nothing."""
+        self.active = False
+
+    def _inspect(self, conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
+        if not self.active or self._busy:
+            return
+        targets = drops(statement)
+        if not targets:
+            return
+        self._busy = True  # our own count queries pass through here too
+        try:
+            losses = [loss for t, c in targets if (loss := measure(conn, t, c)) and loss.rows]
+        finally:
+            self._busy = False
+        if not losses:
+            return
+        if self.allow:
+            self.allowed.extend(losses)
+            return
+        lost = ", ".join(loss.describe() for loss in losses)
+        raise DataLossError(
+            f"downgrade of {self.revision} ({self.where}) would drop {lost}; "
+            "nothing was changed, the database stays at this revision",
+            "back the data up or move it first; to drop it anyway: downgrade --allow-data-loss",
+        )
+
+
+def _split(text_: str) -> list[str]:
+    """Split on commas outside parentheses and double quotes."""
+    parts, depth, quoted, current = [], 0, False, []
+    for char in text_:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        elif not quoted and depth == 0 and char == ",":
+            parts.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current).strip().rstrip(";").strip())
+    return [p for p in parts if p]
+
+
+def _unquote(name: str) -> str:
+    name = name.strip()
+    if name.startswith('"') and name.endswith('"'):
+        return name[1:-1].replace('""', '"')
+    return name.lower()

@@ -1,0 +1,135 @@
+"""History: one row for every step run (or refused), next to ``alembic_version``.
+
+A successful step's row is written inside the step's own transaction, so it exists exactly
+when the revision is applied; a failed step's row is written after the rollback. Like
+``alembic_version`` the table belongs to the tooling, not to the models: autogenerate and
+the drift check ignore it (:func:`include_name`).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection
+
+from terrafusion_sync.database import application_name, connect
+
+TABLE_NAME = "tfsync_migration_history"
+
+metadata = sa.MetaData()
+table = sa.Table(
+    TABLE_NAME,
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("revision", sa.String(64), nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),  # upgrade, downgrade, accept
+    sa.Column("checksum", sa.String(80)),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("duration_s", sa.Float, nullable=False),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("db_user", sa.Text, nullable=False, server_default=sa.text("current_user")),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("application", sa.Text),
+)
+_ORDER = sa.Index(f"ix_{TABLE_NAME}_revision", table.c.revision, table.c.id)
+_INSERT = table.insert()  # one statement, compiled once
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One history row."""
+
+    id: int
+    revision: str
+    direction: str
+    checksum: str | None
+    started_at: datetime
+    finished_at: datetime
+    duration_s: float
+    success: bool
+    error: str | None
+    note: str | None
+    db_user: str
+    host: str
+    application: str | None
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """For Alembic's ``include_name``: leave the history table out of autogenerate."""
+    return not (type_ == "table" and name == TABLE_NAME)
+
+
+def ensure_table(conn: Connection) -> None:
+    """Create the history table if it is missing (call it holding the migration lock)."""
+    metadata.create_all(conn, checkfirst=True)
+
+
+def exists(conn: Connection) -> bool:
+    """True when the database has a history table."""
+    return conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": TABLE_NAME}).scalar()
+
+
+def record(
+    conn: Connection,
+    *,
+    revision: str,
+    direction: str,
+    checksum: str | None,
+    started_at: datetime,
+    finished_at: datetime,
+    duration_s: float,
+    error: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Insert one row on ``conn`` (in whatever transaction it is in)."""
+    conn.execute(
+        _INSERT,
+        {
+            "revision": revision,
+            "direction": direction,
+            "checksum": checksum,
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "duration_s": duration_s,
+            "success": error is None,
+            "error": error,
+            "note": note,
+            "host": socket.gethostname(),
+            "application": application_name(),
+        },
+    )
+
+
+def entries(conn: Connection, limit: int | None = None) -> list[Entry]:
+    """The newest ``limit`` rows (all by default), oldest first."""
+    if not exists(conn):
+        return []
+    query = sa.select(table).order_by(table.c.id.desc())
+    if limit:
+        query = query.limit(limit)
+    return [Entry(**row._mapping) for row in reversed(conn.execute(query).all())]
+
+
+def recorded_checksums(conn: Connection) -> dict[str, Entry]:
+    """Per revision, the newest successful upgrade or accepted checksum."""
+    if not exists(conn):
+        return {}
+    query = (
+        sa.select(table)
+        .where(table.c.success, table.c.direction.in_(("upgrade", "accept")))
+        .order_by(table.c.id)
+    )
+    return {row.revision: Entry(**row._mapping) for row in conn.execute(query)}  # newest wins
+
+
+async def read(url: URL, limit: int | None = None) -> list[Entry]:
+    """The history of the database at ``url``, oldest first."""
+    async with connect(url) as conn:
+        return await conn.run_sync(lambda c: entries(c, limit))

@@ -1,0 +1,59 @@
+"""See before doing: the revisions an upgrade would run, their timeouts and their SQL.
+
+The SQL is Alembic's offline rendering (``--sql``); the database is only read (its current
+revision), never changed, and no lock is taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.script import Script
+from sqlalchemy.engine import URL
+
+from terrafusion_sync.migrations.commands import status, upgrade_sql
+from terrafusion_sync.migrations.config import alembic_config, alembic_errors, script_directory
+from terrafusion_sync.migrations.timeouts import Timeouts
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One revision that would run."""
+
+    script: Script
+    lock_timeout: str
+    statement_timeout: str
+
+    def describe(self) -> str:
+        """``rev  doc  (file; lock_timeout 5s, statement_timeout 1h)``."""
+        name = Path(self.script.path).name
+        return (
+            f"{self.script.revision}  {self.script.doc}  ({name}; lock_timeout "
+            f"{self.lock_timeout}, statement_timeout {self.statement_timeout})"
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where the database is, the revisions to run in order, and their SQL."""
+
+    current: tuple[str, ...]
+    revisions: list[Planned]
+    sql: str
+
+
+async def plan(
+    url: URL, target: str = "head", *, cfg: Config | None = None, limits: Timeouts | None = None
+) -> Plan:
+    """What ``upgrade`` to ``target`` would do; changes nothing."""
+    cfg = cfg or alembic_config()
+    limits = limits or Timeouts()
+    scripts = script_directory(cfg)
+    current = (await status(url, cfg)).current
+    with alembic_errors():
+        pending = list(reversed(list(scripts.iterate_revisions(target, current))))
+    planned = [Planned(s, *limits.for_revision(s)) for s in pending]
+    sql = await upgrade_sql(url, target, cfg=cfg) if planned else ""
+    return Plan(current, planned, sql)

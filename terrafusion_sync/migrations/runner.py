@@ -1,0 +1,286 @@
+"""The safe run of an upgrade or downgrade, on one connection, one revision at a time.
+
+In order: take the migration lock (:mod:`.lock`), make sure the history table exists,
+refuse if an applied file changed (:mod:`.validate`), then let Alembic run the steps, each
+in its own transaction (``transaction_per_migration`` in env.py). Before each step the
+timeouts are set (:mod:`.timeouts`) and, for a downgrade, the data-loss guard watches
+(:mod:`.guard`); after it, inside the same transaction, the history row is written
+(:mod:`.history`). A failed step is rolled back, recorded, and reported in one line naming
+the revision file and the failing statement; a lock timeout is retried with backoff first.
+
+Steps commit with ``synchronous_commit`` off except the last (and a failure's record),
+whose synchronous commit flushes the WAL of all before it: a server crash mid-run can only
+lose whole revisions at the end, never part of one, and success is reported only once
+everything is durable. It saves one WAL flush per revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext, MigrationInfo, RevisionStep
+from alembic.script import Script, ScriptDirectory
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection
+
+from terrafusion_sync.database import connect
+from terrafusion_sync.errors import MigrationError, TfsyncError
+from terrafusion_sync.migrations import guard, history, lock, timeouts, validate
+from terrafusion_sync.migrations.checksums import revision_checksum
+from terrafusion_sync.migrations.config import alembic_errors, script_directory
+
+try:  # SQLAlchemy 2.1 renamed it
+    from sqlalchemy.util.concurrency import await_ as _await
+except ImportError:  # pragma: no cover - SQLAlchemy 2.0
+    from sqlalchemy.util.concurrency import await_only as _await
+
+Report = Callable[[str], None]
+CURRENT_HEADS = "tfsync_current_heads"
+"""``cfg.attributes`` key: the revisions the database is at after a run, for the caller."""
+STATEMENT_SHOWN = 160
+
+
+@dataclass
+class _Run:
+    """What one run knows: its settings, the step in progress, and what it applied."""
+
+    conn: Connection
+    scripts: ScriptDirectory
+    target: str
+    upgrading: bool
+    limits: timeouts.Timeouts
+    report: Report
+    watch: guard.Guard
+    applied: list[str] = field(default_factory=list)
+    step: Script | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    clock: float = 0.0
+    current_limits: tuple[str, str] = ("", "")
+    heads: tuple[str, ...] = ()
+    """Where the database is: before the steps, then after them."""
+    in_effect: tuple[str, str, bool] | None = None
+    """The session's timeouts and durability now; None after a rollback (unknown)."""
+
+    @property
+    def direction(self) -> str:
+        return "upgrade" if self.upgrading else "downgrade"
+
+    def steps(self, heads: Any, _: MigrationContext) -> Iterator[RevisionStep]:
+        """Alembic's own steps, each prepared just before its transaction begins."""
+        if self.upgrading:
+            planned = self.scripts._upgrade_revs(self.target, heads)
+        else:
+            planned = self.scripts._downgrade_revs(self.target, heads)
+        self.heads = tuple(heads)
+        for index, step in enumerate(planned):
+            self.step = step.revision
+            self.started_at, self.clock = datetime.now(UTC), time.perf_counter()
+            self.current_limits = self.limits.for_revision(step.revision)
+            wanted = (*self.current_limits, index == len(planned) - 1)
+            if wanted != self.in_effect:  # session settings outlive commits: set on change
+                timeouts.apply(self.conn, *self.current_limits, durable=wanted[2])
+                self.in_effect = wanted
+            if self.upgrading:
+                self.watch.stop()
+            else:
+                self.watch.watch(step.revision.revision, _file(step.revision))
+            yield step
+
+    def applied_one(self, *, step: MigrationInfo, **_: Any) -> None:
+        """After a step, in its transaction: the history row, then the progress line."""
+        script = step.up_revision
+        elapsed = time.perf_counter() - self.clock
+        note = None
+        if self.watch.allowed:
+            note = "data loss allowed: " + ", ".join(loss.describe() for loss in self.watch.allowed)
+        history.record(
+            self.conn,
+            revision=script.revision,
+            direction=self.direction,
+            checksum=revision_checksum(Path(script.path)),
+            started_at=self.started_at,
+            finished_at=datetime.now(UTC),
+            duration_s=elapsed,
+            note=note,
+        )
+        self.watch.stop()
+        self.step = None
+        arrow = "upgraded  " if step.is_upgrade else "downgraded"
+        self.report(f"  {arrow} {script.revision}  {script.doc}  ({elapsed:.2f} s)")
+        self.applied.append(script.revision)
+
+
+def migrate(
+    conn: Connection,
+    cfg: Config,
+    target: str,
+    *,
+    upgrading: bool,
+    limits: timeouts.Timeouts,
+    allow_data_loss: bool = False,
+    report: Report,
+) -> list[str]:
+    """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; return the revisions."""
+    scripts = script_directory(cfg)
+    lock.acquire(conn, report)
+    watch = guard.Guard(conn, allow=allow_data_loss)
+    run = _Run(conn, scripts, target, upgrading, limits, report, watch)
+    cfg.attributes["on_version_apply"] = run.applied_one
+    try:
+        history.ensure_table(conn)
+        validate.refuse_changed(conn, scripts)
+        conn.commit()
+        attempt = 0
+        while True:
+            try:
+                _run_alembic(cfg, scripts, run)
+                if run.applied:
+                    run.heads = tuple(MigrationContext.configure(conn).get_current_heads())
+                    conn.commit()
+                cfg.attributes[CURRENT_HEADS] = run.heads
+                return run.applied
+            except Exception as exc:
+                failed, run.in_effect = run.step, None
+                if conn.in_transaction():
+                    conn.rollback()
+                if failed is None:
+                    raise
+                retry = _after_failure(run, failed, exc, attempt)
+                if retry is None:
+                    raise
+                attempt += 1
+                _await(asyncio.sleep(retry))
+    finally:
+        cfg.attributes.pop("on_version_apply", None)
+        watch.close()
+        lock.release(conn)
+
+
+def _run_alembic(cfg: Config, scripts: ScriptDirectory, run: _Run) -> None:
+    """What ``alembic.command.upgrade`` / ``downgrade`` do, with our step function."""
+    cfg.attributes["connection"] = run.conn
+    try:
+        with (
+            alembic_errors(),
+            EnvironmentContext(
+                cfg,
+                scripts,
+                fn=run.steps,
+                as_sql=False,
+                starting_rev=None,
+                destination_rev=run.target,
+                tag=None,
+            ),
+        ):
+            scripts.run_env()
+    finally:
+        cfg.attributes.pop("connection", None)
+
+
+def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> float | None:
+    """Record the failure; return the delay before a retry, or raise the one-line error."""
+    conn, lock_timeout = run.conn, run.current_limits[0]
+    statement = getattr(exc, "statement", None) if isinstance(exc, sa_exc.DBAPIError) else None
+    where = f"revision {failed.revision} ({_file(failed)})"
+    busy = None
+    if isinstance(exc, TfsyncError):
+        error = str(exc)
+    elif isinstance(exc, sa_exc.DBAPIError):
+        error = f"{timeouts.describe_error(exc)} at: {_shown(statement)}"
+        if timeouts.is_lock_timeout(exc):
+            busy = timeouts.busy_table(conn, statement)
+            conn.rollback()
+    else:
+        error = f"{type(exc).__name__}: {exc}{_line_in(failed, exc)}"
+    timeouts.apply(conn, run.limits.lock, run.limits.statement, durable=True)  # flush all
+    history.record(
+        conn,
+        revision=failed.revision,
+        direction=run.direction,
+        checksum=revision_checksum(Path(failed.path)),
+        started_at=run.started_at,
+        finished_at=datetime.now(UTC),
+        duration_s=time.perf_counter() - run.clock,
+        error=error,
+    )
+    conn.commit()
+    now_at = ", ".join(MigrationContext.configure(conn).get_current_heads()) or "base"
+    conn.commit()
+    if isinstance(exc, TfsyncError):
+        raise exc
+    if busy is not None:
+        if attempt < run.limits.retries:
+            delay = run.limits.delay(attempt + 1)
+            run.report(
+                f"  {where}: {busy} stayed locked past lock_timeout {lock_timeout}; "
+                f"retry {attempt + 1} of {run.limits.retries} in {delay:.1f} s"
+            )
+            return delay
+        raise MigrationError(
+            f"{where} could not lock {busy} within lock_timeout {lock_timeout}, "
+            f"{attempt + 1} attempts, at: {_shown(statement)}",
+            f"nothing of it was applied, the database stays at {now_at}; retry when the table "
+            'is quieter, or give this revision more time with lock_timeout = "30s" in its file',
+        ) from exc
+    if isinstance(exc, sa_exc.DBAPIError) and timeouts.is_statement_timeout(exc):
+        hint = (
+            f"statement_timeout {run.current_limits[1]} was reached; if it must run long set "
+            'statement_timeout = "0" in its file'
+        )
+    else:
+        hint = f"fix the file, then run `make {run.direction}` again"
+    raise MigrationError(
+        f"{where} failed: {error}",
+        f"it was rolled back, the database stays at {now_at}; {hint}",
+    ) from exc
+
+
+async def run(
+    url: URL,
+    cfg: Config,
+    target: str,
+    *,
+    upgrading: bool,
+    limits: timeouts.Timeouts,
+    allow_data_loss: bool = False,
+    report: Report,
+) -> list[str]:
+    """:func:`migrate` on a new connection to ``url``."""
+    async with connect(url) as conn:
+        return await conn.run_sync(
+            lambda sync_conn: migrate(
+                sync_conn,
+                cfg,
+                target,
+                upgrading=upgrading,
+                limits=limits,
+                allow_data_loss=allow_data_loss,
+                report=report,
+            )
+        )
+
+
+def _file(script: Script) -> str:
+    return Path(script.path).name if script.path else script.revision
+
+
+def _shown(statement: str | None) -> str:
+    flat = " ".join((statement or "?").split())
+    return flat if len(flat) <= STATEMENT_SHOWN else flat[: STATEMENT_SHOWN - 3] + "..."
+
+
+def _line_in(script: Script, exc: BaseException) -> str:
+    """`` (line N)`` of the revision file where ``exc`` was raised, if it was raised there."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if script.path and Path(frame.filename) == Path(script.path):
+            return f" (line {frame.lineno})"
+    return ""

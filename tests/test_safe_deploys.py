@@ -1,0 +1,654 @@
+"""Safe upgrades on a live database: lock, all-or-nothing revisions, timeouts, history, guard.
+
+Real PostgreSQL, real concurrent ``python -m terrafusion_sync`` processes, real SIGKILL.
+Revisions of a test's own go into a copy of versions/ in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from terrafusion_sync import migrations
+from terrafusion_sync.cli import main
+from terrafusion_sync.database import application_name, connect
+from terrafusion_sync.errors import ConfigError
+from terrafusion_sync.migrations import guard, history, lock
+from terrafusion_sync.migrations.config import VERSIONS_DIR
+from terrafusion_sync.settings import load_settings
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+INITIAL = "0b22f05953e4"
+APP_TABLES = {"property_operational", "report_jobs"}
+HANG_GUARD = 120  # seconds: a broken build fails here instead of hanging; not a speed check
+
+REVISION = '''"""{doc}"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = {rev!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+{header}
+
+def upgrade() -> None:
+{upgrade}
+
+
+def downgrade() -> None:
+{downgrade}
+'''
+
+
+def add_revision(
+    versions: Path,
+    rev: str,
+    down: str,
+    upgrade: str,
+    downgrade: str = "pass",
+    header: str = "",
+    doc: str = "test step",
+) -> Path:
+    """Write a revision file into ``versions`` (bodies are indented for you)."""
+
+    def body(code: str) -> str:
+        return "\n".join("    " + line for line in code.strip().splitlines())
+
+    path = versions / f"2026_12_01_0000-{rev}_{doc.replace(' ', '_')}.py"
+    path.write_text(
+        REVISION.format(
+            doc=doc,
+            rev=rev,
+            down=down,
+            header=header,
+            upgrade=body(upgrade),
+            downgrade=body(downgrade),
+        )
+    )
+    shutil.rmtree(versions / "__pycache__", ignore_errors=True)  # never run a stale .pyc
+    return path
+
+
+@pytest.fixture
+def versions(tmp_path: Path) -> Path:
+    """A copy of versions/ to add revisions to."""
+    copy = tmp_path / "versions"
+    shutil.copytree(VERSIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A clean configuration for in-process CLI calls."""
+    monkeypatch.setenv("TFSYNC_ENV_FILE", str(tmp_path / "absent.env"))
+    for name in (
+        "DATABASE_URL",
+        "TEST_DATABASE_URL",
+        "TFSYNC_DEBUG",
+        "TFSYNC_VERSIONS_DIR",
+        "TFSYNC_LOCK_TIMEOUT",
+        "TFSYNC_STATEMENT_TIMEOUT",
+        "TFSYNC_LOCK_RETRIES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def cli(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    url: URL,
+    *argv: str,
+    versions: Path | None = None,
+) -> tuple[int, str, str]:
+    """``tfsync ARGV`` in-process against ``url`` (and a versions folder)."""
+    env.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
+    if versions is not None:
+        env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def spawn(url: URL, *argv: str, versions: Path | None = None, **extra: str) -> subprocess.Popen:
+    """``python -m terrafusion_sync ARGV`` as a real process against ``url``."""
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TFSYNC_") and k not in {"DATABASE_URL", "TEST_DATABASE_URL"}
+    }
+    environ |= {
+        "DATABASE_URL": url.render_as_string(hide_password=False),
+        "TFSYNC_ENV_FILE": os.devnull,
+        **extra,
+    }
+    if versions is not None:
+        environ["TFSYNC_VERSIONS_DIR"] = str(versions)
+    return subprocess.Popen(
+        [sys.executable, "-m", "terrafusion_sync", *argv],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=HANG_GUARD)
+    return proc.returncode, out, err
+
+
+async def rows(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    async with connect(url) as conn:
+        return [tuple(r) for r in await conn.execute(text(sql), params)]
+
+
+async def tables(url: URL) -> set[str]:
+    found = await rows(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {name for (name,) in found} - {"alembic_version", history.TABLE_NAME}
+
+
+async def current(url: URL, versions: Path | None = None) -> tuple[str, ...]:
+    cfg = migrations.alembic_config(versions_dir=versions)
+    return (await migrations.status(url, cfg)).current
+
+
+async def wait_for(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Poll until ``sql`` returns rows."""
+    for _ in range(HANG_GUARD * 10):
+        found = await rows(url, sql, **params)
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never happened: {sql}")
+
+
+async def advisory_holders(url: URL) -> list[tuple[Any, ...]]:
+    return await rows(
+        url,
+        "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns",
+        ns=lock.NAMESPACE,
+    )
+
+
+def assert_one_line_error(err: str, *expected: str) -> None:
+    assert err.startswith("tfsync: error: "), err
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for piece in expected:
+        assert piece in err, (piece, err)
+
+
+# -- 1. one runner at a time ------------------------------------------------------------
+
+
+async def test_eight_concurrent_upgrades_apply_each_revision_once(
+    scratch_url: URL, versions: Path
+) -> None:
+    add_revision(  # long enough that the runners overlap
+        versions,
+        "a1000000000a",
+        INITIAL,
+        "op.execute('SELECT pg_sleep(1)')\n"
+        "op.add_column('report_jobs', sa.Column('priority', sa.Integer()))",
+        "op.drop_column('report_jobs', 'priority')",
+    )
+    runners = [spawn(scratch_url, "upgrade", versions=versions) for _ in range(8)]
+    results = [finish(p) for p in runners]
+
+    assert [code for code, _, _ in results] == [0] * 8, [err for _, _, err in results]
+    assert await current(scratch_url, versions) == ("a1000000000a",)
+    assert await tables(scratch_url) == APP_TABLES
+    applied = await rows(
+        scratch_url,
+        f"SELECT revision, count(*) FROM {history.TABLE_NAME}"
+        " WHERE direction = 'upgrade' AND success GROUP BY revision ORDER BY revision",
+    )
+    assert dict(applied) == {INITIAL: 1, "a1000000000a": 1}
+    assert await rows(scratch_url, f"SELECT 1 FROM {history.TABLE_NAME} WHERE NOT success") == []
+    assert sum("nothing to do" in out for _, out, _ in results) >= 6
+    assert await advisory_holders(scratch_url) == []
+
+
+async def test_second_runner_waits_names_the_holder_then_finds_nothing_to_do(
+    scratch_url: URL,
+) -> None:
+    async with connect(scratch_url) as holder:
+        await holder.run_sync(lambda c: lock.acquire(c, print))
+        backend = (await holder.execute(text("SELECT pg_backend_pid()"))).scalar()
+        waiting = spawn(scratch_url, "upgrade")
+        line = await asyncio.to_thread(waiting.stdout.readline)  # "upgrading database: ..."
+        line = await asyncio.to_thread(waiting.stdout.readline)
+        assert "waiting for the migration lock" in line
+        assert application_name() in line
+        assert f"backend pid {backend}" in line
+        # the holder does the work while the other waits
+        cfg = migrations.alembic_config()
+        await holder.run_sync(
+            lambda c: migrations.runner.migrate(
+                c, cfg, "head", upgrading=True, limits=migrations.Timeouts(), report=print
+            )
+        )
+        await holder.run_sync(lock.release)
+
+    code, out, err = finish(waiting)
+    assert code == 0, err
+    assert "got the migration lock" in out
+    assert "nothing to do" in out
+    assert await rows(
+        scratch_url, f"SELECT revision FROM {history.TABLE_NAME} WHERE direction = 'upgrade'"
+    ) == [(INITIAL,)]
+
+
+# -- 2. all or nothing per revision -----------------------------------------------------
+
+
+async def test_failing_revision_rolls_back_names_file_and_statement_then_continues(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
+) -> None:
+    bad = add_revision(
+        versions,
+        "b2000000000b",
+        INITIAL,
+        "op.create_table('half_done', sa.Column('id', sa.Integer(), primary_key=True))\n"
+        "op.execute('ALTER TABLE report_jobs ADD COLUMN priority nonsense_type')",
+        "op.drop_column('report_jobs', 'priority')\nop.drop_table('half_done')",
+        doc="half done",
+    )
+    code, out, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
+    assert code == 2
+    assert_one_line_error(
+        err,
+        f"revision b2000000000b ({bad.name}) failed",
+        "ALTER TABLE report_jobs ADD COLUMN priority nonsense_type",
+        'type "nonsense_type" does not exist',
+        f"the database stays at {INITIAL}",
+    )
+    assert f"upgraded   {INITIAL}" in out  # the revision before it is applied and stays
+    assert await current(scratch_url, versions) == (INITIAL,)
+    assert await tables(scratch_url) == APP_TABLES  # no half_done
+    failed = await rows(
+        scratch_url, f"SELECT revision, error FROM {history.TABLE_NAME} WHERE NOT success"
+    )
+    assert [r for r, _ in failed] == ["b2000000000b"]
+    assert "nonsense_type" in failed[0][1]
+
+    bad.write_text(bad.read_text().replace("nonsense_type", "integer"))
+    shutil.rmtree(versions / "__pycache__", ignore_errors=True)
+    code, out, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
+    assert code == 0, err
+    assert "upgraded   b2000000000b" in out
+    assert f"upgraded   {INITIAL}" not in out
+    assert await tables(scratch_url) == APP_TABLES | {"half_done"}
+
+
+async def test_sigkill_mid_revision_leaves_previous_revision_and_no_lock(
+    scratch_url: URL, versions: Path
+) -> None:
+    slow = add_revision(
+        versions,
+        "c3000000000c",
+        INITIAL,
+        "op.create_table('half_done', sa.Column('id', sa.Integer(), primary_key=True))\n"
+        "op.execute('SELECT pg_sleep(600)')",
+        "op.drop_table('half_done')",
+    )
+    runner = spawn(scratch_url, "upgrade", versions=versions)
+    [(backend,)] = await wait_for(
+        scratch_url,
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'"
+        " AND state = 'active'",
+    )
+    assert len(await advisory_holders(scratch_url)) == 1
+    os.kill(runner.pid, signal.SIGKILL)
+    assert finish(runner)[0] == -signal.SIGKILL
+
+    # the backend notices its client is gone (client_connection_check_interval) and ends
+    for _ in range(HANG_GUARD * 10):
+        if not await rows(scratch_url, "SELECT 1 FROM pg_stat_activity WHERE pid = :p", p=backend):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the killed runner's backend is still there")
+    assert await advisory_holders(scratch_url) == []
+    assert await current(scratch_url, versions) == (INITIAL,)
+    assert await tables(scratch_url) == APP_TABLES
+    assert (
+        await rows(
+            scratch_url, f"SELECT 1 FROM {history.TABLE_NAME} WHERE revision = 'c3000000000c'"
+        )
+        == []
+    )
+
+    slow.write_text(slow.read_text().replace("SELECT pg_sleep(600)", "SELECT 1"))
+    shutil.rmtree(versions / "__pycache__", ignore_errors=True)
+    code, out, err = finish(spawn(scratch_url, "upgrade", versions=versions))
+    assert code == 0, err
+    assert "upgraded   c3000000000c" in out
+    assert await tables(scratch_url) == APP_TABLES | {"half_done"}
+
+
+# -- 3. never stall the application -----------------------------------------------------
+
+
+async def test_timeouts_are_set_before_each_revision_and_a_revision_can_override_them(
+    scratch_url: URL, versions: Path
+) -> None:
+    seen = (
+        "op.execute(\"INSERT INTO seen SELECT '{rev}', current_setting('lock_timeout'),"
+        " current_setting('statement_timeout')\")"
+    )
+    add_revision(
+        versions,
+        "d4000000000d",
+        INITIAL,
+        "op.execute('CREATE TABLE seen (rev text, lock text, stmt text)')\n"
+        + seen.format(rev="d4"),
+        header='lock_timeout = "250ms"\nstatement_timeout = "0"\n',
+    )
+    add_revision(versions, "e5000000000e", "d4000000000d", seen.format(rev="e5"))
+    cfg = migrations.alembic_config(versions_dir=versions)
+    limits = migrations.Timeouts(lock="2s", statement="10min")
+    await migrations.upgrade(scratch_url, cfg=cfg, limits=limits)
+
+    assert await rows(scratch_url, "SELECT rev, lock, stmt FROM seen ORDER BY rev") == [
+        ("d4", "250ms", "0"),
+        ("e5", "2s", "10min"),
+    ]
+    plan = await migrations.plan(scratch_url, cfg=cfg)  # at head: nothing planned
+    assert plan.revisions == []
+
+
+async def test_blocked_alter_gives_way_to_writers_retries_then_names_the_busy_table(
+    scratch_url: URL, versions: Path
+) -> None:
+    add_revision(
+        versions,
+        "f6000000000f",
+        INITIAL,
+        "op.add_column('report_jobs', sa.Column('priority', sa.Integer()))",
+        "op.drop_column('report_jobs', 'priority')",
+    )
+    cfg = migrations.alembic_config(versions_dir=versions)
+    await migrations.upgrade(scratch_url, INITIAL, cfg=cfg)
+
+    async with connect(scratch_url) as blocker, connect(scratch_url) as writer:
+        await blocker.execute(text("SET application_name = 'nightly-report'"))
+        await blocker.execute(text("SELECT count(*) FROM report_jobs"))  # holds ACCESS SHARE
+        migrating = spawn(
+            scratch_url,
+            "upgrade",
+            versions=versions,
+            TFSYNC_LOCK_TIMEOUT="1s",
+            TFSYNC_LOCK_RETRIES="2",
+        )
+        await wait_for(  # the ALTER is queued behind the blocker
+            scratch_url,
+            "SELECT 1 FROM pg_locks WHERE relation = to_regclass('report_jobs')"
+            " AND mode = 'AccessExclusiveLock' AND NOT granted",
+        )
+        # A writer queues behind the ALTER. Without lock_timeout the ALTER would wait for
+        # the blocker forever, and the writer with it, until this safety net cancels it.
+        await writer.execute(text("SET statement_timeout = '60s'"))
+        await writer.execute(
+            text(
+                "INSERT INTO report_jobs (report_id, report_type, county_id) VALUES ('w', 't', 'c')"
+            )
+        )
+        await writer.commit()
+        still_blocking = await rows(
+            scratch_url,
+            "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE a.application_name = 'nightly-report' AND l.granted"
+            " AND l.relation = to_regclass('report_jobs')",
+        )
+        assert still_blocking, "the writer got through only because the blocker let go"
+        code, out, err = await asyncio.to_thread(finish, migrating)
+        await blocker.rollback()
+
+    assert code == 2
+    assert_one_line_error(
+        err,
+        "could not lock table report_jobs",
+        "'nightly-report'",
+        "lock_timeout 1s, 3 attempts",
+        "ALTER TABLE report_jobs ADD COLUMN priority INTEGER",
+    )
+    assert "retry 1 of 2" in out
+    assert "retry 2 of 2" in out
+    assert await current(scratch_url, versions) == (INITIAL,)
+    assert await rows(scratch_url, "SELECT report_id FROM report_jobs") == [("w",)]
+    failures = await rows(
+        scratch_url, f"SELECT revision FROM {history.TABLE_NAME} WHERE NOT success"
+    )
+    assert failures == [("f6000000000f",)] * 3
+
+    await migrations.upgrade(scratch_url, cfg=cfg)  # the table is quiet now
+    assert await current(scratch_url, versions) == ("f6000000000f",)
+
+
+async def test_create_index_concurrently_in_an_autocommit_block(
+    scratch_url: URL, versions: Path
+) -> None:
+    add_revision(
+        versions,
+        "a7000000000a",
+        INITIAL,
+        "with op.get_context().autocommit_block():\n"
+        "    op.create_index('ix_report_jobs_message', 'report_jobs', ['message'],\n"
+        "                    postgresql_concurrently=True)",
+        "with op.get_context().autocommit_block():\n"
+        "    op.drop_index('ix_report_jobs_message', table_name='report_jobs',\n"
+        "                  postgresql_concurrently=True)",
+    )
+    cfg = migrations.alembic_config(versions_dir=versions)
+    await migrations.upgrade(scratch_url, cfg=cfg)
+    valid = "SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass(:ix)"
+    assert await rows(scratch_url, valid, ix="ix_report_jobs_message") == [(True,)]
+    assert await current(scratch_url, versions) == ("a7000000000a",)
+    assert await rows(
+        scratch_url, f"SELECT revision FROM {history.TABLE_NAME} WHERE revision = 'a7000000000a'"
+    ) == [("a7000000000a",)]
+
+    await migrations.downgrade(scratch_url, "-1", cfg=cfg)
+    assert await rows(scratch_url, valid, ix="ix_report_jobs_message") == []
+    assert await current(scratch_url, versions) == (INITIAL,)
+
+
+async def test_timeout_settings_are_validated(tmp_path: Path) -> None:
+    base = {"TFSYNC_ENV_FILE": str(tmp_path / "none")}
+    settings = load_settings(base)
+    assert (settings.lock_timeout, settings.statement_timeout, settings.lock_retries) == (
+        "5s",
+        "1h",
+        3,
+    )
+    settings = load_settings(base | {"TFSYNC_LOCK_TIMEOUT": "750ms", "TFSYNC_LOCK_RETRIES": "5"})
+    assert (settings.lock_timeout, settings.lock_retries) == ("750ms", 5)
+    with pytest.raises(ConfigError, match="TFSYNC_LOCK_TIMEOUT is '5 parsecs'"):
+        load_settings(base | {"TFSYNC_LOCK_TIMEOUT": "5 parsecs"})
+    with pytest.raises(ConfigError, match="TFSYNC_LOCK_RETRIES"):
+        load_settings(base | {"TFSYNC_LOCK_RETRIES": "many"})
+
+
+# -- 4. history and checksums -----------------------------------------------------------
+
+
+async def test_changed_applied_file_is_refused_until_the_change_is_accepted(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
+) -> None:
+    assert cli(env, capsys, scratch_url, "upgrade", versions=versions)[0] == 0
+    code, out, _ = cli(env, capsys, scratch_url, "validate", versions=versions)
+    assert code == 0
+    assert "0 changed of 1" in out
+
+    [initial] = versions.glob(f"*{INITIAL}*.py")
+    initial.write_text(initial.read_text() + "\n# edited after it was applied\n")
+    code, out, _ = cli(env, capsys, scratch_url, "validate", versions=versions)
+    assert code == 1
+    assert f"changed: {INITIAL} ({initial.name}) changed since it was applied" in out
+
+    code, _, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
+    assert code == 2
+    assert_one_line_error(err, f"revision {INITIAL}", "refusing to migrate", "--accept")
+
+    code, _, err = cli(env, capsys, scratch_url, "validate", "--accept", INITIAL, versions=versions)
+    assert code == 2
+    assert_one_line_error(err, "needs a reason")
+
+    code, out, _ = cli(
+        env,
+        capsys,
+        scratch_url,
+        "validate",
+        "--accept",
+        INITIAL,
+        "--reason",
+        "comment only",
+        versions=versions,
+    )
+    assert code == 0
+    assert f"accepted {INITIAL}" in out
+    assert cli(env, capsys, scratch_url, "validate", versions=versions)[0] == 0
+    assert cli(env, capsys, scratch_url, "upgrade", versions=versions)[0] == 0
+
+    code, out, _ = cli(env, capsys, scratch_url, "history", versions=versions)
+    assert code == 0
+    lines = [line for line in out.splitlines() if INITIAL in line]
+    assert [line.split()[3] for line in lines] == ["upgrade", "accept"]
+    assert "(comment only)" in lines[1]
+    entries = await migrations.read_history(scratch_url)
+    assert entries[1].checksum != entries[0].checksum
+    assert entries[0].db_user == (scratch_url.username or entries[0].db_user)
+    assert entries[0].finished_at >= entries[0].started_at
+    assert entries[0].application == application_name()
+
+
+# -- 5. downgrades do not lose data by surprise -------------------------------------------
+
+
+async def test_downgrade_that_would_drop_a_table_with_rows_stops(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL
+) -> None:
+    assert cli(env, capsys, scratch_url, "upgrade")[0] == 0
+    async with connect(scratch_url) as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO report_jobs (report_id, report_type, county_id)"
+                " VALUES ('1', 't', 'c'), ('2', 't', 'c'), ('3', 't', 'c')"
+            )
+        )
+        await conn.commit()
+
+    code, _, err = cli(env, capsys, scratch_url, "downgrade", "base")
+    assert code == 2
+    assert_one_line_error(err, "would drop table report_jobs (3 rows", "--allow-data-loss")
+    assert await current(scratch_url) == (INITIAL,)
+    assert len(await rows(scratch_url, "SELECT 1 FROM report_jobs")) == 3
+
+    code, _, err = cli(env, capsys, scratch_url, "downgrade", "base", "--allow-data-loss")
+    assert code == 0, err
+    assert await current(scratch_url) == ()
+    assert await tables(scratch_url) == set()
+    [(note,)] = await rows(
+        scratch_url,
+        f"SELECT note FROM {history.TABLE_NAME} WHERE direction = 'downgrade' AND success",
+    )
+    assert "table report_jobs (3 rows" in note
+
+
+async def test_downgrade_that_would_drop_a_column_with_values_stops(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
+) -> None:
+    add_revision(
+        versions,
+        "b8000000000b",
+        INITIAL,
+        "op.add_column('report_jobs', sa.Column('owner_email', sa.String(255)))",
+        "op.drop_column('report_jobs', 'owner_email')",
+    )
+    assert cli(env, capsys, scratch_url, "upgrade", versions=versions)[0] == 0
+    async with connect(scratch_url) as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO report_jobs (report_id, report_type, county_id, owner_email)"
+                " VALUES ('1', 't', 'c', 'a@county.example'), ('2', 't', 'c', NULL)"
+            )
+        )
+        await conn.commit()
+
+    code, _, err = cli(env, capsys, scratch_url, "downgrade", "-1", versions=versions)
+    assert code == 2
+    assert_one_line_error(
+        err, "would drop column report_jobs.owner_email (1 row with data)", "b8000000000b"
+    )
+    assert await current(scratch_url, versions) == ("b8000000000b",)
+
+    async with connect(scratch_url) as conn:  # the value moved elsewhere: nothing to lose
+        await conn.execute(text("UPDATE report_jobs SET owner_email = NULL"))
+        await conn.commit()
+    code, _, err = cli(env, capsys, scratch_url, "downgrade", "-1", versions=versions)
+    assert code == 0, err
+    assert await current(scratch_url, versions) == (INITIAL,)
+
+
+@pytest.mark.parametrize(
+    ("statement", "dropped"),
+    [
+        ("DROP TABLE report_jobs", [("report_jobs", None)]),
+        ('DROP TABLE IF EXISTS a, "B", s.c CASCADE', [("a", None), ('"B"', None), ("s.c", None)]),
+        ("ALTER TABLE t DROP COLUMN owner_email", [("t", "owner_email")]),
+        ("ALTER TABLE ONLY t DROP x, DROP COLUMN IF EXISTS y", [("t", "x"), ("t", "y")]),
+        ("ALTER TABLE t DROP CONSTRAINT fk_x", []),
+        ("ALTER TABLE t ALTER COLUMN c DROP DEFAULT, ALTER COLUMN d DROP NOT NULL", []),
+        ("DROP INDEX ix_t_c", []),
+        ("SELECT 'DROP TABLE t'", []),
+    ],
+)
+async def test_guard_recognises_what_a_statement_drops(
+    statement: str, dropped: list[tuple[str, str | None]]
+) -> None:
+    assert guard.drops(statement) == dropped
+
+
+# -- 6. see before doing ----------------------------------------------------------------
+
+
+async def test_plan_lists_revisions_with_sql_and_changes_nothing(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
+) -> None:
+    add_revision(
+        versions,
+        "c9000000000c",
+        INITIAL,
+        "op.add_column('report_jobs', sa.Column('priority', sa.Integer()))",
+        header='lock_timeout = "30s"\n',
+    )
+    code, out, err = cli(env, capsys, scratch_url, "upgrade", "--plan", versions=versions)
+    assert code == 0, err
+    assert "2 revision(s) would run" in out
+    assert f"{INITIAL}  initial schema" in out
+    assert "c9000000000c  test step" in out
+    assert "lock_timeout 30s" in out
+    assert "CREATE TABLE property_operational" in out
+    assert "ALTER TABLE report_jobs ADD COLUMN priority INTEGER" in out
+    assert await rows(scratch_url, "SELECT 1 FROM pg_tables WHERE schemaname = 'public'") == []
+
+    assert cli(env, capsys, scratch_url, "upgrade", INITIAL, versions=versions)[0] == 0
+    code, out, _ = cli(env, capsys, scratch_url, "upgrade", "--plan", versions=versions)
+    assert "1 revision(s) would run" in out
+    assert "CREATE TABLE property_operational" not in out
+    assert await current(scratch_url, versions) == (INITIAL,)
