@@ -198,8 +198,6 @@ async def upgrade_sql(
     return buffer.getvalue()
 
 
-
-
 def _current_heads(conn: Connection) -> tuple[str, ...]:
     return tuple(MigrationContext.configure(conn).get_current_heads())
 
