@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, MigrationInfo, RevisionStep
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy import exc as sa_exc
@@ -37,6 +36,7 @@ from terrafusion_sync.errors import MigrationError, TfsyncError
 from terrafusion_sync.migrations import guard, history, lock, timeouts, validate
 from terrafusion_sync.migrations.checksums import revision_checksum
 from terrafusion_sync.migrations.config import alembic_errors, script_directory
+from terrafusion_sync.migrations.steps import run_env
 
 try:  # SQLAlchemy 2.1 renamed it
     from sqlalchemy.util.concurrency import await_ as _await
@@ -142,7 +142,8 @@ def migrate(
         attempt = 0
         while True:
             try:
-                _run_alembic(cfg, scripts, run)
+                with alembic_errors():
+                    run_env(cfg, scripts, conn, run.steps, target)
                 if run.applied:
                     run.heads = tuple(MigrationContext.configure(conn).get_current_heads())
                     conn.commit()
@@ -163,27 +164,6 @@ def migrate(
         cfg.attributes.pop("on_version_apply", None)
         watch.close()
         lock.release(conn)
-
-
-def _run_alembic(cfg: Config, scripts: ScriptDirectory, run: _Run) -> None:
-    """What ``alembic.command.upgrade`` / ``downgrade`` do, with our step function."""
-    cfg.attributes["connection"] = run.conn
-    try:
-        with (
-            alembic_errors(),
-            EnvironmentContext(
-                cfg,
-                scripts,
-                fn=run.steps,
-                as_sql=False,
-                starting_rev=None,
-                destination_rev=run.target,
-                tag=None,
-            ),
-        ):
-            scripts.run_env()
-    finally:
-        cfg.attributes.pop("connection", None)
 
 
 def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> float | None:

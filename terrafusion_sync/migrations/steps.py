@@ -42,11 +42,24 @@ class Stepper:
     def _run(self, fn: Any, target: str) -> None:
         if self.connection.in_transaction():
             self.connection.commit()
-        self.cfg.attributes["connection"] = self.connection
         try:
-            with EnvironmentContext(self.cfg, self.scripts, fn=fn, destination_rev=target):
-                self.scripts.run_env()
+            run_env(self.cfg, self.scripts, self.connection, fn, target)
         finally:
-            self.cfg.attributes.pop("connection", None)
             if self.connection.in_transaction():
                 self.connection.rollback()
+
+
+def run_env(
+    cfg: Config, scripts: ScriptDirectory, connection: Connection, fn: Any, target: str
+) -> None:
+    """Run ``env.py`` on ``connection`` with Alembic step function ``fn``.
+
+    What ``alembic.command.upgrade`` / ``downgrade`` do, minus reloading the scripts: the
+    one place that hands a connection to env.py for a run of steps.
+    """
+    cfg.attributes["connection"] = connection
+    try:
+        with EnvironmentContext(cfg, scripts, fn=fn, as_sql=False, destination_rev=target):
+            scripts.run_env()
+    finally:
+        cfg.attributes.pop("connection", None)
