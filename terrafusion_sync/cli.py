@@ -304,13 +304,16 @@ def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_revision(settings: Settings, args: argparse.Namespace) -> int:
     url = None if args.empty else database_url(settings)
-    path = run(migrations.revision(url, args.message, empty=args.empty))  # type: ignore[arg-type]
+    cfg = alembic_config(settings)
+    path = run(migrations.revision(url, args.message, empty=args.empty, cfg=cfg))  # type: ignore[arg-type]
     say(f"wrote {_shown(path)}")
     return EXIT_OK
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
-    path = run(migrations.create_initial_revision(database_url(settings)))
+    path = run(
+        migrations.create_initial_revision(database_url(settings), cfg=alembic_config(settings))
+    )
     say(f"wrote {_shown(path)}")
     return EXIT_OK
 
@@ -332,15 +335,14 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     url = None if ":" in args.spec else database_url(settings)
-    sys.stdout.write(run(migrations.upgrade_sql(url, args.spec)))  # type: ignore[arg-type]
+    sql = run(migrations.upgrade_sql(url, args.spec, cfg=alembic_config(settings)))  # type: ignore[arg-type]
+    sys.stdout.write(sql)
     return EXIT_OK
 
 
 def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
     if args.seal is not None:
-        sealed = seal_chain(
-            migrations.alembic_config(), [args.seal] if args.seal else [], args.reason
-        )
+        sealed = seal_chain(alembic_config(settings), [args.seal] if args.seal else [], args.reason)
         for seal in sealed:
             say(
                 f"sealed {seal.revision}  {seal.file}"
@@ -349,7 +351,8 @@ def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
         say(f"{len(sealed)} revision(s) sealed" if sealed else "nothing to seal")
         return EXIT_OK
     files = [Path(f) for f in args.files] or None
-    done = run(review(database_url(settings, test=True), files=files))
+    cfg = alembic_config(settings)
+    done = run(review(database_url(settings, test=True), cfg=cfg, files=files))
     if args.format == "json":
         say(format_json(done.findings, done.revisions))
     else:

@@ -10,7 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -88,9 +88,9 @@ def test_missing_database(
 
 
 @pytest.fixture(scope="module")
-def password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def password_server(cluster_state_dir: Callable[[], Path]) -> Iterator[str]:
     """A throwaway embedded cluster that demands a password; yields its socket directory."""
-    state_dir = tmp_path_factory.mktemp("pw")
+    state_dir = cluster_state_dir()
     socket_dir = embedded.start(state_dir)
 
     async def require_password() -> None:

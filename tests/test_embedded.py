@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -25,8 +26,10 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     return process.returncode, out, err
 
 
-def test_two_processes_start_it_at_once_then_it_stops(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+def test_two_processes_start_it_at_once_then_it_stops(
+    cluster_state_dir: Callable[[], Path],
+) -> None:
+    state = cluster_state_dir()
     starters = [tfsync(state, "status"), tfsync(state, "status", "--test")]
     results = [finish(process) for process in starters]
     try:
@@ -40,7 +43,7 @@ def test_two_processes_start_it_at_once_then_it_stops(tmp_path: Path) -> None:
         assert "embedded PostgreSQL" in out
         assert "terrafusion_sync_test" in out
     finally:
-        code, out, _ = finish(tfsync(state, "db-stop"))
-    assert code == 0
+        code, out, err = finish(tfsync(state, "db-stop"))
+    assert code == 0, err
     assert "stopped" in out
     assert not (state / "pgdata" / "postmaster.pid").exists()
