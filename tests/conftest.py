@@ -25,7 +25,7 @@ def cluster_state_dir() -> Iterator[Callable[[], Path]]:
 
     They live under ``.tfsync/`` rather than pytest's temporary folder: under root the
     cluster runs as the ``pgserver`` user, and every new pytest run (an xdist worker, a
-    nested run) makes ``/tmp/pytest-of-root`` private again, locking that user out.
+    nested run) makes pytest's per-user temporary root private again, locking that user out.
     """
     root = load_settings().state_dir / "test-clusters" / str(os.getpid())
 
