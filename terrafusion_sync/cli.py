@@ -18,7 +18,7 @@ from terrafusion_sync.database import database_url, url_label
 from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError
 from terrafusion_sync.migrations.testdb import mark_ready
 from terrafusion_sync.review import format_json, format_text, review, seal_chain
-from terrafusion_sync.settings import Settings, load_settings, mask_text, mask_url
+from terrafusion_sync.settings import Settings, load_settings, mask_text, mask_url, shown_path
 
 PROG = "tfsync"
 
@@ -306,7 +306,7 @@ def cmd_revision(settings: Settings, args: argparse.Namespace) -> int:
     url = None if args.empty else database_url(settings)
     cfg = alembic_config(settings)
     path = run(migrations.revision(url, args.message, empty=args.empty, cfg=cfg))  # type: ignore[arg-type]
-    say(f"wrote {_shown(path)}")
+    say(f"wrote {shown_path(path)}" if path else "no revision written")
     return EXIT_OK
 
 
@@ -314,7 +314,7 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     path = run(
         migrations.create_initial_revision(database_url(settings), cfg=alembic_config(settings))
     )
-    say(f"wrote {_shown(path)}")
+    say(f"wrote {shown_path(path)}" if path else "no revision written")
     return EXIT_OK
 
 
@@ -381,12 +381,3 @@ def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> int:
     stopped = embedded.stop(settings.state_dir)
     say("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
     return EXIT_OK
-
-
-def _shown(path: Any) -> str:
-    from terrafusion_sync.settings import PROJECT_DIR
-
-    try:
-        return str(path.resolve().relative_to(PROJECT_DIR))
-    except (AttributeError, ValueError):
-        return str(path)

@@ -160,6 +160,14 @@ def same_database(a: URL, b: URL) -> bool:
     return key(a) == key(b)
 
 
+def shown_path(path: Path) -> str:
+    """``path`` relative to the repository when inside it, else as given: for messages."""
+    try:
+        return str(path.resolve().relative_to(PROJECT_DIR))
+    except ValueError:
+        return str(path)
+
+
 def mask_url(url: URL | str) -> str:
     """Render a URL for people: the password becomes ``***``."""
     if isinstance(url, URL):

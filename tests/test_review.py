@@ -24,8 +24,8 @@ from terrafusion_sync.core_models import Base
 from terrafusion_sync.errors import TfsyncError
 from terrafusion_sync.migrations.config import VERSIONS_DIR
 from terrafusion_sync.review import Finding, Review, format_json, format_text, review, seal_chain
-from terrafusion_sync.review.revisions import shown_path
 from terrafusion_sync.review.seal import manifest_path, read_manifest
+from terrafusion_sync.settings import shown_path
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from terrafusion_sync import core_models
 from terrafusion_sync.migrations.drift import Drift
 from terrafusion_sync.review.findings import Finding
-from terrafusion_sync.review.revisions import shown_path
+from terrafusion_sync.settings import shown_path
 
 ONLY_IN_MODELS = "TF201"
 ONLY_IN_MIGRATIONS = "TF202"

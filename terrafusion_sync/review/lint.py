@@ -9,7 +9,7 @@ from pathlib import Path
 
 from terrafusion_sync.errors import TfsyncError
 from terrafusion_sync.review.findings import Finding
-from terrafusion_sync.settings import PROJECT_DIR
+from terrafusion_sync.settings import PROJECT_DIR, shown_path
 
 FORMAT_CODE = "TF001"
 
@@ -20,7 +20,7 @@ def ruff_findings(paths: list[Path] | None = None) -> list[Finding]:
     checked = _ruff("check", "--output-format", "json", "--exit-zero", *targets)
     findings = [
         Finding(
-            _relative(item["filename"]),
+            shown_path(Path(item["filename"])),
             item["location"]["row"],
             item["code"] or "ruff",
             item["message"],
@@ -31,7 +31,7 @@ def ruff_findings(paths: list[Path] | None = None) -> list[Finding]:
     formatted = _ruff("format", "--check", "--quiet", *targets)
     for line in formatted.stdout.splitlines():
         if line.startswith("Would reformat: "):
-            path = _relative(line.removeprefix("Would reformat: ").strip())
+            path = shown_path(Path(line.removeprefix("Would reformat: ").strip()))
             findings.append(
                 Finding(
                     path, 1, FORMAT_CODE, "file is not formatted", "run ruff format, or make lint"
@@ -58,11 +58,3 @@ def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
             "run the review through `make review`, which installs ruff",
         )
     return result
-
-
-def _relative(filename: str) -> str:
-    path = Path(filename)
-    try:
-        return str(path.resolve().relative_to(PROJECT_DIR))
-    except ValueError:
-        return str(path)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from terrafusion_sync.settings import PROJECT_DIR
+from terrafusion_sync.settings import shown_path
 
 _ALLOW = re.compile(
     r"#\s*review:\s*allow\s+(?P<codes>[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*)(?P<rest>.*)$"
@@ -49,14 +49,6 @@ class RevisionFile:
         """The ``def`` line of function ``name`` (1 when it is missing)."""
         fn = self.functions.get(name)
         return fn.lineno if fn is not None else 1
-
-
-def shown_path(path: Path) -> str:
-    """``path`` relative to the repository when inside it, else as given."""
-    try:
-        return str(path.resolve().relative_to(PROJECT_DIR))
-    except ValueError:
-        return str(path)
 
 
 def read_revision(path: Path) -> RevisionFile:

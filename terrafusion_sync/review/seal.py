@@ -20,7 +20,8 @@ from terrafusion_sync.errors import TfsyncError
 from terrafusion_sync.migrations.checksums import revision_checksum
 from terrafusion_sync.migrations.config import versions_dir
 from terrafusion_sync.review.findings import Finding
-from terrafusion_sync.review.revisions import RevisionFile, read_versions, shown_path
+from terrafusion_sync.review.revisions import RevisionFile, read_versions
+from terrafusion_sync.settings import shown_path
 
 SEALED_REVISION_CHANGED = "TF501"
 SEALED_REVISION_MISSING = "TF502"

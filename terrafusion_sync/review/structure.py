@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 from terrafusion_sync.review.findings import Finding
-from terrafusion_sync.review.revisions import RevisionFile, shown_path
+from terrafusion_sync.review.revisions import RevisionFile
+from terrafusion_sync.settings import shown_path
 
 MULTIPLE_HEADS = "TF101"
 UNKNOWN_DOWN_REVISION = "TF102"
