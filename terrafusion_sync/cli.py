@@ -12,6 +12,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from sqlalchemy.engine import URL
+
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import database_url, url_label
@@ -194,9 +196,8 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
     return run_blocking(coro)
 
 
-def describe_target(settings: Settings, test: bool) -> str:
-    """``test database postgresql+asyncpg://u:***@h/db`` (or the embedded cluster)."""
-    url = database_url(settings, test=test)
+def describe_target(settings: Settings, url: URL, test: bool) -> str:
+    """``test database: postgresql+asyncpg://u:***@h/db`` (or the embedded cluster)."""
     which = "test database" if test else "database"
     configured = settings.test_database_url if test else settings.database_url
     where = "embedded PostgreSQL, " + url_label(url) if configured is None else mask_url(url)
@@ -212,8 +213,8 @@ def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings, test=args.test)
     cfg, limits = alembic_config(settings), migrations.Timeouts.from_settings(settings)
     if args.plan:
-        return show_plan(settings, args, run(migrations.plan(url, args.revision, cfg=cfg)))
-    say(f"upgrading {describe_target(settings, args.test)} to {args.revision}")
+        return show_plan(settings, url, args, run(migrations.plan(url, args.revision, cfg=cfg)))
+    say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}")
     applied = run(migrations.upgrade(url, args.revision, cfg=cfg, report=say, limits=limits))
     say(_outcome("applied", applied, cfg))
     return EXIT_OK
@@ -226,7 +227,7 @@ def cmd_downgrade(settings: Settings, args: argparse.Namespace) -> int:
             "downgrade needs a target revision",
             "say how far back: make downgrade REV=-1, or a revision id, or base",
         )
-    say(f"downgrading {describe_target(settings, args.test)} to {args.revision}")
+    say(f"downgrading {describe_target(settings, url, args.test)} to {args.revision}")
     cfg, limits = alembic_config(settings), migrations.Timeouts.from_settings(settings)
     undone = run(
         migrations.downgrade(
@@ -250,10 +251,10 @@ def _outcome(verb: str, revisions: list[str], cfg: Any) -> str:
     return f"{verb} {len(revisions)} revision(s); now at {where}"
 
 
-def show_plan(settings: Settings, args: argparse.Namespace, plan: migrations.Plan) -> int:
+def show_plan(settings: Settings, url: URL, args: argparse.Namespace, plan: migrations.Plan) -> int:
     """The revisions an upgrade would run, then their SQL."""
     where = ", ".join(plan.current) or "base"
-    say(f"plan for {describe_target(settings, args.test)}: at {where}, target {args.revision}")
+    say(f"plan for {describe_target(settings, url, args.test)}: at {where}, target {args.revision}")
     if not plan.revisions:
         say("nothing to do: no revision would run")
         return EXIT_OK
@@ -268,7 +269,7 @@ def show_plan(settings: Settings, args: argparse.Namespace, plan: migrations.Pla
 def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings, test=args.test)
     entries = run(migrations.read_history(url, args.limit or None))
-    say(f"history of {describe_target(settings, args.test)}")
+    say(f"history of {describe_target(settings, url, args.test)}")
     if not entries:
         say("no migration has been run by tfsync on this database yet")
         return EXIT_OK
@@ -321,7 +322,7 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings, test=args.test)
     state = run(migrations.status(url, alembic_config(settings)))
-    say(describe_target(settings, args.test))
+    say(describe_target(settings, url, args.test))
     say(f"current: {', '.join(state.current) or 'base (empty)'}")
     say(f"head:    {', '.join(state.heads) or '(no revisions)'}")
     if state.pending:

@@ -28,14 +28,10 @@ from terrafusion_sync.migrations.config import (
     script_directory,
     versions_dir,
 )
+from terrafusion_sync.migrations.runner import Report, quiet
 from terrafusion_sync.migrations.timeouts import Timeouts
 
 T = TypeVar("T")
-Report = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    """A reporter that says nothing."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +81,7 @@ async def upgrade(
     target: str = "head",
     *,
     cfg: Config | None = None,
-    report: Report = _quiet,
+    report: Report = quiet,
     limits: Timeouts | None = None,
 ) -> list[str]:
     """Bring the database to ``target`` safely (see :mod:`.runner`); report each revision."""
@@ -104,7 +100,7 @@ async def downgrade(
     target: str,
     *,
     cfg: Config | None = None,
-    report: Report = _quiet,
+    report: Report = quiet,
     limits: Timeouts | None = None,
     allow_data_loss: bool = False,
 ) -> list[str]:

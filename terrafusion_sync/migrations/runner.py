@@ -44,6 +44,13 @@ except ImportError:  # pragma: no cover - SQLAlchemy 2.0
     from sqlalchemy.util.concurrency import await_only as _await
 
 Report = Callable[[str], None]
+"""Where progress lines go (``print`` in the CLI)."""
+
+
+def quiet(_: str) -> None:
+    """A reporter that says nothing."""
+
+
 CURRENT_HEADS = "tfsync_current_heads"
 """``cfg.attributes`` key: the revisions the database is at after a run, for the caller."""
 STATEMENT_SHOWN = 160

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -38,6 +38,7 @@ from terrafusion_sync.errors import MissingDatabaseError
 from terrafusion_sync.migrations.checksums import revision_checksum
 from terrafusion_sync.migrations.commands import status, upgrade
 from terrafusion_sync.migrations.config import alembic_config, versions_dir
+from terrafusion_sync.migrations.runner import Report, quiet
 
 READY_ENV = "TFSYNC_TEST_DATABASE_READY"
 """Set by ``tfsync test`` for the pytest it starts: ``<host:port/db> <fingerprint>``.
@@ -47,12 +48,6 @@ Not secret. The fixtures skip the check when it names the same database and fing
 
 TEMPLATE_SUFFIX = "tmpl"
 _STAMP_PREFIX = "tfsync test database"
-
-Report = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    """A reporter that says nothing."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +107,7 @@ def worker_url(url: URL, worker: str) -> URL:
 
 
 async def prepare_test_database(
-    url: URL, *, cfg: Config | None = None, report: Report = _quiet
+    url: URL, *, cfg: Config | None = None, report: Report = quiet
 ) -> Prepared:
     """Make ``url`` a copy of a template at head; a no-op when it already is one.
 
