@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from terrafusion_sync import migrations
 from terrafusion_sync.database import MAINTENANCE_DATABASE, connect, derived_name
 from terrafusion_sync.migrations import history
+from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.config import VERSIONS_DIR
 from terrafusion_sync.migrations.testdb import (
     READY_ENV,
@@ -28,7 +29,6 @@ from terrafusion_sync.migrations.testdb import (
     is_marked_ready,
     ready_marker,
     template_url,
-    versions_fingerprint,
 )
 from terrafusion_sync.settings import PROJECT_DIR
 
@@ -157,7 +157,7 @@ async def test_a_test_database_moved_off_head_is_rebuilt(own_test_url: URL, vers
     cfg = migrations.alembic_config(versions_dir=versions)
     await migrations.prepare_test_database(own_test_url, cfg=cfg)
     await migrations.downgrade(own_test_url, "base", cfg=cfg)
-    assert await tables(own_test_url) == {"alembic_version", history.TABLE_NAME}
+    assert await tables(own_test_url) == {"alembic_version", *history.TOOL_TABLES}
 
     again = await migrations.prepare_test_database(own_test_url, cfg=cfg)
     assert again.rebuilt

@@ -15,7 +15,6 @@ template and ``<test>`` are dropped and built again: they are test databases.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,9 +34,9 @@ from terrafusion_sync.database import (
     url_label,
 )
 from terrafusion_sync.errors import MissingDatabaseError
-from terrafusion_sync.migrations.checksums import revision_checksum
+from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.commands import status, upgrade
-from terrafusion_sync.migrations.config import alembic_config, versions_dir
+from terrafusion_sync.migrations.config import alembic_config
 from terrafusion_sync.migrations.runner import Report, quiet
 
 READY_ENV = "TFSYNC_TEST_DATABASE_READY"
@@ -85,15 +84,6 @@ class Prepared:
     """True when ``<test>`` was dropped and copied again from the template."""
     applied: tuple[str, ...] = ()
     """The revisions applied to build a new template (empty when it was still good)."""
-
-
-def versions_fingerprint(cfg: Config | None = None) -> str:
-    """``sha256:<hex>`` over the names and checksums of every file in ``versions/``."""
-    folder = versions_dir(cfg or alembic_config())
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
-        digest.update(f"{path.name}\0{revision_checksum(path)}\n".encode())
-    return "sha256:" + digest.hexdigest()
 
 
 def template_url(url: URL) -> URL:
