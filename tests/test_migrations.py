@@ -27,7 +27,7 @@ async def tables(url: URL) -> set[str]:
     async with connect(url) as conn:
         return set(await conn.run_sync(lambda c: inspect(c).get_table_names())) - {
             "alembic_version",
-            history.TABLE_NAME,
+            *history.TOOL_TABLES,
         }
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command as alembic_command
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
@@ -158,7 +159,7 @@ async def rows(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:
 
 async def tables(url: URL) -> set[str]:
     found = await rows(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    return {name for (name,) in found} - {"alembic_version", history.TABLE_NAME}
+    return {name for (name,) in found} - {"alembic_version", *history.TOOL_TABLES}
 
 
 async def current(url: URL, versions: Path | None = None) -> tuple[str, ...]:
@@ -652,3 +653,67 @@ async def test_plan_lists_revisions_with_sql_and_changes_nothing(
     assert "1 revision(s) would run" in out
     assert "CREATE TABLE property_operational" not in out
     assert await current(scratch_url, versions) == (INITIAL,)
+
+
+# -- a no-op upgrade at head --------------------------------------------------------------
+
+LOADED_MARK = """
+import os
+from pathlib import Path
+
+with Path(os.environ["TFSYNC_TEST_LOADED_LOG"]).open("a") as log:  # the file was loaded
+    log.write("loaded\\n")
+"""
+
+
+async def test_noop_at_head_takes_no_lock_and_loads_no_revision_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, scratch_url: URL, versions: Path
+) -> None:
+    loaded = tmp_path / "loaded.log"
+    monkeypatch.setenv("TFSYNC_TEST_LOADED_LOG", str(loaded))
+    add_revision(versions, "e1000000000e", INITIAL, "pass", header=LOADED_MARK)
+    cfg = migrations.alembic_config(versions_dir=versions)
+    assert await migrations.upgrade(scratch_url, cfg=cfg) == [INITIAL, "e1000000000e"]
+    assert loaded.exists()  # the marker works: a run that loads the files writes it
+    loaded.unlink()
+
+    async with connect(scratch_url) as holder:  # a slow path would wait for this forever
+        await holder.run_sync(lambda c: lock.acquire(c, print))
+        again = migrations.upgrade(scratch_url, cfg=cfg)
+        assert await asyncio.wait_for(again, HANG_GUARD) == []
+        await holder.run_sync(lock.release)
+    assert not loaded.exists()
+    assert cfg.attributes[migrations.runner.CURRENT_HEADS] == ("e1000000000e",)
+
+
+async def test_noop_check_gives_way_when_files_or_database_moved(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
+) -> None:
+    cfg = migrations.alembic_config(versions_dir=versions)
+    assert await migrations.upgrade(scratch_url, cfg=cfg) == [INITIAL]
+
+    add_revision(  # a new file
+        versions, "e2000000000e", INITIAL, "op.create_table('new_one')", "op.drop_table('new_one')"
+    )
+    assert await migrations.upgrade(scratch_url, cfg=cfg) == ["e2000000000e"]
+
+    # moved back behind the tooling's back: plain Alembic writes no history
+    await migrations.commands.run_on(
+        scratch_url, cfg, lambda _: alembic_command.downgrade(cfg, INITIAL)
+    )
+    assert await migrations.upgrade(scratch_url, cfg=cfg) == ["e2000000000e"]
+
+    # an applied file edited, its change accepted, then the edit undone: the undoing is a
+    # change too, though the files are again those the database was last at head with
+    [edited] = versions.glob("*e2000000000e*.py")
+    original = edited.read_text()
+    edited.write_text(original + "\n# edited after it was applied\n")
+    code, _, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
+    assert code == 2
+    assert_one_line_error(err, "revision e2000000000e", "refusing to migrate")
+    accept = ("validate", "--accept", "e2000000000e", "--reason", "comment")
+    assert cli(env, capsys, scratch_url, *accept, versions=versions)[0] == 0
+    edited.write_text(original)
+    code, _, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
+    assert code == 2
+    assert_one_line_error(err, "revision e2000000000e", "refusing to migrate")

@@ -1,9 +1,10 @@
 """History: one row for every step run (or refused), next to ``alembic_version``.
 
 A successful step's row is written inside the step's own transaction, so it exists exactly
-when the revision is applied; a failed step's row is written after the rollback. Like
-``alembic_version`` the table belongs to the tooling, not to the models: autogenerate and
-the drift check ignore it (:func:`include_name`).
+when the revision is applied; a failed step's row is written after the rollback. Beside it,
+``tfsync_migration_state`` keeps one row: the files an upgrade last found the database at
+head of (see :mod:`.uptodate`). Like ``alembic_version`` both tables belong to the tooling,
+not to the models: autogenerate and the drift check ignore them (:func:`include_name`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import application_name, connect
@@ -39,6 +41,21 @@ table = sa.Table(
     sa.Column("application", sa.Text),
 )
 _ORDER = sa.Index(f"ix_{TABLE_NAME}_revision", table.c.revision, table.c.id)
+
+STATE_TABLE_NAME = "tfsync_migration_state"
+state_table = sa.Table(
+    STATE_TABLE_NAME,
+    metadata,
+    sa.Column("id", sa.Boolean, primary_key=True),  # always true: one row
+    sa.Column("fingerprint", sa.String(80), nullable=False),
+    sa.Column("heads", ARRAY(sa.String(64)), nullable=False),
+    sa.Column("history_id", sa.BigInteger),
+    sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("id", name=f"ck_{STATE_TABLE_NAME}_one_row"),
+)
+
+TOOL_TABLES = frozenset(metadata.tables)
+"""The tooling's own tables, besides ``alembic_version``."""
 _INSERT = table.insert()  # one statement, compiled once
 
 
@@ -62,12 +79,12 @@ class Entry:
 
 
 def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    """For Alembic's ``include_name``: leave the history table out of autogenerate."""
-    return not (type_ == "table" and name == TABLE_NAME)
+    """For Alembic's ``include_name``: leave the tooling's tables out of autogenerate."""
+    return not (type_ == "table" and name in TOOL_TABLES)
 
 
 def ensure_table(conn: Connection) -> None:
-    """Create the history table if it is missing (call it holding the migration lock)."""
+    """Create the tooling's tables if missing (call it holding the migration lock)."""
     metadata.create_all(conn, checkfirst=True)
 
 

@@ -1,6 +1,7 @@
 """The safe run of an upgrade or downgrade, on one connection, one revision at a time.
 
-In order: take the migration lock (:mod:`.lock`), make sure the history table exists,
+An upgrade to head with nothing to do stops after one query (:mod:`.uptodate`). Otherwise,
+in order: take the migration lock (:mod:`.lock`), make sure the tooling's tables exist,
 refuse if an applied file changed (:mod:`.validate`), then let Alembic run the steps, each
 in its own transaction (``transaction_per_migration`` in env.py). Before each step the
 timeouts are set (:mod:`.timeouts`) and, for a downgrade, the data-loss guard watches
@@ -33,8 +34,8 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError
-from terrafusion_sync.migrations import guard, history, lock, timeouts, validate
-from terrafusion_sync.migrations.checksums import revision_checksum
+from terrafusion_sync.migrations import guard, history, lock, timeouts, uptodate, validate
+from terrafusion_sync.migrations.checksums import revision_checksum, versions_fingerprint
 from terrafusion_sync.migrations.config import alembic_errors, script_directory
 from terrafusion_sync.migrations.steps import run_env
 
@@ -137,6 +138,12 @@ def migrate(
     report: Report,
 ) -> list[str]:
     """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; return the revisions."""
+    fingerprint = versions_fingerprint(cfg)
+    if upgrading:
+        heads = uptodate.heads_if_current(conn, fingerprint, target)
+        if heads is not None:
+            cfg.attributes[CURRENT_HEADS] = heads
+            return []
     scripts = script_directory(cfg)
     lock.acquire(conn, report)
     watch = guard.Guard(conn, allow=allow_data_loss)
@@ -153,7 +160,9 @@ def migrate(
                     run_env(cfg, scripts, conn, run.steps, target)
                 if run.applied:
                     run.heads = tuple(MigrationContext.configure(conn).get_current_heads())
-                    conn.commit()
+                if upgrading and _at_heads_of(scripts, run.heads):
+                    uptodate.record(conn, fingerprint, run.heads)
+                conn.commit()
                 cfg.attributes[CURRENT_HEADS] = run.heads
                 return run.applied
             except Exception as exc:
@@ -171,6 +180,11 @@ def migrate(
         cfg.attributes.pop("on_version_apply", None)
         watch.close()
         lock.release(conn)
+
+
+def _at_heads_of(scripts: ScriptDirectory, heads: tuple[str, ...]) -> bool:
+    with alembic_errors():
+        return sorted(heads) == sorted(scripts.get_heads())
 
 
 def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> float | None:
