@@ -18,8 +18,6 @@ from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import database_url, url_label
 from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError
-from terrafusion_sync.migrations.testdb import mark_ready
-from terrafusion_sync.review import format_json, format_text, review, seal_chain
 from terrafusion_sync.settings import Settings, load_settings, mask_text, mask_url, shown_path
 
 PROG = "tfsync"
@@ -342,6 +340,9 @@ def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
+    # imported when used, as below: the commands an operator runs load only what they need
+    from terrafusion_sync.review import format_json, format_text, review, seal_chain
+
     if args.seal is not None:
         sealed = seal_chain(alembic_config(settings), [args.seal] if args.seal else [], args.reason)
         for seal in sealed:
@@ -368,6 +369,8 @@ def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_test(settings: Settings, args: argparse.Namespace) -> int:
     import pytest  # only the test environment has it
+
+    from terrafusion_sync.migrations.testdb import mark_ready
 
     url = database_url(settings, test=True)
     prepared = run(migrations.prepare_test_database(url, report=say))  # says what it rebuilt
