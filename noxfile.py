@@ -14,9 +14,14 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 
 def install(session: nox.Session, *groups: str) -> None:
-    """The package (editable) and the named dependency groups from pyproject.toml."""
+    """The package (editable) and the named dependency groups from pyproject.toml.
+
+    Compiled to bytecode when installed, as pip does (uv does not by default): where
+    PYTHONDONTWRITEBYTECODE is set, as in many containers and CI images, every command
+    would otherwise compile SQLAlchemy and Alembic again before doing anything.
+    """
     requirements = [r for g in groups for r in nox.project.dependency_groups(PYPROJECT, g)]
-    session.install("-e", ".", *requirements)
+    session.install("-e", ".", *requirements, env={"UV_COMPILE_BYTECODE": "1"})
 
 
 def tfsync(session: nox.Session, *args: str) -> None:
