@@ -14,10 +14,11 @@ from typing import Any, NoReturn
 
 from sqlalchemy.engine import URL
 
-from terrafusion_sync import migrations
+from terrafusion_sync import VERSIONS_DIR, migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import database_url, url_label
 from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError
+from terrafusion_sync.migrations import uptodate
 from terrafusion_sync.settings import Settings, load_settings, mask_text, mask_url, shown_path
 
 PROG = "tfsync"
@@ -209,10 +210,16 @@ def alembic_config(settings: Settings) -> Any:
 
 def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings, test=args.test)
+    if not args.plan:
+        say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}")
+        versions = settings.versions_dir or VERSIONS_DIR
+        heads = run(uptodate.current_heads(url, versions, args.revision))
+        if heads is not None:  # answered before Alembic is even imported
+            say(f"already at {', '.join(heads)}: nothing to do")
+            return EXIT_OK
     cfg, limits = alembic_config(settings), migrations.Timeouts.from_settings(settings)
     if args.plan:
         return show_plan(settings, url, args, run(migrations.plan(url, args.revision, cfg=cfg)))
-    say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}")
     applied = run(migrations.upgrade(url, args.revision, cfg=cfg, report=say, limits=limits))
     say(_outcome("applied", applied, cfg))
     return EXIT_OK

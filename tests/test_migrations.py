@@ -167,3 +167,10 @@ async def test_review_names_table_and_column_of_unmigrated_model_change(
 async def test_review_of_the_project_finds_no_drift(test_database_url: URL) -> None:
     findings, _ = await run_review(test_database_url, lint=False)
     assert findings == []
+
+
+async def test_every_name_the_core_exports_resolves() -> None:
+    for name in migrations.__all__:
+        assert callable(getattr(migrations, name)), name
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        _ = migrations.nothing_here

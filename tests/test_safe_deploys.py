@@ -124,8 +124,25 @@ def cli(
     return code, out, err
 
 
-def spawn(url: URL, *argv: str, versions: Path | None = None, **extra: str) -> subprocess.Popen:
-    """``python -m terrafusion_sync ARGV`` as a real process against ``url``."""
+def spawn(
+    url: URL,
+    *argv: str,
+    versions: Path | None = None,
+    module: str | None = "terrafusion_sync",
+    **extra: str,
+) -> subprocess.Popen:
+    """``python -m terrafusion_sync ARGV`` (or ``python ARGV``) as a real process on ``url``."""
+    return subprocess.Popen(
+        [sys.executable, *(["-m", module] if module else []), *argv],
+        env=process_environ(url, versions, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def process_environ(url: URL, versions: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of a real process run against ``url`` (and a versions folder)."""
     environ = {
         k: v
         for k, v in os.environ.items()
@@ -138,13 +155,7 @@ def spawn(url: URL, *argv: str, versions: Path | None = None, **extra: str) -> s
     }
     if versions is not None:
         environ["TFSYNC_VERSIONS_DIR"] = str(versions)
-    return subprocess.Popen(
-        [sys.executable, "-m", "terrafusion_sync", *argv],
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return environ
 
 
 def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
@@ -684,6 +695,24 @@ async def test_noop_at_head_takes_no_lock_and_loads_no_revision_file(
         await holder.run_sync(lock.release)
     assert not loaded.exists()
     assert cfg.attributes[migrations.runner.CURRENT_HEADS] == ("e1000000000e",)
+
+
+async def test_noop_upgrade_on_the_command_line_answers_before_importing_alembic(
+    scratch_url: URL, versions: Path
+) -> None:
+    code, _, err = finish(spawn(scratch_url, "upgrade", versions=versions))
+    assert code == 0, err
+    script = (
+        "import sys\n"
+        "from terrafusion_sync.cli import main\n"
+        "code = main(['upgrade'])\n"
+        "print('alembic imported:', 'alembic' in sys.modules)\n"
+        "sys.exit(code)\n"
+    )
+    code, out, err = finish(spawn(scratch_url, "-c", script, versions=versions, module=None))
+    assert code == 0, err
+    assert f"already at {INITIAL}: nothing to do" in out
+    assert "alembic imported: False" in out
 
 
 async def test_noop_check_gives_way_when_files_or_database_moved(

@@ -123,7 +123,7 @@ async def test_built_once_from_a_stamped_template_then_a_no_op(
     assert template is not None
     assert copy is not None
     assert template[1] is True  # a template, which accepts no connections
-    assert Stamp.parse(template[2]) == Stamp(versions_fingerprint(cfg), tuple(heads))
+    assert Stamp.parse(template[2]) == Stamp(versions_fingerprint(versions), tuple(heads))
     assert copy[2] == template[2]
 
     second = await migrations.prepare_test_database(own_test_url, cfg=cfg)
@@ -169,7 +169,7 @@ async def test_a_test_database_moved_off_head_is_rebuilt(own_test_url: URL, vers
 async def test_the_mark_of_tfsync_test_skips_the_check(
     own_test_url: URL, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(READY_ENV, ready_marker(own_test_url, versions_fingerprint()))
+    monkeypatch.setenv(READY_ENV, ready_marker(own_test_url, versions_fingerprint(VERSIONS_DIR)))
     assert is_marked_ready(own_test_url)
     await ensure_test_database(own_test_url)
     assert await database_facts(own_test_url, own_test_url.database) is None  # trusted
@@ -183,9 +183,10 @@ async def test_the_mark_of_tfsync_test_skips_the_check(
 
 def test_the_mark_holds_no_password(test_database_url: URL) -> None:
     secret = "s3cret-Pa55"
-    marker = ready_marker(test_database_url.set(password=secret), versions_fingerprint())
+    url = test_database_url.set(password=secret)
+    marker = ready_marker(url, versions_fingerprint(VERSIONS_DIR))
     assert secret not in marker
-    assert marker.endswith(versions_fingerprint())
+    assert marker.endswith(versions_fingerprint(VERSIONS_DIR))
 
 
 @on_session_loop

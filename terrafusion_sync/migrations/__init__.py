@@ -1,43 +1,47 @@
-"""The migrations core: every entry point (CLI, nox, make, scripts, pre-commit, tests) calls it."""
+"""The migrations core: every entry point (CLI, nox, make, scripts, pre-commit, tests) calls it.
 
-from terrafusion_sync.migrations.commands import (
-    Status,
-    create_initial_revision,
-    downgrade,
-    revision,
-    status,
-    upgrade,
-    upgrade_sql,
-)
-from terrafusion_sync.migrations.config import alembic_config, script_directory
-from terrafusion_sync.migrations.drift import Drift, compare_models
-from terrafusion_sync.migrations.guard import DataLossError
-from terrafusion_sync.migrations.history import read as read_history
-from terrafusion_sync.migrations.plan import Plan, plan
-from terrafusion_sync.migrations.testdb import Prepared, prepare_test_database
-from terrafusion_sync.migrations.timeouts import Timeouts
-from terrafusion_sync.migrations.validate import Validation, accept, validate
+Its names load their module on first use (PEP 562), so a command imports only what it
+needs: ``tfsync upgrade`` at head answers from :mod:`.uptodate` before Alembic is imported.
+"""
 
-__all__ = [
-    "DataLossError",
-    "Drift",
-    "Plan",
-    "Prepared",
-    "Status",
-    "Timeouts",
-    "Validation",
-    "accept",
-    "alembic_config",
-    "compare_models",
-    "create_initial_revision",
-    "downgrade",
-    "plan",
-    "prepare_test_database",
-    "read_history",
-    "revision",
-    "script_directory",
-    "status",
-    "upgrade",
-    "upgrade_sql",
-    "validate",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Status": "commands",
+    "create_initial_revision": "commands",
+    "downgrade": "commands",
+    "revision": "commands",
+    "status": "commands",
+    "upgrade": "commands",
+    "upgrade_sql": "commands",
+    "alembic_config": "config",
+    "script_directory": "config",
+    "Drift": "drift",
+    "compare_models": "drift",
+    "DataLossError": "guard",
+    "read_history": "history",
+    "Plan": "planning",
+    "plan": "planning",
+    "Prepared": "testdb",
+    "prepare_test_database": "testdb",
+    "Timeouts": "timeouts",
+    "Validation": "validation",
+    "accept": "validation",
+    "validate": "validation",
+}
+_RENAMED = {"read_history": "read"}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first use, then keep the name here."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), _RENAMED.get(name, name))
+    globals()[name] = value
+    return value

@@ -8,10 +8,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from alembic.config import Config
-
-from terrafusion_sync.migrations.config import alembic_config, versions_dir
-
 
 def revision_checksum(path: Path) -> str:
     """``sha256:<hex>`` of a revision file, independent of line endings."""
@@ -19,9 +15,8 @@ def revision_checksum(path: Path) -> str:
     return "sha256:" + hashlib.sha256(content).hexdigest()
 
 
-def versions_fingerprint(cfg: Config | None = None) -> str:
-    """``sha256:<hex>`` over the names and checksums of every file in ``versions/``."""
-    folder = versions_dir(cfg or alembic_config())
+def versions_fingerprint(folder: Path) -> str:
+    """``sha256:<hex>`` over the names and checksums of every revision file in ``folder``."""
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*.py")):
         digest.update(f"{path.name}\0{revision_checksum(path)}\n".encode())

@@ -14,11 +14,10 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import MetaData
 
-from terrafusion_sync import PACKAGE_DIR
+from terrafusion_sync import ALEMBIC_INI, VERSIONS_DIR
 from terrafusion_sync.errors import MigrationError
 
-ALEMBIC_INI = PACKAGE_DIR / "alembic.ini"
-VERSIONS_DIR = PACKAGE_DIR / "alembic_migrations" / "versions"
+__all__ = ["ALEMBIC_INI", "VERSIONS_DIR", "alembic_config", "script_directory", "versions_dir"]
 
 T = TypeVar("T")
 

@@ -2,7 +2,7 @@
 
 An upgrade to head with nothing to do stops after one query (:mod:`.uptodate`). Otherwise,
 in order: take the migration lock (:mod:`.lock`), make sure the tooling's tables exist,
-refuse if an applied file changed (:mod:`.validate`), then let Alembic run the steps, each
+refuse if an applied file changed (:mod:`.validation`), then let Alembic run the steps, each
 in its own transaction (``transaction_per_migration`` in env.py). Before each step the
 timeouts are set (:mod:`.timeouts`) and, for a downgrade, the data-loss guard watches
 (:mod:`.guard`); after it, inside the same transaction, the history row is written
@@ -34,9 +34,9 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError
-from terrafusion_sync.migrations import guard, history, lock, timeouts, uptodate, validate
+from terrafusion_sync.migrations import guard, history, lock, timeouts, uptodate, validation
 from terrafusion_sync.migrations.checksums import revision_checksum, versions_fingerprint
-from terrafusion_sync.migrations.config import alembic_errors, script_directory
+from terrafusion_sync.migrations.config import alembic_errors, script_directory, versions_dir
 from terrafusion_sync.migrations.steps import run_env
 
 try:  # SQLAlchemy 2.1 renamed it
@@ -138,7 +138,7 @@ def migrate(
     report: Report,
 ) -> list[str]:
     """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; return the revisions."""
-    fingerprint = versions_fingerprint(cfg)
+    fingerprint = versions_fingerprint(versions_dir(cfg))
     if upgrading:
         heads = uptodate.heads_if_current(conn, fingerprint, target)
         if heads is not None:
@@ -151,7 +151,7 @@ def migrate(
     cfg.attributes["on_version_apply"] = run.applied_one
     try:
         history.ensure_table(conn)
-        validate.refuse_changed(conn, scripts)
+        validation.refuse_changed(conn, scripts)
         conn.commit()
         attempt = 0
         while True:

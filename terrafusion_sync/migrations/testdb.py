@@ -36,7 +36,7 @@ from terrafusion_sync.database import (
 from terrafusion_sync.errors import MissingDatabaseError
 from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.commands import status, upgrade
-from terrafusion_sync.migrations.config import alembic_config
+from terrafusion_sync.migrations.config import alembic_config, versions_dir
 from terrafusion_sync.migrations.runner import Report, quiet
 
 READY_ENV = "TFSYNC_TEST_DATABASE_READY"
@@ -104,7 +104,7 @@ async def prepare_test_database(
     Serialised by an advisory lock, so parallel runs and xdist workers can all call it.
     """
     cfg = cfg or alembic_config()
-    fingerprint = versions_fingerprint(cfg)
+    fingerprint = versions_fingerprint(versions_dir(cfg))
     if await _is_ready(url, fingerprint):
         return Prepared(url, fingerprint, rebuilt=False)
     async with _lock(url):
@@ -150,7 +150,8 @@ def mark_ready(prepared: Prepared) -> None:
 
 def is_marked_ready(url: URL, cfg: Config | None = None) -> bool:
     """True when :data:`READY_ENV` says ``url`` was prepared from the current files."""
-    return os.environ.get(READY_ENV) == ready_marker(url, versions_fingerprint(cfg))
+    fingerprint = versions_fingerprint(versions_dir(cfg or alembic_config()))
+    return os.environ.get(READY_ENV) == ready_marker(url, fingerprint)
 
 
 async def ensure_test_database(url: URL) -> None:

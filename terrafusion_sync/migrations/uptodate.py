@@ -14,17 +14,23 @@ when all three still hold:
 The files are then byte for byte those that were validated against the history when the
 row was written, so there is nothing to validate either. Anything else takes the full
 path (lock, validation, steps), which records the row again once it ends at head.
+
+Nothing here imports Alembic: ``tfsync upgrade`` calls :func:`current_heads` first and
+imports Alembic only when there is work to do.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 
+from terrafusion_sync.database import connect
+from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.history import state_table, table
 
 _READ = sa.text(
@@ -53,6 +59,15 @@ def heads_if_current(conn: Connection, fingerprint: str, target: str) -> tuple[s
     if sorted(row.current) != sorted(row.heads) or (target == "head" and len(row.heads) != 1):
         return None  # "head" with several heads must fail the way Alembic fails
     return tuple(row.current)
+
+
+async def current_heads(url: URL, versions: Path, target: str) -> tuple[str, ...] | None:
+    """:func:`heads_if_current` for the files in ``versions``, on a connection of its own."""
+    if target not in {"head", "heads"}:
+        return None
+    fingerprint = versions_fingerprint(versions)
+    async with connect(url) as conn:
+        return await conn.run_sync(lambda c: heads_if_current(c, fingerprint, target))
 
 
 def record(conn: Connection, fingerprint: str, heads: tuple[str, ...]) -> None:
