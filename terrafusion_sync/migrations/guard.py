@@ -105,16 +105,19 @@ class Guard:
     active: bool = False
     allowed: list[Loss] = field(default_factory=list)
     _busy: bool = False
-
-    def __post_init__(self) -> None:
-        event.listen(self.conn, "before_cursor_execute", self._inspect)
+    _listening: bool = False
 
     def close(self) -> None:
         """Stop watching."""
-        event.remove(self.conn, "before_cursor_execute", self._inspect)
+        if self._listening:
+            event.remove(self.conn, "before_cursor_execute", self._inspect)
+            self._listening = False
 
     def watch(self, revision: str, where: str) -> None:
         """Inspect the statements of the downgrade step of ``revision`` (file ``where``)."""
+        if not self._listening:  # an upgrade never gets here, and its statements pass freely
+            event.listen(self.conn, "before_cursor_execute", self._inspect)
+            self._listening = True
         self.revision, self.where, self.active = revision, where, True
         self.allowed = []
 
