@@ -16,12 +16,13 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 def install(session: nox.Session, *groups: str) -> None:
     """The package (editable) and the named dependency groups from pyproject.toml.
 
-    Compiled to bytecode when installed, as pip does (uv does not by default): where
-    PYTHONDONTWRITEBYTECODE is set, as in many containers and CI images, every command
-    would otherwise compile SQLAlchemy and Alembic again before doing anything.
+    All compiled to bytecode, as pip does for what it installs (uv does not by default):
+    where PYTHONDONTWRITEBYTECODE is set, as in many containers and CI images, every command
+    would otherwise compile SQLAlchemy, Alembic and this package again before doing anything.
     """
     requirements = [r for g in groups for r in nox.project.dependency_groups(PYPROJECT, g)]
     session.install("-e", ".", *requirements, env={"UV_COMPILE_BYTECODE": "1"})
+    session.run("python", "-m", "compileall", "-q", "terrafusion_sync", silent=True)
 
 
 def tfsync(session: nox.Session, *args: str) -> None:
