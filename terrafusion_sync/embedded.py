@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shlex
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -38,14 +39,23 @@ with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is un
 
 def embedded_url(state_dir: Path, database: str) -> URL:
     """The URL of ``database`` in the embedded cluster, starting the cluster if needed."""
-    socket_dir = _running_socket_dir(_pgdata(state_dir)) or start(state_dir)
+    pgdata = _pgdata(state_dir)
+    socket_dir = _running_socket_dir(pgdata)
+    if socket_dir is None or _installation_gone(pgdata):
+        socket_dir = start(state_dir)
     return URL.create(DRIVER, username=SUPERUSER, database=database, query={"host": socket_dir})
 
 
 def start(state_dir: Path) -> str:
-    """Start (or find running) the cluster and create both databases; return its socket dir."""
+    """Start (or find running) the cluster and create both databases; return its socket dir.
+
+    A cluster still running from an installation that is gone (its nox environment was
+    rebuilt or removed) cannot load its own libraries any more: it is restarted first.
+    """
     pgdata = _pgdata(state_dir)
     with _file_lock(state_dir / "start.lock"):
+        if _running_socket_dir(pgdata) is not None and _installation_gone(pgdata):
+            _stop_server(pgdata)
         socket_dir = _running_socket_dir(pgdata) or _start_server(pgdata)
         run_blocking(_create_databases(socket_dir))
     return socket_dir
@@ -79,21 +89,35 @@ def stop(state_dir: Path) -> bool:
     with _file_lock(state_dir / "start.lock"):
         if _running_socket_dir(pgdata) is None:
             return False
-        user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs as this user under root
-        try:
-            pgexec(
-                "pg_ctl",
-                ("-w", "-m", "fast", "-D", str(pgdata), "stop"),
-                bin_path=POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION],
-                user=user,
-            )
-        except Exception as exc:  # pg_ctl failed or timed out: it may still be stopping
-            if not _wait(lambda: _running_socket_dir(pgdata) is None):
-                raise DatabaseError(
-                    f"the embedded PostgreSQL in {state_dir.name}/ did not stop: {exc}",
-                    f"see {pgdata / 'log'}",
-                ) from exc
+        _stop_server(pgdata)
     return True
+
+
+def _stop_server(pgdata: Path) -> None:
+    """``pg_ctl stop -m fast`` with this installation's pg_ctl (any one can signal it)."""
+    user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs as this user under root
+    try:
+        pgexec(
+            "pg_ctl",
+            ("-w", "-m", "fast", "-D", str(pgdata), "stop"),
+            bin_path=POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION],
+            user=user,
+        )
+    except Exception as exc:  # pg_ctl failed or timed out: it may still be stopping
+        if not _wait(lambda: _running_socket_dir(pgdata) is None):
+            raise DatabaseError(
+                f"the embedded PostgreSQL in {pgdata.parent.name}/ did not stop: {exc}",
+                f"see {pgdata / 'log'}",
+            ) from exc
+
+
+def _installation_gone(pgdata: Path) -> bool:
+    """True when the binary the running cluster was started from no longer exists."""
+    try:
+        binary = shlex.split((pgdata / "postmaster.opts").read_text())[0]
+    except (OSError, ValueError, IndexError):
+        return False
+    return not Path(binary).exists()
 
 
 def is_running(state_dir: Path) -> bool:

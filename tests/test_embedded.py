@@ -47,3 +47,25 @@ def test_two_processes_start_it_at_once_then_it_stops(
     assert code == 0, err
     assert "stopped" in out
     assert not (state / "pgdata" / "postmaster.pid").exists()
+
+
+def test_a_cluster_whose_installation_is_gone_is_restarted(
+    cluster_state_dir: Callable[[], Path],
+) -> None:
+    state = cluster_state_dir()
+    pgdata = state / "pgdata"
+    try:
+        assert finish(tfsync(state, "status"))[0] == 0
+        first_pid = (pgdata / "postmaster.pid").read_text().split()[0]
+        # what a rebuilt nox environment leaves: the server runs, its binary path is gone
+        opts = pgdata / "postmaster.opts"
+        binary = opts.read_text().split()[0].strip('"')
+        opts.write_text(opts.read_text().replace(binary, str(state / "gone" / "bin" / "postgres")))
+
+        code, out, err = finish(tfsync(state, "status"))
+        assert code == 0, err
+        assert "embedded PostgreSQL" in out
+        assert (pgdata / "postmaster.pid").read_text().split()[0] != first_pid  # restarted
+        assert Path(opts.read_text().split()[0].strip('"')).exists()
+    finally:
+        finish(tfsync(state, "db-stop"))
