@@ -1,4 +1,6 @@
-"""Run a coroutine to completion from synchronous code, even inside a running event loop."""
+"""Run a coroutine to completion from synchronous code, even inside a running event loop;
+or, inside ``AsyncConnection.run_sync``, await one on the connection's own loop (:func:`await_`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +9,14 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+try:  # SQLAlchemy 2.1 renamed it
+    from sqlalchemy.util.concurrency import await_
+except ImportError:  # pragma: no cover - SQLAlchemy 2.0
+    from sqlalchemy.util.concurrency import await_only as await_
+
 T = TypeVar("T")
+
+__all__ = ["await_", "run_blocking"]
 
 
 def run_blocking(coro: Coroutine[Any, Any, T]) -> T:

@@ -12,13 +12,14 @@ import shutil
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command as alembic_command
 from sqlalchemy import text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync import migrations
 from terrafusion_sync.cli import main
@@ -547,6 +548,30 @@ async def test_changed_applied_file_is_refused_until_the_change_is_accepted(
     assert entries[0].db_user == (scratch_url.username or entries[0].db_user)
     assert entries[0].finished_at >= entries[0].started_at
     assert entries[0].application == application_name()
+
+
+async def test_history_rows_keep_any_text_exactly(scratch_url: URL) -> None:
+    awkward = "it's a \\ back'slash, $1 $$ %s ünïcode; DROP TABLE x; --"
+    started = datetime(2026, 11, 25, 2, 0, 0, 123456, tzinfo=UTC)
+    row = {"direction": "upgrade", "checksum": "sha256:ab", "started_at": started}
+    row |= {"finished_at": started, "duration_s": 0.123456789}
+
+    def write(conn: Connection) -> None:
+        history.ensure_table(conn)
+        conn.commit()
+        history.record(conn, revision="outside", error=awkward, **row)  # begins its own
+        conn.commit()
+        conn.execute(text("SELECT 1"))  # in a transaction, as after a step's statements
+        history.record(conn, revision="inside", note=awkward, **row)
+        conn.commit()
+
+    async with connect(scratch_url) as conn:
+        await conn.run_sync(write)
+    outside, inside = await migrations.read_history(scratch_url)
+    assert (outside.revision, outside.error, outside.success) == ("outside", awkward, False)
+    assert (inside.revision, inside.note, inside.success) == ("inside", awkward, True)
+    assert inside.started_at == started
+    assert inside.duration_s == 0.123456789
 
 
 # -- 5. downgrades do not lose data by surprise -------------------------------------------

@@ -32,17 +32,13 @@ from alembic.script import Script, ScriptDirectory
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection
 
+from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError
 from terrafusion_sync.migrations import guard, history, lock, timeouts, uptodate, validation
 from terrafusion_sync.migrations.checksums import revision_checksum, versions_fingerprint
 from terrafusion_sync.migrations.config import alembic_errors, script_directory, versions_dir
 from terrafusion_sync.migrations.steps import run_env
-
-try:  # SQLAlchemy 2.1 renamed it
-    from sqlalchemy.util.concurrency import await_ as _await
-except ImportError:  # pragma: no cover - SQLAlchemy 2.0
-    from sqlalchemy.util.concurrency import await_only as _await
 
 Report = Callable[[str], None]
 """Where progress lines go (``print`` in the CLI)."""
@@ -175,7 +171,7 @@ def migrate(
                 if retry is None:
                     raise
                 attempt += 1
-                _await(asyncio.sleep(retry))
+                await_(asyncio.sleep(retry))
     finally:
         cfg.attributes.pop("on_version_apply", None)
         watch.close()
