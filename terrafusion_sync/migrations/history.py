@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL, Connection, Dialect
@@ -130,7 +131,7 @@ def record(
         application=application_name(),
     )
     driver = conn.connection.driver_connection
-    if driver is not None and driver.is_in_transaction():
+    if isinstance(driver, asyncpg.Connection) and driver.is_in_transaction():
         await_(driver.execute(sql))
     else:
         conn.exec_driver_sql(sql)  # begins the transaction the caller commits
