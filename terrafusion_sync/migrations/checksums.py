@@ -1,11 +1,15 @@
 """Checksums of revision files: what history records, what the review seals, and a
 fingerprint of the whole ``versions/`` folder (the test template's stamp, and how an
 upgrade knows, without loading a file, that nothing changed since the database was at head).
+
+A run reads each file once (:func:`revision_checksums`); fingerprint, validation and
+history then use those checksums (:func:`checksum_of`).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -15,9 +19,25 @@ def revision_checksum(path: Path) -> str:
     return "sha256:" + hashlib.sha256(content).hexdigest()
 
 
-def versions_fingerprint(folder: Path) -> str:
-    """``sha256:<hex>`` over the names and checksums of every revision file in ``folder``."""
+def revision_checksums(folder: Path) -> dict[Path, str]:
+    """Every revision file in ``folder`` (by resolved path) and its checksum."""
+    return {path.resolve(): revision_checksum(path) for path in folder.glob("*.py")}
+
+
+def checksum_of(path: str | Path, known: Mapping[Path, str]) -> str:
+    """The checksum of ``path``: from ``known`` when the run read it already, else read now."""
+    resolved = Path(path).resolve()
+    return known.get(resolved) or revision_checksum(resolved)
+
+
+def fingerprint(checksums: Mapping[Path, str]) -> str:
+    """``sha256:<hex>`` over the names and checksums of the files of one folder."""
     digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.py")):
-        digest.update(f"{path.name}\0{revision_checksum(path)}\n".encode())
+    for path, checksum in sorted(checksums.items(), key=lambda item: item[0].name):
+        digest.update(f"{path.name}\0{checksum}\n".encode())
     return "sha256:" + digest.hexdigest()
+
+
+def versions_fingerprint(folder: Path) -> str:
+    """:func:`fingerprint` of every revision file in ``folder``."""
+    return fingerprint(revision_checksums(folder))

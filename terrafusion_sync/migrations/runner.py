@@ -36,7 +36,7 @@ from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError
 from terrafusion_sync.migrations import guard, history, lock, timeouts, uptodate, validation
-from terrafusion_sync.migrations.checksums import revision_checksum, versions_fingerprint
+from terrafusion_sync.migrations.checksums import checksum_of, fingerprint, revision_checksums
 from terrafusion_sync.migrations.config import alembic_errors, script_directory, versions_dir
 from terrafusion_sync.migrations.steps import run_env
 
@@ -64,6 +64,8 @@ class _Run:
     limits: timeouts.Timeouts
     report: Report
     watch: guard.Guard
+    checksums: dict[Path, str]
+    """Every revision file's checksum, read once at the start of the run."""
     applied: list[str] = field(default_factory=list)
     step: Script | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -93,9 +95,7 @@ class _Run:
             if wanted != self.in_effect:  # session settings outlive commits: set on change
                 timeouts.apply(self.conn, *self.current_limits, durable=wanted[2])
                 self.in_effect = wanted
-            if self.upgrading:
-                self.watch.stop()
-            else:
+            if not self.upgrading:
                 self.watch.watch(step.revision.revision, _file(step.revision))
             yield step
 
@@ -110,7 +110,7 @@ class _Run:
             self.conn,
             revision=script.revision,
             direction=self.direction,
-            checksum=revision_checksum(Path(script.path)),
+            checksum=checksum_of(script.path, self.checksums),
             started_at=self.started_at,
             finished_at=datetime.now(UTC),
             duration_s=elapsed,
@@ -134,20 +134,21 @@ def migrate(
     report: Report,
 ) -> list[str]:
     """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; return the revisions."""
-    fingerprint = versions_fingerprint(versions_dir(cfg))
+    checksums = revision_checksums(versions_dir(cfg))
+    files = fingerprint(checksums)
     if upgrading:
-        heads = uptodate.heads_if_current(conn, fingerprint, target)
+        heads = uptodate.heads_if_current(conn, files, target)
         if heads is not None:
             cfg.attributes[CURRENT_HEADS] = heads
             return []
     scripts = script_directory(cfg)
     lock.acquire(conn, report)
     watch = guard.Guard(conn, allow=allow_data_loss)
-    run = _Run(conn, scripts, target, upgrading, limits, report, watch)
+    run = _Run(conn, scripts, target, upgrading, limits, report, watch, checksums)
     cfg.attributes["on_version_apply"] = run.applied_one
     try:
         history.ensure_table(conn)
-        validation.refuse_changed(conn, scripts)
+        validation.refuse_changed(conn, scripts, checksums)
         conn.commit()
         attempt = 0
         while True:
@@ -157,7 +158,7 @@ def migrate(
                 if run.applied:
                     run.heads = tuple(MigrationContext.configure(conn).get_current_heads())
                 if upgrading and _at_heads_of(scripts, run.heads):
-                    uptodate.record(conn, fingerprint, run.heads)
+                    uptodate.record(conn, files, run.heads)
                 conn.commit()
                 cfg.attributes[CURRENT_HEADS] = run.heads
                 return run.applied
@@ -203,7 +204,7 @@ def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> f
         conn,
         revision=failed.revision,
         direction=run.direction,
-        checksum=revision_checksum(Path(failed.path)),
+        checksum=checksum_of(failed.path, run.checksums),
         started_at=run.started_at,
         finished_at=datetime.now(UTC),
         duration_s=time.perf_counter() - run.clock,

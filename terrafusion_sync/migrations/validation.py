@@ -7,6 +7,7 @@ new checksum, the reason, who and when, in the history.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from sqlalchemy.engine import URL, Connection
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations import history, lock
-from terrafusion_sync.migrations.checksums import revision_checksum
+from terrafusion_sync.migrations.checksums import checksum_of
 from terrafusion_sync.migrations.config import alembic_config, alembic_errors, script_directory
 
 
@@ -51,8 +52,13 @@ class Validation:
     unrecorded: list[str] = field(default_factory=list)
 
 
-def check(conn: Connection, scripts: ScriptDirectory) -> Validation:
-    """Compare every applied revision's file with its recorded checksum."""
+def check(
+    conn: Connection, scripts: ScriptDirectory, checksums: Mapping[Path, str] | None = None
+) -> Validation:
+    """Compare every applied revision's file with its recorded checksum.
+
+    ``checksums`` are those a run read already (see :mod:`.checksums`); others are read here.
+    """
     current = MigrationContext.configure(conn).get_current_heads()
     recorded = history.recorded_checksums(conn)
     result = Validation()
@@ -66,7 +72,7 @@ def check(conn: Connection, scripts: ScriptDirectory) -> Validation:
             result.unrecorded.append(script.revision)
             continue
         result.checked.append(script.revision)
-        now = revision_checksum(Path(script.path))
+        now = checksum_of(script.path, checksums or {})
         if now != entry.checksum:
             result.mismatches.append(
                 Mismatch(script.revision, Path(script.path), entry.checksum, now, entry.started_at)
@@ -74,9 +80,11 @@ def check(conn: Connection, scripts: ScriptDirectory) -> Validation:
     return result
 
 
-def refuse_changed(conn: Connection, scripts: ScriptDirectory) -> None:
+def refuse_changed(
+    conn: Connection, scripts: ScriptDirectory, checksums: Mapping[Path, str] | None = None
+) -> None:
     """Raise when an applied revision's file changed since it was applied."""
-    found = check(conn, scripts).mismatches
+    found = check(conn, scripts, checksums).mismatches
     if found:
         more = f" and {len(found) - 1} more" if len(found) > 1 else ""
         raise MigrationError(
