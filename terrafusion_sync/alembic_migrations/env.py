@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.core_models import Base
-from terrafusion_sync.database import create_engine, database_url, translate_errors
+from terrafusion_sync.database import connect, database_url
 from terrafusion_sync.migrations.history import include_name
 from terrafusion_sync.settings import load_settings
 
@@ -90,12 +90,8 @@ async def run_on_own_engine() -> None:
     """Build the engine from the settings (plain ``alembic``); ``-x test=1`` for the test db."""
     test = context.get_x_argument(as_dictionary=True).get("test", "") not in {"", "0", "false"}
     url = attributes.get("database_url") or database_url(load_settings(), test=test)
-    engine = create_engine(url)
-    try:
-        with translate_errors(url):
-            await run_async_migrations(engine)
-    finally:
-        await engine.dispose()
+    async with connect(url) as connection:
+        await connection.run_sync(do_run_migrations)
 
 
 def run_migrations_online() -> None:
