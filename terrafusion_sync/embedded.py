@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy.engine import URL
 
 from terrafusion_sync.aio import run_blocking
+from terrafusion_sync.database import ensure_database
 from terrafusion_sync.errors import DatabaseError
 from terrafusion_sync.settings import DRIVER
 
@@ -43,6 +43,10 @@ def embedded_url(state_dir: Path, database: str) -> URL:
     socket_dir = _running_socket_dir(pgdata)
     if socket_dir is None or _installation_gone(pgdata):
         socket_dir = start(state_dir)
+    return _url(socket_dir, database)
+
+
+def _url(socket_dir: str, database: str) -> URL:
     return URL.create(DRIVER, username=SUPERUSER, database=database, query={"host": socket_dir})
 
 
@@ -57,7 +61,8 @@ def start(state_dir: Path) -> str:
         if _running_socket_dir(pgdata) is not None and _installation_gone(pgdata):
             _stop_server(pgdata)
         socket_dir = _running_socket_dir(pgdata) or _start_server(pgdata)
-        run_blocking(_create_databases(socket_dir))
+        for name in (APP_DATABASE, TEST_DATABASE):
+            run_blocking(ensure_database(_url(socket_dir, name)))
     return socket_dir
 
 
@@ -120,11 +125,6 @@ def _installation_gone(pgdata: Path) -> bool:
     return not Path(binary).exists()
 
 
-def is_running(state_dir: Path) -> bool:
-    """True when the embedded cluster is up."""
-    return _running_socket_dir(_pgdata(state_dir)) is not None
-
-
 def _wait(condition: Callable[[], bool], seconds: float = START_TIMEOUT) -> bool:
     """Poll ``condition`` until it holds or ``seconds`` pass; return whether it held."""
     deadline = time.monotonic() + seconds
@@ -149,17 +149,6 @@ def _running_socket_dir(pgdata: Path) -> str | None:
     if info is None or not info.is_running() or info.status != "ready" or info.socket_dir is None:
         return None
     return str(info.socket_dir)
-
-
-async def _create_databases(socket_dir: str) -> None:
-    conn = await asyncpg.connect(host=socket_dir, user=SUPERUSER, database="postgres")
-    try:
-        existing = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
-        for name in (APP_DATABASE, TEST_DATABASE):
-            if name not in existing:
-                await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
 
 
 @contextmanager
