@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 from argparse import Namespace
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TextIO
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -18,8 +18,6 @@ from terrafusion_sync import ALEMBIC_INI, VERSIONS_DIR
 from terrafusion_sync.errors import MigrationError
 
 __all__ = ["ALEMBIC_INI", "VERSIONS_DIR", "alembic_config", "script_directory", "versions_dir"]
-
-T = TypeVar("T")
 
 
 def alembic_config(
@@ -57,12 +55,6 @@ def alembic_errors() -> Iterator[None]:
         yield
     except CommandError as exc:
         raise MigrationError(_first_line(exc), _hint_for(str(exc))) from exc
-
-
-def call_alembic(fn: Callable[[], T]) -> T:
-    """Call an Alembic command, translating its errors."""
-    with alembic_errors():
-        return fn()
 
 
 def _first_line(exc: BaseException) -> str:
