@@ -19,7 +19,14 @@ from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import database_url, url_label
 from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError
 from terrafusion_sync.migrations import uptodate
-from terrafusion_sync.settings import Settings, load_settings, mask_text, mask_url, shown_path
+from terrafusion_sync.settings import (
+    Settings,
+    flag,
+    load_settings,
+    mask_text,
+    mask_url,
+    shown_path,
+)
 
 PROG = "tfsync"
 
@@ -166,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["test"] and argv[1:2] not in (["-h"], ["--help"]):
         argv = ["test", "--", *argv[1:]]  # pytest's options (-n 2, -k x) are not ours
     args = build_parser().parse_args(argv)
-    debug = os.environ.get("TFSYNC_DEBUG", "") not in {"", "0"}
+    debug = flag(os.environ.get("TFSYNC_DEBUG", ""))  # before the settings, which may fail
     try:
         settings = load_settings()
         return int(args.handler(settings, args) or EXIT_OK)

@@ -83,7 +83,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         test_database_url=test_url,
         state_dir=state_dir.resolve(),
-        debug=_flag(values.get("TFSYNC_DEBUG", "")),
+        debug=flag(values.get("TFSYNC_DEBUG", "")),
         lock_timeout=duration(
             values.get("TFSYNC_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT), "TFSYNC_LOCK_TIMEOUT"
         ),
@@ -193,5 +193,6 @@ def _count(value: str | None, name: str) -> int:
     return int(value)
 
 
-def _flag(value: str) -> bool:
+def flag(value: str) -> bool:
+    """A yes/no setting: ``1``, ``true``, ``yes`` or ``on`` (any case) mean yes."""
     return value.strip().lower() in {"1", "true", "yes", "on"}
