@@ -35,9 +35,9 @@ from terrafusion_sync.database import (
 )
 from terrafusion_sync.errors import MissingDatabaseError
 from terrafusion_sync.migrations.checksums import versions_fingerprint
-from terrafusion_sync.migrations.commands import status, upgrade
+from terrafusion_sync.migrations.commands import upgrade
 from terrafusion_sync.migrations.config import alembic_config, versions_dir
-from terrafusion_sync.migrations.runner import Report, quiet
+from terrafusion_sync.migrations.runner import CURRENT_HEADS, Report, quiet
 
 READY_ENV = "TFSYNC_TEST_DATABASE_READY"
 """Set by ``tfsync test`` for the pytest it starts: ``<host:port/db> <fingerprint>``.
@@ -116,7 +116,7 @@ async def prepare_test_database(
         if stamp is None or stamp.fingerprint != fingerprint:
             report(f"building the test template {template.database} (revision files changed)")
             applied, stamp = await _build_template(template, fingerprint, cfg, report)
-        await _copy(template, url, stamp)
+        await _copy(url, stamp)
         report(f"test database {url.database} copied from the template at head")
         return Prepared(url, fingerprint, rebuilt=True, applied=applied)
 
@@ -213,7 +213,7 @@ async def _build_template(
     await _drop(template)
     await ensure_database(template)
     applied = tuple(await upgrade(template, "head", cfg=cfg, report=report))
-    stamp = Stamp(fingerprint, (await status(template, cfg)).current)
+    stamp = Stamp(fingerprint, tuple(cfg.attributes[CURRENT_HEADS]))
     name = template.database
     async with connect(template.set(database=MAINTENANCE_DATABASE), autocommit=True) as conn:
         await conn.execute(text(stamp.comment_on(name)))
@@ -223,9 +223,9 @@ async def _build_template(
     return applied, stamp
 
 
-async def _copy(template: URL, url: URL, stamp: Stamp) -> None:
-    await drop_database(url)
-    await ensure_database(url, template=template.database)
+async def _copy(url: URL, stamp: Stamp) -> None:
+    """``url`` again, as a copy of its template, carrying the template's stamp."""
+    await copy_template(url, url.database or "")
     async with connect(url.set(database=MAINTENANCE_DATABASE), autocommit=True) as conn:
         await conn.execute(text(stamp.comment_on(url.database)))
 
