@@ -318,7 +318,7 @@ def cmd_validate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_revision(settings: Settings, args: argparse.Namespace) -> int:
     url = None if args.empty else database_url(settings)
     cfg = alembic_config(settings)
-    path = run(migrations.revision(url, args.message, empty=args.empty, cfg=cfg))  # type: ignore[arg-type]
+    path = run(migrations.revision(url, args.message, empty=args.empty, cfg=cfg))
     say(f"wrote {shown_path(path)}" if path else "no revision written")
     return EXIT_OK
 
@@ -348,7 +348,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_sql(settings: Settings, args: argparse.Namespace) -> int:
     url = None if ":" in args.spec else database_url(settings)
-    sql = run(migrations.upgrade_sql(url, args.spec, cfg=alembic_config(settings)))  # type: ignore[arg-type]
+    sql = run(migrations.upgrade_sql(url, args.spec, cfg=alembic_config(settings)))
     sys.stdout.write(sql)
     return EXIT_OK
 

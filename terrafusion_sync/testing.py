@@ -91,7 +91,7 @@ class MigrationRunner:
 
     async def current(self) -> tuple[str, ...]:
         """The revision(s) the database is at (empty at base)."""
-        return (await migrations.status(self.url, self.cfg)).current
+        return await migrations.current_revisions(self.url, self.cfg)
 
     async def execute(
         self, sql: str, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None

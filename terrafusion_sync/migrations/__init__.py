@@ -12,6 +12,7 @@ from typing import Any
 _EXPORTS = {
     "Status": "commands",
     "create_initial_revision": "commands",
+    "current_revisions": "commands",
     "downgrade": "commands",
     "revision": "commands",
     "status": "commands",

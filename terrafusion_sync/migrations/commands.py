@@ -65,12 +65,17 @@ async def run_on(url: URL, cfg: Config, fn: Callable[[Connection], T]) -> T:
         return result
 
 
+async def current_revisions(url: URL, cfg: Config | None = None) -> tuple[str, ...]:
+    """The revision(s) the database is at (empty at base); loads no revision file."""
+    return await run_on(url, cfg or alembic_config(), _current_heads)
+
+
 async def status(url: URL, cfg: Config | None = None) -> Status:
     """The database's current revision(s), the heads, and what an upgrade would apply."""
     cfg = cfg or alembic_config()
     scripts = script_directory(cfg)
     heads = tuple(scripts.get_heads())
-    current = await run_on(url, cfg, _current_heads)
+    current = await current_revisions(url, cfg)
     with alembic_errors():
         pending = list(reversed(list(scripts.iterate_revisions(heads, current))))
     return Status(current=current, heads=heads, pending=pending)
@@ -126,7 +131,7 @@ async def downgrade(
 
 
 async def revision(
-    url: URL, message: str, *, empty: bool = False, cfg: Config | None = None
+    url: URL | None, message: str, *, empty: bool = False, cfg: Config | None = None
 ) -> Path | None:
     """Autogenerate a revision from the models against a database at head.
 
@@ -141,6 +146,8 @@ async def revision(
     if empty:
         with alembic_errors():
             return _written(command.revision(cfg, message))
+    if url is None:
+        raise MigrationError("autogenerate needs a database", "give a database URL, or --empty")
     state = await status(url, cfg)
     if not state.at_head:
         raise MigrationError(
@@ -170,7 +177,7 @@ async def create_initial_revision(url: URL, *, cfg: Config | None = None) -> Pat
 
 
 async def upgrade_sql(
-    url: URL, spec: str, *, cfg: Config | None = None, buffer: io.StringIO | None = None
+    url: URL | None, spec: str, *, cfg: Config | None = None, buffer: io.StringIO | None = None
 ) -> str:
     """The SQL an upgrade to ``[FROM:]TO`` would run; FROM defaults to the database's revision.
 
@@ -180,7 +187,9 @@ async def upgrade_sql(
     cfg = cfg or alembic_config()
     spec = spec.strip() or "head"
     if ":" not in spec:
-        current = await run_on(url, cfg, _current_heads)
+        if url is None:
+            raise MigrationError("no database to start from", "give FROM:TO, or a database URL")
+        current = await current_revisions(url, cfg)
         if len(current) > 1:
             raise MigrationError(
                 f"the database has several heads ({_revs(current)})",

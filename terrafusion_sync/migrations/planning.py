@@ -13,7 +13,7 @@ from alembic.config import Config
 from alembic.script import Script
 from sqlalchemy.engine import URL
 
-from terrafusion_sync.migrations.commands import status, upgrade_sql
+from terrafusion_sync.migrations.commands import current_revisions, upgrade_sql
 from terrafusion_sync.migrations.config import alembic_config, alembic_errors, script_directory
 from terrafusion_sync.migrations.timeouts import Timeouts
 
@@ -51,9 +51,10 @@ async def plan(
     cfg = cfg or alembic_config()
     limits = limits or Timeouts()
     scripts = script_directory(cfg)
-    current = (await status(url, cfg)).current
+    current = await current_revisions(url, cfg)
     with alembic_errors():
         pending = list(reversed(list(scripts.iterate_revisions(target, current))))
     planned = [Planned(s, *limits.for_revision(s)) for s in pending]
-    sql = await upgrade_sql(url, target, cfg=cfg) if planned else ""
+    spec = f"{current[0]}:{target}" if len(current) == 1 else target  # known: no reconnect
+    sql = await upgrade_sql(url, spec, cfg=cfg) if planned else ""
     return Plan(current, planned, sql)

@@ -230,7 +230,7 @@ async def unsafe_findings(
         parent = by_id[first].down_revisions
         spec = f"{parent[0]}:{order[-1]}" if parent else f"base:{order[-1]}"
         try:
-            await upgrade_sql(None, spec, cfg=cfg, buffer=tracer)  # type: ignore[arg-type]
+            await upgrade_sql(None, spec, cfg=cfg, buffer=tracer)
         except Exception as exc:
             failed, line = _failing_revision(exc, paths, tracer)
             segments += [s for s in tracer.segments if s.revision != failed]
