@@ -16,7 +16,8 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations import history
 from terrafusion_sync.migrations.config import VERSIONS_DIR
-from terrafusion_sync.review.runner import ONLY_IN_MODELS, run_review
+from terrafusion_sync.review import review
+from terrafusion_sync.review.drift import ONLY_IN_MODELS
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -156,7 +157,8 @@ async def test_review_names_table_and_column_of_unmigrated_model_change(
     test_database_url: URL,
 ) -> None:
     cfg = migrations.alembic_config(target_metadata=models_with_owner_email())
-    findings, revisions = await run_review(test_database_url, cfg=cfg, lint=False)
+    done = await review(test_database_url, cfg=cfg, lint=False)
+    findings, revisions = done.findings, done.revisions
     assert revisions >= 1
     assert [(f.code, f.path) for f in findings] == [
         (ONLY_IN_MODELS, "terrafusion_sync/core_models.py")
@@ -165,7 +167,7 @@ async def test_review_names_table_and_column_of_unmigrated_model_change(
 
 
 async def test_review_of_the_project_finds_no_drift(test_database_url: URL) -> None:
-    findings, _ = await run_review(test_database_url, lint=False)
+    findings = (await review(test_database_url, lint=False)).findings
     assert findings == []
 
 

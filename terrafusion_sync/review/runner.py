@@ -18,29 +18,12 @@ from terrafusion_sync.database import scratch_database
 from terrafusion_sync.migrations import alembic_config, compare_models, upgrade
 from terrafusion_sync.migrations.config import versions_dir
 from terrafusion_sync.review import allow, seal, stairway, structure, unsafe
-from terrafusion_sync.review.drift import (
-    MODELS_DIFFER,
-    ONLY_IN_MIGRATIONS,
-    ONLY_IN_MODELS,
-    drift_finding,
-    model_location,
-)
+from terrafusion_sync.review.drift import drift_finding
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.lint import ruff_findings
 from terrafusion_sync.review.revisions import RevisionFile, changed_only, read_versions
-from terrafusion_sync.review.structure import MULTIPLE_HEADS
 
-__all__ = [
-    "MODELS_DIFFER",
-    "MULTIPLE_HEADS",
-    "ONLY_IN_MIGRATIONS",
-    "ONLY_IN_MODELS",
-    "Review",
-    "drift_finding",
-    "model_location",
-    "review",
-    "run_review",
-]
+__all__ = ["Review", "review"]
 
 
 @dataclass
@@ -50,18 +33,6 @@ class Review:
     findings: list[Finding]
     revisions: int
     unsealed: list[str] = field(default_factory=list)
-
-
-async def run_review(
-    server_url: URL,
-    *,
-    cfg: Config | None = None,
-    lint: bool = True,
-    files: Sequence[Path] | None = None,
-) -> tuple[list[Finding], int]:
-    """Review the project; return the findings and how many revisions were looked at."""
-    done = await review(server_url, cfg=cfg, lint=lint, files=files)
-    return done.findings, done.revisions
 
 
 async def review(
@@ -116,24 +87,22 @@ async def review(
 async def _on_scratch_database(
     server_url: URL, cfg: Config, revisions: list[RevisionFile], wanted: set[str], order: list[str]
 ) -> list[Finding]:
-    findings: list[Finding] = []
-    # named after the server's database, so whose scratch database it is shows in pg_database
-    purpose = f"review_{(server_url.database or '')[-20:]}"
-    async with scratch_database(server_url, purpose) as scratch:
+    # scratch_database names it after the server's database: whose it is shows in pg_database
+    async with scratch_database(server_url, "review") as scratch:
         found, at_head = await stairway.stairway_findings(scratch, cfg, revisions, wanted, order)
-        findings += found
-        if at_head:
-            metadata = cfg.attributes.get("target_metadata")
-            findings += [drift_finding(d) for d in await compare_models(scratch, metadata)]
-    return findings
+        return found + (await _drift(scratch, cfg) if at_head else [])
 
 
 async def _drift_at_head(server_url: URL, cfg: Config) -> list[Finding]:
-    purpose = f"review_{(server_url.database or '')[-20:]}"
-    async with scratch_database(server_url, purpose) as scratch:
+    async with scratch_database(server_url, "review") as scratch:
         await upgrade(scratch, "heads", cfg=cfg)
-        metadata = cfg.attributes.get("target_metadata")
-        return [drift_finding(d) for d in await compare_models(scratch, metadata)]
+        return await _drift(scratch, cfg)
+
+
+async def _drift(url: URL, cfg: Config) -> list[Finding]:
+    """Drift between the models and the database ``url``, which is at head."""
+    metadata = cfg.attributes.get("target_metadata")
+    return [drift_finding(d) for d in await compare_models(url, metadata)]
 
 
 def _one_head_all_known(revisions: list[RevisionFile]) -> bool:

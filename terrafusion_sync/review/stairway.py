@@ -18,7 +18,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations.config import script_directory
 from terrafusion_sync.migrations.steps import Stepper
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
@@ -112,10 +111,9 @@ async def stairway_findings(
     Returns the findings and whether the database ended at head (so drift can be checked).
     """
     by_id = {r.revision: r for r in revisions if r.revision}
-    scripts = script_directory(cfg)
 
     def walk(conn: Connection) -> tuple[list[Finding], bool]:
-        stepper = Stepper(cfg, conn, scripts)
+        stepper = Stepper(cfg, conn)
         findings: list[Finding] = []
         for index, rev_id in enumerate(order):
             if rev_id not in wanted:
