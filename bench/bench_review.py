@@ -23,11 +23,12 @@ import tempfile
 from pathlib import Path
 
 from sqlalchemy import Column, Index, Integer, MetaData, Numeric, String, Table
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import make_url
 
-from bench.chain import plain_alembic_project, write_chain
+from bench.chain import fresh, plain_alembic_project, write_chain
 from bench.timing import report, timed
-from terrafusion_sync.database import database_url, drop_database, ensure_database
+from terrafusion_sync.database import database_url, drop_database
+from terrafusion_sync.review.unsafe import squawk_binary
 from terrafusion_sync.settings import PROJECT_DIR, load_settings
 
 CHAIN_LENGTH = int(os.environ.get("BENCH_CHAIN_LENGTH", "40"))
@@ -185,10 +186,10 @@ def main() -> None:
         )
         stack_env = {**os.environ, "PYTHONPATH": f"{root / 'plain'}{os.pathsep}{PROJECT_DIR}"}
         alembic = [sys.executable, "-m", "alembic", "-c", str(ini)]
-        squawk = str(Path(sys.executable).parent / "squawk")
+        squawk = squawk_binary()
 
         def stack() -> None:
-            asyncio.run(_fresh(stack_url))
+            fresh(stack_url)
             try:
                 sql = run(*alembic, "upgrade", "head", "--sql", cwd=root / "plain", env=stack_env)
                 (root / "chain.sql").write_text(sql)
@@ -223,11 +224,6 @@ def main() -> None:
             ("review", incremental),
             ("stack", glued),
         )
-
-
-async def _fresh(url: URL) -> None:
-    await drop_database(url)
-    await ensure_database(url)
 
 
 if __name__ == "__main__":

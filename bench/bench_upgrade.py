@@ -34,11 +34,11 @@ from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from bench.chain import plain_alembic_project, revision_id, write_chain
+from bench.chain import fresh, plain_alembic_project, revision_id, write_chain
 from bench.timing import report
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
-from terrafusion_sync.database import connect, database_url, drop_database, ensure_database
+from terrafusion_sync.database import connect, database_url, drop_database
 from terrafusion_sync.settings import load_settings
 
 CHAIN = 200
@@ -96,12 +96,6 @@ def quietly(fn: Callable[..., object], *args: object) -> None:
     """Call ``fn`` with stderr swallowed (the template's env.py logs every revision there)."""
     with contextlib.redirect_stderr(io.StringIO()):
         fn(*args)
-
-
-def fresh(url: URL) -> None:
-    """Make ``url`` an empty database."""
-    run_blocking(drop_database(url))
-    run_blocking(ensure_database(url))
 
 
 def alternate(

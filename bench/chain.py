@@ -1,4 +1,5 @@
-"""A generated revision chain, and a plain Alembic project to run it with, in a temp folder.
+"""A generated revision chain, a plain Alembic project to run it with (in a temp folder),
+and empty databases to run both on.
 
 Never written into the project's ``versions/``: callers pass a temporary directory.
 """
@@ -10,6 +11,9 @@ import sys
 from pathlib import Path
 
 from sqlalchemy.engine import URL
+
+from terrafusion_sync.aio import run_blocking
+from terrafusion_sync.database import drop_database, ensure_database
 
 REVISION = '''"""chain step {index:04d}
 
@@ -80,3 +84,9 @@ def plain_alembic_project(directory: Path, url: URL, versions: Path) -> Path:
     text = text.replace("[alembic]\n", f"[alembic]\nversion_locations = {versions}\n", 1)
     ini.write_text(text)
     return ini
+
+
+def fresh(url: URL) -> None:
+    """Make ``url`` an empty database."""
+    run_blocking(drop_database(url))
+    run_blocking(ensure_database(url))
