@@ -77,11 +77,10 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from terrafusion_sync import migrations
-from terrafusion_sync.database import scratch_database
+from terrafusion_sync.database import create_engine, scratch_database
 
 pytest_plugins = ["terrafusion_sync.testing"]
 
@@ -105,7 +104,7 @@ elif ISOLATION == "fresh_database":
 
     @pytest_asyncio.fixture(loop_scope="session")
     async def session(fresh_database):
-        engine = create_async_engine(fresh_database, poolclass=NullPool)
+        engine = create_engine(fresh_database)
         async with AsyncSession(engine, expire_on_commit=False) as session:
             yield session
         await engine.dispose()
@@ -116,7 +115,7 @@ elif ISOLATION == "migrate":
     async def session(test_database_url):
         async with scratch_database(test_database_url, "bench") as url:
             await migrations.upgrade(url)
-            engine = create_async_engine(url, poolclass=NullPool)
+            engine = create_engine(url)
             async with AsyncSession(engine, expire_on_commit=False) as session:
                 yield session
             await engine.dispose()

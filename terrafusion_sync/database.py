@@ -51,12 +51,14 @@ def application_name() -> str:
     return f"tfsync@{socket.gethostname()}:{os.getpid()}"[:63]
 
 
-def create_engine(url: URL) -> AsyncEngine:
-    """An async engine that keeps no idle connections, named after this process."""
+def create_engine(url: URL, *, pooled: bool = False) -> AsyncEngine:
+    """An async engine named after this process; it keeps no idle connections unless
+    ``pooled`` (the tests' engine for a whole run)."""
+    pool = {} if pooled else {"poolclass": NullPool}
     return create_async_engine(
         url,
-        poolclass=NullPool,
         connect_args={"server_settings": {"application_name": application_name()}},
+        **pool,
     )
 
 

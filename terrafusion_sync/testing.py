@@ -36,12 +36,13 @@ import pytest_asyncio
 from alembic.config import Config
 from sqlalchemy import Row, text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import (
     connect,
+    create_engine,
     database_url,
     drop_database,
     scratch_database,
@@ -136,7 +137,7 @@ def test_database_url(tfsync_test_databases: TestDatabases) -> URL:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def engine(test_database_url: URL) -> AsyncIterator[AsyncEngine]:
     """One pooled engine on the test database for the whole run."""
-    engine = create_async_engine(test_database_url)
+    engine = create_engine(test_database_url, pooled=True)
     yield engine
     await engine.dispose()
 

@@ -14,10 +14,9 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from terrafusion_sync import migrations
-from terrafusion_sync.database import MAINTENANCE_DATABASE, connect, derived_name
+from terrafusion_sync.database import MAINTENANCE_DATABASE, connect, create_engine, derived_name
 from terrafusion_sync.migrations import history
 from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.config import VERSIONS_DIR
@@ -196,7 +195,7 @@ async def test_fresh_database_is_at_head_and_takes_ddl(
     assert fresh_database.database != test_database_url.database
     assert (await migrations.status(fresh_database)).at_head
 
-    engine = create_async_engine(fresh_database)
+    engine = create_engine(fresh_database)  # no pool: the reader is a connection of its own
     try:
         async with engine.begin() as writer:
             await writer.execute(text("CREATE TABLE scratch_notes (body text)"))
