@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from terrafusion_sync.migrations.config import VERSIONS_DIR
+from terrafusion_sync.review.seal import manifest_path
 from terrafusion_sync.settings import load_settings
 
 pytest_plugins = ["terrafusion_sync.testing"]
@@ -36,3 +38,12 @@ def cluster_state_dir() -> Iterator[Callable[[], Path]]:
 
     yield make
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def versions(tmp_path: Path) -> Path:
+    """A copy of versions/ (and its seal manifest, beside it) that the test may change."""
+    copy = tmp_path / "versions"
+    shutil.copytree(VERSIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(manifest_path(VERSIONS_DIR), manifest_path(copy))
+    return copy

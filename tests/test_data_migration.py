@@ -6,14 +6,12 @@ the real folder; ``migration_config`` points the runner at that copy.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from alembic.config import Config
 
 from terrafusion_sync import migrations
-from terrafusion_sync.migrations.config import VERSIONS_DIR
 from terrafusion_sync.testing import MigrationRunner
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -45,10 +43,8 @@ BEFORE = migrations.script_directory(migrations.alembic_config()).get_current_he
 
 
 @pytest.fixture
-def migration_config(tmp_path: Path) -> Config:
+def migration_config(versions: Path) -> Config:
     """The project's revisions plus the data migration under test, in a temporary folder."""
-    versions = tmp_path / "versions"
-    shutil.copytree(VERSIONS_DIR, versions, ignore=shutil.ignore_patterns("__pycache__"))
     source = DATA_MIGRATION.format(rev=UPPERCASE_COUNTIES, down=BEFORE)
     (versions / f"2099_01_01_0000-{UPPERCASE_COUNTIES}_uppercase_counties.py").write_text(source)
     return migrations.alembic_config(versions_dir=versions)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations import history
-from terrafusion_sync.migrations.config import VERSIONS_DIR
 from terrafusion_sync.review import review
 from terrafusion_sync.review.drift import ONLY_IN_MODELS
 
@@ -41,14 +39,6 @@ def models_with_owner_email() -> MetaData:
         sa.Column("owner_email", sa.String(255), nullable=True)
     )
     return metadata
-
-
-@pytest.fixture
-def scratch_versions(tmp_path: Path) -> Path:
-    """A copy of versions/, so generated revisions never land in the real folder."""
-    copy = tmp_path / "versions"
-    shutil.copytree(VERSIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    return copy
 
 
 async def test_upgrade_downgrade_upgrade_round_trip(scratch_url: URL) -> None:
@@ -105,32 +95,26 @@ async def test_downgrade_requires_a_target(scratch_url: URL) -> None:
     assert await tables(scratch_url) == APP_TABLES
 
 
-async def test_revision_refuses_a_database_not_at_head(
-    scratch_url: URL, scratch_versions: Path
-) -> None:
-    cfg = migrations.alembic_config(versions_dir=scratch_versions)
-    before = sorted(p.name for p in scratch_versions.glob("*.py"))
+async def test_revision_refuses_a_database_not_at_head(scratch_url: URL, versions: Path) -> None:
+    cfg = migrations.alembic_config(versions_dir=versions)
+    before = sorted(p.name for p in versions.glob("*.py"))
     with pytest.raises(MigrationError, match="not at head"):
         await migrations.revision(scratch_url, "too early", cfg=cfg)
-    assert sorted(p.name for p in scratch_versions.glob("*.py")) == before
+    assert sorted(p.name for p in versions.glob("*.py")) == before
 
 
-async def test_revision_without_changes_writes_nothing(
-    scratch_url: URL, scratch_versions: Path
-) -> None:
-    cfg = migrations.alembic_config(versions_dir=scratch_versions)
+async def test_revision_without_changes_writes_nothing(scratch_url: URL, versions: Path) -> None:
+    cfg = migrations.alembic_config(versions_dir=versions)
     await migrations.upgrade(scratch_url, cfg=cfg)
-    before = sorted(p.name for p in scratch_versions.glob("*.py"))
+    before = sorted(p.name for p in versions.glob("*.py"))
     with pytest.raises(MigrationError, match="do not differ"):
         await migrations.revision(scratch_url, "nothing changed", cfg=cfg)
-    assert sorted(p.name for p in scratch_versions.glob("*.py")) == before
+    assert sorted(p.name for p in versions.glob("*.py")) == before
 
 
-async def test_autogenerate_detects_a_model_change(
-    scratch_url: URL, scratch_versions: Path
-) -> None:
+async def test_autogenerate_detects_a_model_change(scratch_url: URL, versions: Path) -> None:
     changed = models_with_owner_email()
-    cfg = migrations.alembic_config(versions_dir=scratch_versions, target_metadata=changed)
+    cfg = migrations.alembic_config(versions_dir=versions, target_metadata=changed)
     await migrations.upgrade(scratch_url, cfg=cfg)
 
     drift = await migrations.compare_models(scratch_url, changed)
@@ -140,13 +124,13 @@ async def test_autogenerate_detects_a_model_change(
 
     path = await migrations.revision(scratch_url, "add owner email", cfg=cfg)
     assert path is not None
-    assert path.parent == scratch_versions
+    assert path.parent == versions
     assert path.name.endswith("_add_owner_email.py")
     source = "".join(path.read_text().split())  # formatting may wrap lines
     assert 'op.add_column("property_operational",sa.Column("owner_email"' in source
     assert 'op.drop_column("property_operational","owner_email")' in source
 
-    fresh = migrations.alembic_config(versions_dir=scratch_versions, target_metadata=changed)
+    fresh = migrations.alembic_config(versions_dir=versions, target_metadata=changed)
     await migrations.upgrade(scratch_url, cfg=fresh)
     assert await migrations.compare_models(scratch_url, changed) == []
     await migrations.downgrade(scratch_url, "-1", cfg=fresh)

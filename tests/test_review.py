@@ -22,7 +22,6 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import PACKAGE_DIR, migrations
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.errors import TfsyncError
-from terrafusion_sync.migrations.config import VERSIONS_DIR
 from terrafusion_sync.review import Finding, Review, format_json, format_text, review, seal_chain
 from terrafusion_sync.review.seal import manifest_path, read_manifest
 from terrafusion_sync.settings import shown_path
@@ -69,15 +68,6 @@ NULLABLE_COLUMN = "2026_12_01_1000-good00000101_add_owner_email.py"
 CONCURRENT_INDEX = "2026_12_01_1000-good00000102_index_report_messages.py"
 BATCHED_BACKFILL = "2026_12_01_1000-good00000103_backfill_report_status.py"
 MERGE = "2026_12_01_1000-good00000104_merge_heads.py"
-
-
-@pytest.fixture
-def versions(tmp_path: Path) -> Path:
-    """A scratch copy of versions/ and its seal manifest."""
-    copy = tmp_path / "versions"
-    shutil.copytree(VERSIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(manifest_path(VERSIONS_DIR), manifest_path(copy))
-    return copy
 
 
 def add(versions: Path, fixture: str) -> Path:

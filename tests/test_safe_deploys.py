@@ -26,7 +26,6 @@ from terrafusion_sync.cli import main
 from terrafusion_sync.database import application_name, connect
 from terrafusion_sync.errors import ConfigError
 from terrafusion_sync.migrations import guard, history, lock
-from terrafusion_sync.migrations.config import VERSIONS_DIR
 from terrafusion_sync.settings import load_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -82,14 +81,6 @@ def add_revision(
     )
     shutil.rmtree(versions / "__pycache__", ignore_errors=True)  # never run a stale .pyc
     return path
-
-
-@pytest.fixture
-def versions(tmp_path: Path) -> Path:
-    """A copy of versions/ to add revisions to."""
-    copy = tmp_path / "versions"
-    shutil.copytree(VERSIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    return copy
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -64,14 +63,6 @@ def write_extra_revision(versions: Path, table: str) -> str:
     path = versions / f"2099_01_01_0000-{rev}_add_extra.py"
     path.write_text(EXTRA_REVISION.format(table=table, rev=rev, down=head))
     return rev
-
-
-@pytest.fixture
-def versions(tmp_path: Path) -> Path:
-    """A copy of versions/ that the test may change."""
-    copy = tmp_path / "versions"
-    shutil.copytree(VERSIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    return copy
 
 
 @pytest_asyncio.fixture(loop_scope="session")
