@@ -47,3 +47,21 @@ def versions(tmp_path: Path) -> Path:
     shutil.copytree(VERSIONS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(manifest_path(VERSIONS_DIR), manifest_path(copy))
     return copy
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A clean configuration for in-process CLI calls: no .env, no URLs, no tfsync settings,
+    unless the test sets them."""
+    monkeypatch.setenv("TFSYNC_ENV_FILE", str(tmp_path / "absent.env"))
+    for name in (
+        "DATABASE_URL",
+        "TEST_DATABASE_URL",
+        "TFSYNC_DEBUG",
+        "TFSYNC_VERSIONS_DIR",
+        "TFSYNC_LOCK_TIMEOUT",
+        "TFSYNC_STATEMENT_TIMEOUT",
+        "TFSYNC_LOCK_RETRIES",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch

@@ -22,31 +22,13 @@ from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.cli import main
 from terrafusion_sync.settings import DRIVER
 
-SECRET = "s3cret-Pa55"
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    """A clean configuration: no .env, no URLs, unless the test sets them."""
-    monkeypatch.setenv("TFSYNC_ENV_FILE", str(tmp_path / "absent.env"))
-    for name in ("DATABASE_URL", "TEST_DATABASE_URL", "TFSYNC_DEBUG"):
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
+from helpers import SECRET, assert_one_line_error
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def assert_one_line_error(err: str, *expected: str) -> None:
-    assert err.startswith("tfsync: error: ")
-    assert err.count("\n") == 1, err
-    assert "Traceback" not in err
-    assert SECRET not in err
-    for text in expected:
-        assert text in err
 
 
 @pytest.mark.parametrize(

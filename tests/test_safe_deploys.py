@@ -28,11 +28,12 @@ from terrafusion_sync.errors import ConfigError
 from terrafusion_sync.migrations import guard, history, lock
 from terrafusion_sync.settings import load_settings
 
+from helpers import HANG_GUARD, assert_one_line_error, finish
+
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 INITIAL = "0b22f05953e4"
 APP_TABLES = {"property_operational", "report_jobs"}
-HANG_GUARD = 120  # seconds: a broken build fails here instead of hanging; not a speed check
 
 REVISION = '''"""{doc}"""
 
@@ -81,23 +82,6 @@ def add_revision(
     )
     shutil.rmtree(versions / "__pycache__", ignore_errors=True)  # never run a stale .pyc
     return path
-
-
-@pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    """A clean configuration for in-process CLI calls."""
-    monkeypatch.setenv("TFSYNC_ENV_FILE", str(tmp_path / "absent.env"))
-    for name in (
-        "DATABASE_URL",
-        "TEST_DATABASE_URL",
-        "TFSYNC_DEBUG",
-        "TFSYNC_VERSIONS_DIR",
-        "TFSYNC_LOCK_TIMEOUT",
-        "TFSYNC_STATEMENT_TIMEOUT",
-        "TFSYNC_LOCK_RETRIES",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    return monkeypatch
 
 
 def cli(
@@ -150,11 +134,6 @@ def process_environ(url: URL, versions: Path | None = None, **extra: str) -> dic
     return environ
 
 
-def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=HANG_GUARD)
-    return proc.returncode, out, err
-
-
 async def rows(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:
     async with connect(url) as conn:
         return [tuple(r) for r in await conn.execute(text(sql), params)]
@@ -186,14 +165,6 @@ async def advisory_holders(url: URL) -> list[tuple[Any, ...]]:
         "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns",
         ns=lock.NAMESPACE,
     )
-
-
-def assert_one_line_error(err: str, *expected: str) -> None:
-    assert err.startswith("tfsync: error: "), err
-    assert err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for piece in expected:
-        assert piece in err, (piece, err)
 
 
 # -- 1. one runner at a time ------------------------------------------------------------
