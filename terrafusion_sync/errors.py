@@ -1,6 +1,10 @@
-"""The errors every command reports, and the exit codes they map to (see DESIGN.md)."""
+"""The errors every command reports, the exit codes they map to (see DESIGN.md), and where
+in a revision file an error was raised."""
 
 from __future__ import annotations
+
+import os
+import traceback
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -35,3 +39,14 @@ class MissingDatabaseError(DatabaseError):
 
 class MigrationError(TfsyncError):
     """Alembic could not do what was asked (unknown revision, not at head, ...)."""
+
+
+def raised_at(path: str | os.PathLike[str] | None, exc: BaseException) -> int | None:
+    """The line of the file ``path`` (a revision file) where ``exc`` was raised, if there."""
+    if not path:
+        return None
+    wanted = os.path.realpath(path)
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.lineno and os.path.realpath(frame.filename) == wanted:
+            return frame.lineno
+    return None

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +33,7 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
-from terrafusion_sync.errors import MigrationError, TfsyncError
+from terrafusion_sync.errors import MigrationError, TfsyncError, raised_at
 from terrafusion_sync.migrations import guard, history, lock, timeouts, uptodate, validation
 from terrafusion_sync.migrations.checksums import checksum_of, fingerprint, revision_checksums
 from terrafusion_sync.migrations.config import alembic_errors, script_directory, versions_dir
@@ -278,7 +277,5 @@ def _shown(statement: str | None) -> str:
 
 def _line_in(script: Script, exc: BaseException) -> str:
     """`` (line N)`` of the revision file where ``exc`` was raised, if it was raised there."""
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if script.path and Path(frame.filename) == Path(script.path):
-            return f" (line {frame.lineno})"
-    return ""
+    line = raised_at(script.path, exc)
+    return f" (line {line})" if line else ""

@@ -9,8 +9,6 @@ revision files loaded once (:class:`~terrafusion_sync.migrations.steps.Stepper`)
 from __future__ import annotations
 
 import ast
-import os
-import traceback
 from typing import Any
 
 from alembic.config import Config
@@ -18,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
+from terrafusion_sync.errors import raised_at
 from terrafusion_sync.migrations.steps import Stepper
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
@@ -170,11 +169,7 @@ def _step(step: Any, target: str, rev: RevisionFile, code: str, findings: list[F
         step(target)
     except Exception as exc:
         name = "downgrade" if code == DOWNGRADE_FAILS else "upgrade"
-        line = rev.line_of(name)
-        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-            if os.path.realpath(frame.filename) == os.path.realpath(rev.path) and frame.lineno:
-                line = frame.lineno
-                break
+        line = raised_at(rev.path, exc) or rev.line_of(name)
         what = {
             DOWNGRADE_FAILS: "downgrade raises",
             UPGRADE_FAILS: "upgrade fails",
