@@ -120,6 +120,19 @@ def alternate(
     return statistics.median(samples["ours"]), statistics.median(samples["theirs"])
 
 
+def compare(
+    label: str,
+    names: tuple[str, str],
+    ours: Callable[[], None],
+    theirs: Callable[[], None],
+    repeat: int,
+    before: Callable[[], None] = lambda: None,
+) -> float:
+    """:func:`alternate` the two, :func:`report` their medians as ``names``; the ratio."""
+    ours_s, theirs_s = alternate(ours, theirs, repeat, before)
+    return report(label, (names[0], ours_s), (names[1], theirs_s))
+
+
 def chain_figures(server: URL, work: Path) -> None:
     """The 200-revision chain from empty, and a no-op at head; subprocess and in-process."""
     versions = work / "versions"
@@ -137,65 +150,62 @@ def chain_figures(server: URL, work: Path) -> None:
         fresh(ours_url)
         fresh(theirs_url)
 
+    def both_at_head() -> None:
+        """Untimed, before a no-op figure: the last round emptied both databases."""
+        run_cmd(ours_cmd)
+        run_cmd(theirs_cmd)
+
     try:
         print(
             f"chain: {CHAIN} revisions, a table and an index each; medians of {REPEAT_CHAIN} "
             f"runs ({REPEAT_NOOP} for a no-op), the two tools taking turns"
         )
-        ours, theirs = alternate(
-            lambda: run_cmd(ours_cmd), lambda: run_cmd(theirs_cmd), REPEAT_CHAIN, empty_both
-        )
-        ratio = report(
+        commands = ("tfsync upgrade", "alembic upgrade head")
+        tfsync, alembic = (lambda: run_cmd(ours_cmd)), (lambda: run_cmd(theirs_cmd))
+        ratio = compare(
             f"upgrade {CHAIN} from empty, as an operator runs it",
-            ("tfsync upgrade", ours),
-            ("alembic upgrade head", theirs),
+            commands,
+            tfsync,
+            alembic,
+            REPEAT_CHAIN,
+            empty_both,
         )
         verdict("overhead of all the safety", ratio, "under +10 %", ratio < 1.10)
-        ours, theirs = alternate(
-            lambda: run_cmd(ours_cmd), lambda: run_cmd(theirs_cmd), REPEAT_NOOP
-        )
-        ratio = report(
-            "no-op upgrade at head, as an operator runs it",
-            ("tfsync upgrade", ours),
-            ("alembic upgrade head", theirs),
+        both_at_head()
+        ratio = compare(
+            "no-op upgrade at head, as an operator runs it", commands, tfsync, alembic, REPEAT_NOOP
         )
         verdict("cost of a no-op", ratio, "no more than plain Alembic", ratio <= 1.0)
 
         print("in-process, without interpreter start-up and imports:")
-        ours, theirs = alternate(
-            lambda: run_blocking(migrations.upgrade(ours_url, cfg=cfg_ours)),
-            lambda: quietly(command.upgrade, cfg_theirs, "head"),
+        functions = ("migrations.upgrade", "command.upgrade")
+
+        def ours() -> None:
+            run_blocking(migrations.upgrade(ours_url, cfg=cfg_ours))
+
+        def theirs(cfg: Config) -> Callable[[], None]:
+            return lambda: quietly(command.upgrade, cfg, "head")
+
+        ratio = compare(
+            f"  upgrade {CHAIN} from empty, vs one transaction for the whole run (the default)",
+            functions,
+            ours,
+            theirs(cfg_theirs),
             REPEAT_CHAIN,
             empty_both,
-        )
-        ratio = report(
-            f"  upgrade {CHAIN} from empty, vs one transaction for the whole run (the default)",
-            ("migrations.upgrade", ours),
-            ("command.upgrade", theirs),
         )
         verdict("  all the safety, a commit per revision included", ratio, "", None)
-        ours, theirs = alternate(
-            lambda: run_blocking(migrations.upgrade(ours_url, cfg=cfg_ours)),
-            lambda: quietly(command.upgrade, cfg_tpm, "head"),
+        ratio = compare(
+            f"  upgrade {CHAIN} from empty, vs one transaction per revision (as point 2 asks)",
+            functions,
+            ours,
+            theirs(cfg_tpm),
             REPEAT_CHAIN,
             empty_both,
         )
-        ratio = report(
-            f"  upgrade {CHAIN} from empty, vs one transaction per revision (as point 2 asks)",
-            ("migrations.upgrade", ours),
-            ("command.upgrade", theirs),
-        )
         verdict("  lock, timeouts, history and validation alone", ratio, "", None)
-        ours, theirs = alternate(
-            lambda: run_blocking(migrations.upgrade(ours_url, cfg=cfg_ours)),
-            lambda: quietly(command.upgrade, cfg_theirs, "head"),
-            REPEAT_NOOP,
-        )
-        ratio = report(
-            "  no-op upgrade at head",
-            ("migrations.upgrade", ours),
-            ("command.upgrade", theirs),
-        )
+        both_at_head()
+        ratio = compare("  no-op upgrade at head", functions, ours, theirs(cfg_theirs), REPEAT_NOOP)
         verdict("  cost of a no-op", ratio, "no more than plain Alembic", ratio <= 1.0)
     finally:
         run_blocking(drop_database(ours_url))
