@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from bench.chain import write_chain
-from bench.timing import report, timed
+from bench.timing import compare, report, timed
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import (
@@ -315,14 +314,12 @@ def measure(
     make = ["make", "--no-print-directory", "test", f"ARGS={suite}"]
     bare = [sys.executable, "-m", "pytest", str(suite)]
     wall(make, make_env, PROJECT_DIR)  # warm: the nox environment exists and is current
-    make_times, bare_times = [], []
-    for _ in range(REPEAT):
-        make_times.append(wall(make, make_env, PROJECT_DIR))
-        bare_times.append(wall(bare, make_env, PROJECT_DIR))
-    report(
+    compare(
         f"warm `make test` vs bare `pytest`, same {total} tests",
-        ("make test", statistics.median(make_times)),
-        ("pytest", statistics.median(bare_times)),
+        ("make test", "pytest"),
+        lambda: wall(make, make_env, PROJECT_DIR),
+        lambda: wall(bare, make_env, PROJECT_DIR),
+        REPEAT,
     )
 
     runs: dict[str, list[Run]] = {mode: [] for mode in ("none", "db_session", "none-small")}

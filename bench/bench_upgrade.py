@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import io
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from bench.chain import fresh, plain_alembic_project, revision_id, write_chain
-from bench.timing import report
+from bench.timing import compare, report
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import connect, database_url, drop_database
@@ -96,41 +95,6 @@ def quietly(fn: Callable[..., object], *args: object) -> None:
     """Call ``fn`` with stderr swallowed (the template's env.py logs every revision there)."""
     with contextlib.redirect_stderr(io.StringIO()):
         fn(*args)
-
-
-def alternate(
-    ours: Callable[[], None],
-    theirs: Callable[[], None],
-    repeat: int,
-    before: Callable[[], None] = lambda: None,
-) -> tuple[float, float]:
-    """Median seconds of ``ours`` and ``theirs``, run in turns; ``before`` is not timed.
-
-    The order flips every round (ours first, then theirs first), so that neither tool is
-    always the one that runs right after the other.
-    """
-    samples: dict[str, list[float]] = {"ours": [], "theirs": []}
-    pair = [("ours", ours), ("theirs", theirs)]
-    for round_ in range(repeat):
-        for name, fn in pair if round_ % 2 == 0 else pair[::-1]:
-            before()
-            start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
-    return statistics.median(samples["ours"]), statistics.median(samples["theirs"])
-
-
-def compare(
-    label: str,
-    names: tuple[str, str],
-    ours: Callable[[], None],
-    theirs: Callable[[], None],
-    repeat: int,
-    before: Callable[[], None] = lambda: None,
-) -> float:
-    """:func:`alternate` the two, :func:`report` their medians as ``names``; the ratio."""
-    ours_s, theirs_s = alternate(ours, theirs, repeat, before)
-    return report(label, (names[0], ours_s), (names[1], theirs_s))
 
 
 def chain_figures(server: URL, work: Path) -> None:

@@ -29,3 +29,38 @@ def report(
         flush=True,
     )
     return ratio
+
+
+def alternate(
+    ours: Callable[[], object],
+    theirs: Callable[[], object],
+    repeat: int,
+    before: Callable[[], None] = lambda: None,
+) -> tuple[float, float]:
+    """Median seconds of ``ours`` and ``theirs``, run in turns; ``before`` is not timed.
+
+    The order flips every round (ours first, then theirs first), so that neither tool is
+    always the one that runs right after the other.
+    """
+    samples: dict[str, list[float]] = {"ours": [], "theirs": []}
+    pair = [("ours", ours), ("theirs", theirs)]
+    for round_ in range(repeat):
+        for name, fn in pair if round_ % 2 == 0 else pair[::-1]:
+            before()
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+    return statistics.median(samples["ours"]), statistics.median(samples["theirs"])
+
+
+def compare(
+    label: str,
+    names: tuple[str, str],
+    ours: Callable[[], object],
+    theirs: Callable[[], object],
+    repeat: int,
+    before: Callable[[], None] = lambda: None,
+) -> float:
+    """:func:`alternate` the two, :func:`report` their medians as ``names``; the ratio."""
+    ours_s, theirs_s = alternate(ours, theirs, repeat, before)
+    return report(label, (names[0], ours_s), (names[1], theirs_s))
