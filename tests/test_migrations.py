@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import inspect
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
-from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations import history
 from terrafusion_sync.review import review
 from terrafusion_sync.review.drift import ONLY_IN_MODELS
+
+from helpers import models
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -28,17 +28,6 @@ async def tables(url: URL) -> set[str]:
             "alembic_version",
             *history.TOOL_TABLES,
         }
-
-
-def models_with_owner_email() -> MetaData:
-    """A copy of the models' metadata with one nullable column added: a model change."""
-    metadata = MetaData(naming_convention=Base.metadata.naming_convention)
-    for table in Base.metadata.tables.values():
-        table.to_metadata(metadata)
-    metadata.tables["property_operational"].append_column(
-        sa.Column("owner_email", sa.String(255), nullable=True)
-    )
-    return metadata
 
 
 async def test_upgrade_downgrade_upgrade_round_trip(scratch_url: URL) -> None:
@@ -113,7 +102,7 @@ async def test_revision_without_changes_writes_nothing(scratch_url: URL, version
 
 
 async def test_autogenerate_detects_a_model_change(scratch_url: URL, versions: Path) -> None:
-    changed = models_with_owner_email()
+    changed = models("owner_email")
     cfg = migrations.alembic_config(versions_dir=versions, target_metadata=changed)
     await migrations.upgrade(scratch_url, cfg=cfg)
 
@@ -140,7 +129,7 @@ async def test_autogenerate_detects_a_model_change(scratch_url: URL, versions: P
 async def test_review_names_table_and_column_of_unmigrated_model_change(
     test_database_url: URL,
 ) -> None:
-    cfg = migrations.alembic_config(target_metadata=models_with_owner_email())
+    cfg = migrations.alembic_config(target_metadata=models("owner_email"))
     done = await review(test_database_url, cfg=cfg, lint=False)
     findings, revisions = done.findings, done.revisions
     assert revisions >= 1

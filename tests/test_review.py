@@ -15,16 +15,16 @@ import sys
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import PACKAGE_DIR, migrations
-from terrafusion_sync.core_models import Base
 from terrafusion_sync.errors import TfsyncError
 from terrafusion_sync.review import Finding, Review, format_json, format_text, review, seal_chain
 from terrafusion_sync.review.seal import manifest_path, read_manifest
 from terrafusion_sync.settings import shown_path
+
+from helpers import models
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -72,21 +72,6 @@ MERGE = "2026_12_01_1000-good00000104_merge_heads.py"
 
 def add(versions: Path, fixture: str) -> Path:
     return Path(shutil.copy(FIXTURES / fixture, versions / fixture))
-
-
-def models(extra: str | None = None) -> MetaData:
-    """A copy of the models' metadata, with the change a good revision makes."""
-    metadata = MetaData(naming_convention=Base.metadata.naming_convention)
-    for table in Base.metadata.tables.values():
-        table.to_metadata(metadata)
-    if extra == "owner_email":
-        metadata.tables["property_operational"].append_column(
-            sa.Column("owner_email", sa.String(255), nullable=True)
-        )
-    if extra == "message_index":
-        jobs = metadata.tables["report_jobs"]
-        sa.Index("ix_report_jobs_message", jobs.c.message)
-    return metadata
 
 
 async def review_of(
