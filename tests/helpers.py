@@ -5,9 +5,12 @@ from __future__ import annotations
 import subprocess
 
 import sqlalchemy as sa
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, inspect
+from sqlalchemy.engine import URL
 
 from terrafusion_sync.core_models import Base
+from terrafusion_sync.database import connect
+from terrafusion_sync.migrations import history
 
 SECRET = "s3cret-Pa55"
 """The password tests put in URLs; no output may ever show it."""
@@ -45,3 +48,10 @@ def models(extra: str | None = None) -> MetaData:
         jobs = metadata.tables["report_jobs"]
         sa.Index("ix_report_jobs_message", jobs.c.message)
     return metadata
+
+
+async def tables(url: URL, *, tooling: bool = False) -> set[str]:
+    """The tables of ``url``: the application's, or with ``tooling`` also Alembic's and ours."""
+    async with connect(url) as conn:
+        found = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    return found if tooling else found - {"alembic_version", *history.TOOL_TABLES}

@@ -5,29 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
-from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
-from terrafusion_sync.migrations import history
 from terrafusion_sync.review import review
 from terrafusion_sync.review.drift import ONLY_IN_MODELS
 
-from helpers import models
+from helpers import models, tables
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 APP_TABLES = {"property_operational", "report_jobs"}
-
-
-async def tables(url: URL) -> set[str]:
-    async with connect(url) as conn:
-        return set(await conn.run_sync(lambda c: inspect(c).get_table_names())) - {
-            "alembic_version",
-            *history.TOOL_TABLES,
-        }
 
 
 async def test_upgrade_downgrade_upgrade_round_trip(scratch_url: URL) -> None:

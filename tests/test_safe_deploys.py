@@ -28,7 +28,7 @@ from terrafusion_sync.errors import ConfigError
 from terrafusion_sync.migrations import guard, history, lock
 from terrafusion_sync.settings import load_settings
 
-from helpers import HANG_GUARD, assert_one_line_error, finish
+from helpers import HANG_GUARD, assert_one_line_error, finish, tables
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -139,14 +139,9 @@ async def rows(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in await conn.execute(text(sql), params)]
 
 
-async def tables(url: URL) -> set[str]:
-    found = await rows(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    return {name for (name,) in found} - {"alembic_version", *history.TOOL_TABLES}
-
-
 async def current(url: URL, versions: Path | None = None) -> tuple[str, ...]:
     cfg = migrations.alembic_config(versions_dir=versions)
-    return (await migrations.status(url, cfg)).current
+    return await migrations.current_revisions(url, cfg)
 
 
 async def wait_for(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import inspect, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
@@ -29,6 +29,8 @@ from terrafusion_sync.migrations.testdb import (
     template_url,
 )
 from terrafusion_sync.settings import PROJECT_DIR
+
+from helpers import tables
 
 on_session_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -77,11 +79,6 @@ async def own_test_url(test_database_url: URL) -> AsyncIterator[URL]:
         await drop_test_databases(url)
 
 
-async def tables(url: URL) -> set[str]:
-    async with connect(url) as conn:
-        return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-
-
 async def database_facts(url: URL, name: str | None) -> tuple[int, bool, str | None] | None:
     """``(oid, is_template, comment)`` of database ``name``, or ``None`` when it is absent."""
     async with connect(url.set(database=MAINTENANCE_DATABASE)) as conn:
@@ -107,7 +104,7 @@ async def test_built_once_from_a_stamped_template_then_a_no_op(
     first = await migrations.prepare_test_database(own_test_url, cfg=cfg)
     assert first.rebuilt
     assert list(first.applied)[-1:] == heads
-    assert {"property_operational", "report_jobs"} <= await tables(own_test_url)
+    assert {"property_operational", "report_jobs"} <= await tables(own_test_url, tooling=True)
     template = await database_facts(own_test_url, template_url(own_test_url).database)
     copy = await database_facts(own_test_url, own_test_url.database)
     assert template is not None
@@ -127,19 +124,19 @@ async def test_built_once_from_a_stamped_template_then_a_no_op(
 async def test_a_new_or_edited_revision_file_rebuilds_it(own_test_url: URL, versions: Path) -> None:
     cfg = migrations.alembic_config(versions_dir=versions)
     await migrations.prepare_test_database(own_test_url, cfg=cfg)
-    assert "extra_one" not in await tables(own_test_url)
+    assert "extra_one" not in await tables(own_test_url, tooling=True)
 
     rev = write_extra_revision(versions, "extra_one")
     added = await migrations.prepare_test_database(own_test_url, cfg=cfg)
     assert added.rebuilt
     assert added.applied[-1] == rev
-    assert "extra_one" in await tables(own_test_url)
+    assert "extra_one" in await tables(own_test_url, tooling=True)
 
     write_extra_revision(versions, "extra_two")  # same revision id, edited in place
     edited = await migrations.prepare_test_database(own_test_url, cfg=cfg)
     assert edited.rebuilt
     assert edited.fingerprint != added.fingerprint
-    assert {"extra_two"} == {"extra_one", "extra_two"} & await tables(own_test_url)
+    assert {"extra_two"} == {"extra_one", "extra_two"} & await tables(own_test_url, tooling=True)
 
 
 @on_session_loop
@@ -147,7 +144,7 @@ async def test_a_test_database_moved_off_head_is_rebuilt(own_test_url: URL, vers
     cfg = migrations.alembic_config(versions_dir=versions)
     await migrations.prepare_test_database(own_test_url, cfg=cfg)
     await migrations.downgrade(own_test_url, "base", cfg=cfg)
-    assert await tables(own_test_url) == {"alembic_version", *history.TOOL_TABLES}
+    assert await tables(own_test_url, tooling=True) == {"alembic_version", *history.TOOL_TABLES}
 
     again = await migrations.prepare_test_database(own_test_url, cfg=cfg)
     assert again.rebuilt
@@ -195,7 +192,7 @@ async def test_fresh_database_is_at_head_and_takes_ddl(
             assert await reader.scalar(text("SELECT body FROM scratch_notes")) == "seen by others"
     finally:
         await engine.dispose()
-    assert "scratch_notes" not in await tables(test_database_url)
+    assert "scratch_notes" not in await tables(test_database_url, tooling=True)
 
 
 MARKED_TESTS = """
