@@ -9,12 +9,16 @@ embedded cluster's ``terrafusion_sync_test``. See :mod:`terrafusion_sync.testing
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
+from sqlalchemy.engine import URL
 
+from terrafusion_sync.database import derived_name
 from terrafusion_sync.migrations.config import VERSIONS_DIR
+from terrafusion_sync.migrations.testdb import drop_test_databases
 from terrafusion_sync.review.seal import manifest_path
 from terrafusion_sync.settings import load_settings
 
@@ -65,3 +69,15 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     ):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def own_test_url(test_database_url: URL) -> AsyncIterator[URL]:
+    """A test database name of this test's own; it and its template are dropped afterwards."""
+    url = test_database_url.set(
+        database=derived_name(test_database_url.database or "", "own", secrets.token_hex(3))
+    )
+    try:
+        yield url
+    finally:
+        await drop_test_databases(url)

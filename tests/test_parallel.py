@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from terrafusion_sync.database import MAINTENANCE_DATABASE, connect, derived_name
-from terrafusion_sync.migrations.testdb import READY_ENV, drop_test_databases, template_url
+from terrafusion_sync.database import MAINTENANCE_DATABASE, connect
+from terrafusion_sync.migrations.testdb import READY_ENV, template_url
 from terrafusion_sync.settings import PROJECT_DIR
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -105,20 +102,8 @@ async def databases_named(server: URL, prefix: str) -> set[str]:
         return set(rows)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def inner_url(test_database_url: URL) -> AsyncIterator[URL]:
-    """The test database of the inner run; it and its template are dropped afterwards."""
-    url = test_database_url.set(
-        database=derived_name(test_database_url.database or "", "xd", secrets.token_hex(3))
-    )
-    try:
-        yield url
-    finally:
-        await drop_test_databases(url)
-
-
 async def test_two_workers_each_get_a_database_and_leave_none_behind(
-    inner_url: URL, tmp_path: Path
+    own_test_url: URL, tmp_path: Path
 ) -> None:
     suite, seen = tmp_path / "suite", tmp_path / "seen"
     suite.mkdir()
@@ -132,7 +117,7 @@ async def test_two_workers_each_get_a_database_and_leave_none_behind(
         if not k.startswith(("PYTEST_", "TFSYNC_TEST")) and k != READY_ENV
     }
     env |= {
-        "TEST_DATABASE_URL": inner_url.render_as_string(hide_password=False),
+        "TEST_DATABASE_URL": own_test_url.render_as_string(hide_password=False),
         "INNER_SEEN_DIR": str(seen),
     }
 
@@ -152,5 +137,5 @@ async def test_two_workers_each_get_a_database_and_leave_none_behind(
     used = {path.name: path.read_text() for path in seen.iterdir()}
     assert set(used) == {"gw0", "gw1"}  # both workers ran tests...
     assert used["gw0"] != used["gw1"]  # ...each on a database of its own
-    left = await databases_named(inner_url, inner_url.database or "")
-    assert left == {inner_url.database, template_url(inner_url).database}
+    left = await databases_named(own_test_url, own_test_url.database or "")
+    assert left == {own_test_url.database, template_url(own_test_url).database}

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
-from terrafusion_sync.database import MAINTENANCE_DATABASE, connect, create_engine, derived_name
+from terrafusion_sync.database import MAINTENANCE_DATABASE, connect, create_engine
 from terrafusion_sync.migrations import history
 from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.config import VERSIONS_DIR
 from terrafusion_sync.migrations.testdb import (
     READY_ENV,
     Stamp,
-    drop_test_databases,
     ensure_test_database,
     is_marked_ready,
     ready_marker,
@@ -65,18 +61,6 @@ def write_extra_revision(versions: Path, table: str) -> str:
     path = versions / f"2099_01_01_0000-{rev}_add_extra.py"
     path.write_text(EXTRA_REVISION.format(table=table, rev=rev, down=head))
     return rev
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def own_test_url(test_database_url: URL) -> AsyncIterator[URL]:
-    """A test database name of this test's own; it and its template are dropped afterwards."""
-    url = test_database_url.set(
-        database=derived_name(test_database_url.database or "", "prep", secrets.token_hex(3))
-    )
-    try:
-        yield url
-    finally:
-        await drop_test_databases(url)
 
 
 async def database_facts(url: URL, name: str | None) -> tuple[int, bool, str | None] | None:
