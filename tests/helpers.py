@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import MetaData, inspect
@@ -55,3 +57,52 @@ async def tables(url: URL, *, tooling: bool = False) -> set[str]:
     async with connect(url) as conn:
         found = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
     return found if tooling else found - {"alembic_version", *history.TOOL_TABLES}
+
+
+REVISION = '''"""{doc}"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = {rev!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+{header}
+
+def upgrade() -> None:
+{upgrade}
+
+
+def downgrade() -> None:
+{downgrade}
+'''
+
+
+def add_revision(
+    versions: Path,
+    rev: str,
+    down: str | None,
+    upgrade: str,
+    downgrade: str = "pass",
+    header: str = "",
+    doc: str = "test step",
+) -> Path:
+    """Write a revision file into ``versions`` (bodies are indented for you)."""
+
+    def body(code: str) -> str:
+        return "\n".join("    " + line for line in code.strip().splitlines())
+
+    path = versions / f"2026_12_01_0000-{rev}_{doc.replace(' ', '_')}.py"
+    path.write_text(
+        REVISION.format(
+            doc=doc,
+            rev=rev,
+            down=down,
+            header=header,
+            upgrade=body(upgrade),
+            downgrade=body(downgrade),
+        )
+    )
+    shutil.rmtree(versions / "__pycache__", ignore_errors=True)  # never run a stale .pyc
+    return path

@@ -28,60 +28,12 @@ from terrafusion_sync.errors import ConfigError
 from terrafusion_sync.migrations import guard, history, lock
 from terrafusion_sync.settings import load_settings
 
-from helpers import HANG_GUARD, assert_one_line_error, finish, tables
+from helpers import HANG_GUARD, add_revision, assert_one_line_error, finish, tables
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 INITIAL = "0b22f05953e4"
 APP_TABLES = {"property_operational", "report_jobs"}
-
-REVISION = '''"""{doc}"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-{header}
-
-def upgrade() -> None:
-{upgrade}
-
-
-def downgrade() -> None:
-{downgrade}
-'''
-
-
-def add_revision(
-    versions: Path,
-    rev: str,
-    down: str,
-    upgrade: str,
-    downgrade: str = "pass",
-    header: str = "",
-    doc: str = "test step",
-) -> Path:
-    """Write a revision file into ``versions`` (bodies are indented for you)."""
-
-    def body(code: str) -> str:
-        return "\n".join("    " + line for line in code.strip().splitlines())
-
-    path = versions / f"2026_12_01_0000-{rev}_{doc.replace(' ', '_')}.py"
-    path.write_text(
-        REVISION.format(
-            doc=doc,
-            rev=rev,
-            down=down,
-            header=header,
-            upgrade=body(upgrade),
-            downgrade=body(downgrade),
-        )
-    )
-    shutil.rmtree(versions / "__pycache__", ignore_errors=True)  # never run a stale .pyc
-    return path
 
 
 def cli(

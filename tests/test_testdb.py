@@ -26,40 +26,17 @@ from terrafusion_sync.migrations.testdb import (
 )
 from terrafusion_sync.settings import PROJECT_DIR
 
-from helpers import tables
+from helpers import add_revision, tables
 
 on_session_loop = pytest.mark.asyncio(loop_scope="session")
-
-EXTRA_REVISION = '''"""add {table}
-
-Revision ID: {rev}
-Revises: {down}
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_table("{table}", sa.Column("id", sa.Integer(), primary_key=True))
-
-
-def downgrade() -> None:
-    op.drop_table("{table}")
-'''
 
 
 def write_extra_revision(versions: Path, table: str) -> str:
     """Add (or rewrite) one revision on top of the project's head; return its id."""
     head = migrations.script_directory(migrations.alembic_config()).get_current_head()
     rev = "e1e1e1e1e1e1"
-    path = versions / f"2099_01_01_0000-{rev}_add_extra.py"
-    path.write_text(EXTRA_REVISION.format(table=table, rev=rev, down=head))
+    create = f"op.create_table({table!r}, sa.Column('id', sa.Integer(), primary_key=True))"
+    add_revision(versions, rev, head, create, f"op.drop_table({table!r})", doc="add extra")
     return rev
 
 
