@@ -67,7 +67,8 @@ async def review(
         if missing is not None:
             findings.append(missing)
     findings += structure.global_findings(revisions, versions)
-    findings += seal.seal_findings(revisions, versions)
+    seals = seal.read_manifest(seal.manifest_path(versions))
+    findings += seal.seal_findings(revisions, versions, seals)
 
     order = _chain(revisions)
     if order is not None:
@@ -80,7 +81,7 @@ async def review(
         findings += await _drift_at_head(server_url, cfg)
 
     findings = allow.apply_allows(findings, revisions)
-    unsealed = [r.revision for r in seal.unsealed(revisions, versions) if r.revision]
+    unsealed = [r.revision for r in seal.unsealed(revisions, seals) if r.revision]
     return Review(sorted(set(findings)), len(reviewed), unsealed)
 
 

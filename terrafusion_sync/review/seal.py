@@ -11,6 +11,7 @@ Editing a sealed revision is a finding until it is re-sealed with a reason
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,10 +73,12 @@ def read_manifest(path: Path) -> dict[str, Seal]:
     return seals
 
 
-def seal_findings(revisions: list[RevisionFile], versions: Path) -> list[Finding]:
-    """A sealed revision whose file changed or disappeared."""
+def seal_findings(
+    revisions: list[RevisionFile], versions: Path, seals: Mapping[str, Seal]
+) -> list[Finding]:
+    """A sealed revision (of ``seals``, read from ``versions``' manifest) whose file changed
+    or disappeared."""
     path = manifest_path(versions)
-    seals = read_manifest(path)
     by_id = {r.revision: r for r in revisions if r.revision}
     findings = []
     for seal in seals.values():
@@ -105,9 +108,8 @@ def seal_findings(revisions: list[RevisionFile], versions: Path) -> list[Finding
     return findings
 
 
-def unsealed(revisions: list[RevisionFile], versions: Path) -> list[RevisionFile]:
-    """Revisions the manifest does not list yet (new since the last seal)."""
-    seals = read_manifest(manifest_path(versions))
+def unsealed(revisions: list[RevisionFile], seals: Mapping[str, Seal]) -> list[RevisionFile]:
+    """Revisions the manifest (``seals``) does not list yet (new since the last seal)."""
     return [r for r in revisions if r.revision and r.revision not in seals]
 
 
@@ -123,7 +125,7 @@ def seal(
     seals = read_manifest(path)
     by_id = {r.revision: r for r in revisions if r.revision}
     if not targets:
-        targets = [r.revision for r in unsealed(revisions, versions) if r.revision]
+        targets = [r.revision for r in unsealed(revisions, seals) if r.revision]
     written = []
     for target in targets:
         rev = by_id.get(target)
