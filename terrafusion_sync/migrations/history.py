@@ -52,7 +52,7 @@ state_table = sa.Table(
     metadata,
     sa.Column("id", sa.Boolean, primary_key=True),  # always true: one row
     sa.Column("fingerprint", sa.String(80), nullable=False),
-    sa.Column("heads", ARRAY(sa.String(64)), nullable=False),
+    sa.Column("heads", ARRAY(sa.Text), nullable=False),  # text[]: asyncpg knows it (see uptodate)
     sa.Column("history_id", sa.BigInteger),
     sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("id", name=f"ck_{STATE_TABLE_NAME}_one_row"),
