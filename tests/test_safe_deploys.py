@@ -483,6 +483,24 @@ async def test_history_rows_keep_any_text_exactly(scratch_url: URL) -> None:
     assert inside.duration_s == 0.123456789
 
 
+async def test_a_missing_tooling_table_is_created_and_history_kept(
+    scratch_url: URL, versions: Path
+) -> None:
+    cfg = migrations.alembic_config(versions_dir=versions)
+    assert await migrations.upgrade(scratch_url, cfg=cfg) == [INITIAL]
+    async with connect(scratch_url) as conn:  # a database an earlier version of the tooling ran
+        await conn.execute(text(f"DROP TABLE {history.STATE_TABLE_NAME}"))
+        await conn.commit()
+    add_revision(versions, "e3000000000e", INITIAL, "pass")
+    assert await migrations.upgrade(scratch_url, cfg=cfg) == ["e3000000000e"]
+    assert [e.revision for e in await migrations.read_history(scratch_url)] == [
+        INITIAL,
+        "e3000000000e",
+    ]
+    assert await migrations.upgrade(scratch_url, cfg=cfg) == []  # the state row is back
+    assert len(await rows(scratch_url, f"SELECT 1 FROM {history.STATE_TABLE_NAME}")) == 1
+
+
 # -- 5. downgrades do not lose data by surprise -------------------------------------------
 
 

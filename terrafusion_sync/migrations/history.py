@@ -86,9 +86,18 @@ def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     return not (type_ == "table" and name in TOOL_TABLES)
 
 
+_MISSING = sa.text("SELECT n FROM unnest(CAST(:names AS text[])) AS n WHERE to_regclass(n) IS NULL")
+
+
 def ensure_table(conn: Connection) -> None:
-    """Create the tooling's tables if missing (call it holding the migration lock)."""
-    metadata.create_all(conn, checkfirst=True)
+    """Create the tooling's tables if missing (call it holding the migration lock).
+
+    One query finds which are missing: ``create_all``'s own check reflects each table in
+    turn, which costs more than creating them, on every run.
+    """
+    missing = conn.execute(_MISSING, {"names": list(metadata.tables)}).scalars().all()
+    if missing:
+        metadata.create_all(conn, [metadata.tables[name] for name in missing], checkfirst=False)
 
 
 def exists(conn: Connection) -> bool:

@@ -60,10 +60,10 @@ def check(
     ``checksums`` are those a run read already (see :mod:`.checksums`); others are read here.
     """
     current = MigrationContext.configure(conn).get_current_heads()
-    recorded = history.recorded_checksums(conn)
     result = Validation()
     if not current:
         return result
+    recorded = history.recorded_checksums(conn)
     with alembic_errors():
         applied = list(scripts.iterate_revisions(current, "base"))
     for script in reversed(applied):
