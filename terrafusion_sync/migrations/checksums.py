@@ -8,6 +8,7 @@ history then use those checksums (:func:`checksum_of`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,14 +21,25 @@ def revision_checksum(path: Path) -> str:
 
 
 def revision_checksums(folder: Path) -> dict[Path, str]:
-    """Every revision file in ``folder`` (by resolved path) and its checksum."""
-    return {path.resolve(): revision_checksum(path) for path in folder.glob("*.py")}
+    """Every revision file in ``folder`` (by :func:`file_key`) and its checksum."""
+    return {file_key(path): revision_checksum(path) for path in folder.glob("*.py")}
 
 
 def checksum_of(path: str | Path, known: Mapping[Path, str]) -> str:
     """The checksum of ``path``: from ``known`` when the run read it already, else read now."""
-    resolved = Path(path).resolve()
-    return known.get(resolved) or revision_checksum(resolved)
+    return known.get(file_key(path)) or revision_checksum(Path(path))
+
+
+def file_key(path: str | Path) -> Path:
+    """``path`` in its folder's canonical form: the same file gives the same key however named."""
+    path = Path(path)
+    return _real_folder(path.parent) / path.name
+
+
+@functools.lru_cache(maxsize=16)
+def _real_folder(folder: Path) -> Path:
+    """Resolved once per folder, not once per file: a run looks up every file it applies."""
+    return folder.resolve()
 
 
 def fingerprint(checksums: Mapping[Path, str]) -> str:
