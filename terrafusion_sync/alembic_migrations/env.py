@@ -13,11 +13,11 @@ from typing import Any
 
 from alembic import context
 from alembic.operations.ops import MigrationScript
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from terrafusion_sync.aio import run_blocking
-from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect, database_url
 from terrafusion_sync.migrations.history import include_name
 from terrafusion_sync.settings import load_settings
@@ -28,7 +28,18 @@ attributes = config.attributes
 if config.config_file_name is not None and attributes.get("configure_logging", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = attributes.get("target_metadata", Base.metadata)
+
+def target_metadata() -> MetaData | None:
+    """What autogenerate compares with: the models, unless the caller handed in its own.
+
+    The migrations core hands in None when it applies revisions, which never look at the
+    models: importing them all would add to the start-up of every upgrade and downgrade.
+    """
+    if "target_metadata" in attributes:
+        return attributes["target_metadata"]
+    from terrafusion_sync.core_models import Base
+
+    return Base.metadata
 
 
 def drop_empty_autogenerate(ctx: Any, revision: Any, directives: list[MigrationScript]) -> None:
@@ -47,7 +58,7 @@ def drop_empty_autogenerate(ctx: Any, revision: Any, directives: list[MigrationS
 def configure_options() -> dict[str, Any]:
     """Options shared by online and offline runs."""
     return {
-        "target_metadata": target_metadata,
+        "target_metadata": target_metadata(),
         "compare_type": True,
         "compare_server_default": True,
         "transaction_per_migration": True,

@@ -55,11 +55,17 @@ def run_env(
     """Run ``env.py`` on ``connection`` with Alembic step function ``fn``.
 
     What ``alembic.command.upgrade`` / ``downgrade`` do, minus reloading the scripts: the
-    one place that hands a connection to env.py for a run of steps.
+    one place that hands a connection to env.py for a run of steps. Steps never compare
+    with the models, so env.py is told not to import them (unless the caller gave some).
     """
     cfg.attributes["connection"] = connection
+    no_models = "target_metadata" not in cfg.attributes
+    if no_models:
+        cfg.attributes["target_metadata"] = None
     try:
         with EnvironmentContext(cfg, scripts, fn=fn, as_sql=False, destination_rev=target):
             scripts.run_env()
     finally:
         cfg.attributes.pop("connection", None)
+        if no_models:
+            cfg.attributes.pop("target_metadata", None)
