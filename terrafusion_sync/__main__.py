@@ -1,5 +1,5 @@
 """``python -m terrafusion_sync``."""
 
-from terrafusion_sync.cli import main
+from terrafusion_sync.cli import entry_point
 
-raise SystemExit(main())
+entry_point()

@@ -6,6 +6,7 @@ This module only parses arguments and prints; every decision lives in the core.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -167,8 +168,21 @@ def _add_test_flag(sub: Parser) -> None:
     sub.add_argument("--test", action="store_true", help="act on TEST_DATABASE_URL instead")
 
 
+def entry_point(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``tfsync`` command: :func:`main`, then exit without a last garbage collection.
+
+    By then the work is done, every connection closed and the output flushed. Python's
+    final collections would walk every object SQLAlchemy and Alembic made, 0.15-0.25 s on
+    each command here; frozen (:func:`gc.freeze`), they are simply freed with the process.
+    Exit handlers still run. Tests call :func:`main`, which leaves the collector alone.
+    """
+    code = main(argv)
+    gc.freeze()
+    raise SystemExit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse, run one command, turn errors into one line and an exit code."""
+    """Parse, run one command, turn errors into one line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["test"] and argv[1:2] not in (["-h"], ["--help"]):
         argv = ["test", "--", *argv[1:]]  # pytest's options (-n 2, -k x) are not ours

@@ -10,7 +10,7 @@ from pathlib import Path
 if __package__ in {None, ""}:  # run as a file: make the checkout importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from terrafusion_sync.cli import main
+from terrafusion_sync.cli import entry_point
 
 if __name__ == "__main__":
-    raise SystemExit(main(["upgrade", *sys.argv[1:]]))
+    entry_point(["upgrade", *sys.argv[1:]])

@@ -667,6 +667,25 @@ async def test_noop_upgrade_on_the_command_line_answers_before_importing_alembic
     assert "alembic imported: False" in out
 
 
+async def test_an_upgrade_neither_imports_the_models_nor_loses_its_output(
+    scratch_url: URL, versions: Path
+) -> None:
+    script = (
+        "import sys\n"
+        "from terrafusion_sync.cli import entry_point\n"
+        "import atexit\n"
+        "atexit.register(lambda: print('models imported:', "
+        "'terrafusion_sync.core_models' in sys.modules))\n"
+        "entry_point(['upgrade'])\n"
+    )
+    code, out, err = finish(spawn(scratch_url, "-c", script, versions=versions, module=None))
+    assert code == 0, err
+    assert f"upgraded   {INITIAL}" in out
+    assert f"applied 1 revision(s); now at {INITIAL}" in out
+    assert "models imported: False" in out  # and exit handlers still run after the freeze
+    assert await tables(scratch_url) == APP_TABLES
+
+
 async def test_noop_check_gives_way_when_files_or_database_moved(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
 ) -> None:
