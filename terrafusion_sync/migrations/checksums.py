@@ -31,7 +31,7 @@ def checksum_of(path: str | Path, known: Mapping[Path, str]) -> str:
 
 
 def file_key(path: str | Path) -> Path:
-    """``path`` in its folder's canonical form: the same file gives the same key however named."""
+    """``path`` with its folder resolved: the same key whichever way the folder was named."""
     path = Path(path)
     return _real_folder(path.parent) / path.name
 
