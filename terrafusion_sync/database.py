@@ -64,13 +64,18 @@ def create_engine(url: URL, *, pooled: bool = False) -> AsyncEngine:
 
 @asynccontextmanager
 async def connect(url: URL, *, autocommit: bool = False) -> AsyncIterator[AsyncConnection]:
-    """Open one connection to ``url``; failures become one-line :class:`DatabaseError`."""
+    """Open one connection to ``url``; failures become one-line :class:`DatabaseError`.
+
+    Not reaching the server and losing it later are told apart; an error of the caller's
+    own inside the block (a file it cannot read, a timeout of its own) stays what it is.
+    """
     engine = create_engine(url)
     try:
-        with translate_errors(url):
+        with translate_errors(url, connecting=True):
             conn = await engine.connect()
             if autocommit:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        with translate_errors(url, connecting=False):
             try:
                 yield conn
             finally:
@@ -80,23 +85,37 @@ async def connect(url: URL, *, autocommit: bool = False) -> AsyncIterator[AsyncC
 
 
 @contextmanager
-def translate_errors(url: URL) -> Iterator[None]:
+def translate_errors(url: URL, *, connecting: bool) -> Iterator[None]:
     """Turn driver and socket errors into one-line, password-free :class:`DatabaseError`."""
     try:
         yield
     except TfsyncError:  # already one line (a migration error may wrap a driver error)
         raise
     except Exception as exc:
-        translated = describe_error(exc, url)
+        translated = describe_error(exc, url, connecting=connecting)
         if translated is None:
             raise
         raise translated from exc
 
 
-def describe_error(exc: BaseException, url: URL) -> DatabaseError | None:
-    """A :class:`DatabaseError` for a known connection failure, else ``None``."""
+def describe_error(exc: BaseException, url: URL, *, connecting: bool) -> DatabaseError | None:
+    """A :class:`DatabaseError` for a known database failure, else ``None``.
+
+    ``connecting``: while opening the connection, when any socket error or timeout means
+    the server could not be reached; after, only a dropped connection is ours to explain.
+    """
     cause = _root_cause(exc)
     where = url_label(url)
+    if not connecting:
+        dropped = isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+        if dropped or isinstance(cause, ConnectionError | asyncpg.ConnectionDoesNotExistError):
+            return DatabaseError(
+                f"lost the connection to PostgreSQL at {where}: {_reason(cause)}",
+                "the server restarted, ended the session or the network dropped; what was "
+                "in progress was rolled back: run the command again",
+            )
+        if not isinstance(cause, asyncpg.PostgresError):
+            return None
     if isinstance(cause, asyncpg.InvalidPasswordError):
         return DatabaseError(
             f"password authentication failed for user {url.username!r} at {where}",
@@ -117,9 +136,8 @@ def describe_error(exc: BaseException, url: URL) -> DatabaseError | None:
             f"cannot resolve host {url.host!r} ({where})", "check the host name in the database URL"
         )
     if isinstance(cause, (OSError, TimeoutError, asyncpg.CannotConnectNowError)):
-        reason = getattr(cause, "strerror", None) or type(cause).__name__
         return DatabaseError(
-            f"cannot connect to PostgreSQL at {where}: {reason}",
+            f"cannot connect to PostgreSQL at {where}: {_reason(cause)}",
             "is the server running and reachable? check host and port in the database URL",
         )
     if isinstance(cause, asyncpg.PostgresError):
@@ -155,6 +173,10 @@ async def drop_database(url: URL) -> None:
     """Drop the database ``url`` names, if it exists (scratch databases only)."""
     async with connect(url.set(database=MAINTENANCE_DATABASE), autocommit=True) as conn:
         await conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+
+
+def _reason(cause: BaseException) -> str:
+    return getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -15,11 +15,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import embedded, migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.cli import main
+from terrafusion_sync.database import connect
+from terrafusion_sync.errors import DatabaseError
 from terrafusion_sync.settings import DRIVER
 
 from helpers import SECRET, assert_one_line_error
@@ -201,3 +204,27 @@ def test_usage_errors_are_one_line_with_exit_2(
         main(["frobnicate"])
     assert exited.value.code == 2
     assert_one_line_error(capsys.readouterr().err, "invalid choice: 'frobnicate'")
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_only_database_failures_are_reported_as_database_failures(
+    test_database_url: URL,
+) -> None:
+    """Inside ``connect()``, the caller's own errors stay theirs; a dropped session says so."""
+    with pytest.raises(TimeoutError):
+        async with connect(test_database_url) as conn:
+            await asyncio.wait_for(conn.execute(text("SELECT pg_sleep(5)")), 0.1)
+    with pytest.raises(FileNotFoundError):
+        async with connect(test_database_url):
+            Path("/nonexistent/revision.py").read_bytes()
+
+    async def use_after_the_server_ended_the_session() -> None:
+        async with connect(test_database_url) as conn:
+            pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+            async with connect(test_database_url) as other:  # waits up to 5 s for the end
+                await other.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})
+            await conn.execute(text("SELECT 1"))
+
+    lost = "lost the connection to PostgreSQL at .*run the command again"
+    with pytest.raises(DatabaseError, match=lost):
+        await use_after_the_server_ended_the_session()
