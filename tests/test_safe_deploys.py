@@ -263,6 +263,40 @@ async def test_sigkill_mid_revision_leaves_previous_revision_and_no_lock(
     assert await tables(scratch_url) == APP_TABLES | {"half_done"}
 
 
+async def test_session_ended_by_the_server_mid_revision_is_one_line_and_rolled_back(
+    scratch_url: URL, versions: Path
+) -> None:
+    add_revision(
+        versions,
+        "c4000000000c",
+        INITIAL,
+        "op.create_table('half_done', sa.Column('id', sa.Integer(), primary_key=True))\n"
+        "op.execute('SELECT pg_sleep(600)')",
+        "op.drop_table('half_done')",
+    )
+    runner = spawn(scratch_url, "upgrade", versions=versions)
+    [(backend,)] = await wait_for(
+        scratch_url,
+        "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'"
+        " AND state = 'active'",
+    )
+    await rows(scratch_url, "SELECT pg_terminate_backend(:p)", p=backend)  # as a DBA would
+    code, out, err = finish(runner)
+    assert code == 2
+    assert_one_line_error(
+        err,
+        "revision c4000000000c",
+        "lost its connection to PostgreSQL",
+        "terminating connection due to administrator command",
+        "at: SELECT pg_sleep(600)",
+        "run `make upgrade` again",
+    )
+    assert f"upgraded   {INITIAL}" in out
+    assert await advisory_holders(scratch_url) == []
+    assert await current(scratch_url, versions) == (INITIAL,)
+    assert await tables(scratch_url) == APP_TABLES
+
+
 # -- 3. never stall the application -----------------------------------------------------
 
 

@@ -84,6 +84,8 @@ def acquire(conn: Connection, report: Callable[[str], None]) -> Holder | None:
 
 def release(conn: Connection) -> None:
     """Give the lock back; if the session is broken the lock already died with it."""
+    if conn.invalidated:  # the session was lost: using conn again would open a new one
+        return
     try:
         if conn.in_transaction():
             conn.rollback()

@@ -188,6 +188,14 @@ def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> f
     conn, lock_timeout = run.conn, run.current_limits[0]
     statement = getattr(exc, "statement", None) if isinstance(exc, sa_exc.DBAPIError) else None
     where = f"revision {failed.revision} ({_file(failed)})"
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        # the session is gone, and the migration lock with it: touch nothing more
+        raise MigrationError(
+            f"{where} lost its connection to PostgreSQL: {timeouts.describe_error(exc)} "
+            f"at: {_shown(statement)}",
+            "the server rolled this revision back and the revisions before it stay applied; "
+            f"run `make {run.direction}` again once the server answers",
+        ) from exc
     busy = None
     if isinstance(exc, TfsyncError):
         error = str(exc)
