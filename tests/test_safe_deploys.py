@@ -217,6 +217,17 @@ async def test_failing_revision_rolls_back_names_file_and_statement_then_continu
     assert await tables(scratch_url) == APP_TABLES | {"half_done"}
 
 
+async def test_unreadable_revision_file_is_named_and_nothing_changes(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
+) -> None:
+    broken = versions / "2026_12_31_0000-d5000000000d_gone.py"
+    broken.symlink_to(versions / "moved_away.py")  # a link whose target is gone
+    code, _, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
+    assert code == 2
+    assert_one_line_error(err, f"cannot read revision file {broken.name}", "nothing was changed")
+    assert await tables(scratch_url, tooling=True) == set()
+
+
 async def test_sigkill_mid_revision_leaves_previous_revision_and_no_lock(
     scratch_url: URL, versions: Path
 ) -> None:

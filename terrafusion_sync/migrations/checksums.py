@@ -13,10 +13,18 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from terrafusion_sync.errors import MigrationError
+
 
 def revision_checksum(path: Path) -> str:
     """``sha256:<hex>`` of a revision file, independent of line endings."""
-    content = path.read_bytes().replace(b"\r\n", b"\n")
+    try:
+        content = path.read_bytes().replace(b"\r\n", b"\n")
+    except OSError as exc:
+        raise MigrationError(
+            f"cannot read revision file {path.name}: {exc.strerror or exc}",
+            f"fix or remove it in {path.parent}; nothing was changed",
+        ) from exc
     return "sha256:" + hashlib.sha256(content).hexdigest()
 
 
