@@ -228,23 +228,32 @@ async def test_unreadable_revision_file_is_named_and_nothing_changes(
     assert await tables(scratch_url, tooling=True) == set()
 
 
-async def test_sigkill_mid_revision_leaves_previous_revision_and_no_lock(
-    scratch_url: URL, versions: Path
-) -> None:
+async def upgrade_stuck_mid_revision(
+    url: URL, versions: Path, revision: str
+) -> tuple[Path, subprocess.Popen, int]:
+    """A revision that creates a table then sleeps, a real upgrade process stuck in it, and
+    the pid of the backend running the sleep: its file, the process, the pid."""
     slow = add_revision(
         versions,
-        "c3000000000c",
+        revision,
         INITIAL,
         "op.create_table('half_done', sa.Column('id', sa.Integer(), primary_key=True))\n"
         "op.execute('SELECT pg_sleep(600)')",
         "op.drop_table('half_done')",
     )
-    runner = spawn(scratch_url, "upgrade", versions=versions)
+    runner = spawn(url, "upgrade", versions=versions)
     [(backend,)] = await wait_for(
-        scratch_url,
+        url,
         "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'"
         " AND state = 'active'",
     )
+    return slow, runner, backend
+
+
+async def test_sigkill_mid_revision_leaves_previous_revision_and_no_lock(
+    scratch_url: URL, versions: Path
+) -> None:
+    slow, runner, backend = await upgrade_stuck_mid_revision(scratch_url, versions, "c3000000000c")
     assert len(await advisory_holders(scratch_url)) == 1
     os.kill(runner.pid, signal.SIGKILL)
     assert finish(runner)[0] == -signal.SIGKILL
@@ -277,20 +286,7 @@ async def test_sigkill_mid_revision_leaves_previous_revision_and_no_lock(
 async def test_session_ended_by_the_server_mid_revision_is_one_line_and_rolled_back(
     scratch_url: URL, versions: Path
 ) -> None:
-    add_revision(
-        versions,
-        "c4000000000c",
-        INITIAL,
-        "op.create_table('half_done', sa.Column('id', sa.Integer(), primary_key=True))\n"
-        "op.execute('SELECT pg_sleep(600)')",
-        "op.drop_table('half_done')",
-    )
-    runner = spawn(scratch_url, "upgrade", versions=versions)
-    [(backend,)] = await wait_for(
-        scratch_url,
-        "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(600)%'"
-        " AND state = 'active'",
-    )
+    _, runner, backend = await upgrade_stuck_mid_revision(scratch_url, versions, "c4000000000c")
     await rows(scratch_url, "SELECT pg_terminate_backend(:p)", p=backend)  # as a DBA would
     code, out, err = finish(runner)
     assert code == 2
@@ -694,19 +690,24 @@ async def test_noop_at_head_takes_no_lock_and_loads_no_revision_file(
     assert cfg.attributes[migrations.runner.CURRENT_HEADS] == ("e1000000000e",)
 
 
+def upgrade_telling_if_imported(url: URL, versions: Path, module: str) -> tuple[int, str, str]:
+    """``tfsync upgrade`` in a process of its own, as the console script runs it, printing
+    from an exit handler whether ``module`` was imported: (exit code, stdout, stderr)."""
+    script = (
+        "import atexit, sys\n"
+        "from terrafusion_sync.cli import entry_point\n"
+        f"atexit.register(lambda: print('{module} imported:', {module!r} in sys.modules))\n"
+        "entry_point(['upgrade'])\n"
+    )
+    return finish(spawn(url, "-c", script, versions=versions, module=None))
+
+
 async def test_noop_upgrade_on_the_command_line_answers_before_importing_alembic(
     scratch_url: URL, versions: Path
 ) -> None:
     code, _, err = finish(spawn(scratch_url, "upgrade", versions=versions))
     assert code == 0, err
-    script = (
-        "import sys\n"
-        "from terrafusion_sync.cli import main\n"
-        "code = main(['upgrade'])\n"
-        "print('alembic imported:', 'alembic' in sys.modules)\n"
-        "sys.exit(code)\n"
-    )
-    code, out, err = finish(spawn(scratch_url, "-c", script, versions=versions, module=None))
+    code, out, err = upgrade_telling_if_imported(scratch_url, versions, "alembic")
     assert code == 0, err
     assert f"already at {INITIAL}: nothing to do" in out
     assert "alembic imported: False" in out
@@ -715,19 +716,13 @@ async def test_noop_upgrade_on_the_command_line_answers_before_importing_alembic
 async def test_an_upgrade_neither_imports_the_models_nor_loses_its_output(
     scratch_url: URL, versions: Path
 ) -> None:
-    script = (
-        "import sys\n"
-        "from terrafusion_sync.cli import entry_point\n"
-        "import atexit\n"
-        "atexit.register(lambda: print('models imported:', "
-        "'terrafusion_sync.core_models' in sys.modules))\n"
-        "entry_point(['upgrade'])\n"
+    code, out, err = upgrade_telling_if_imported(
+        scratch_url, versions, "terrafusion_sync.core_models"
     )
-    code, out, err = finish(spawn(scratch_url, "-c", script, versions=versions, module=None))
     assert code == 0, err
     assert f"upgraded   {INITIAL}" in out
     assert f"applied 1 revision(s); now at {INITIAL}" in out
-    assert "models imported: False" in out  # and exit handlers still run after the freeze
+    assert "terrafusion_sync.core_models imported: False" in out  # exit handlers still run
     assert await tables(scratch_url) == APP_TABLES
 
 
