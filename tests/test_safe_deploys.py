@@ -228,6 +228,31 @@ async def test_unreadable_revision_file_is_named_and_nothing_changes(
     assert await tables(scratch_url, tooling=True) == set()
 
 
+@pytest.mark.parametrize(
+    ("header", "upgrade", "said"),
+    [
+        ("", "op.execute('SELECT 1'", "'(' was never closed"),
+        ("import county_helpers_not_installed", "pass", "No module named 'county_helpers_not"),
+    ],
+    ids=["syntax-error", "failing-import"],
+)
+async def test_revision_file_that_cannot_load_is_named_and_nothing_changes(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    scratch_url: URL,
+    versions: Path,
+    header: str,
+    upgrade: str,
+    said: str,
+) -> None:
+    bad = add_revision(versions, "d6000000000d", INITIAL, upgrade, header=header)
+    for command in ("upgrade", "status"):
+        code, _, err = cli(env, capsys, scratch_url, command, versions=versions)
+        assert code == 2
+        assert_one_line_error(err, f"cannot load revision file {bad.name} (line ", said)
+    assert await tables(scratch_url, tooling=True) == set()
+
+
 async def upgrade_stuck_mid_revision(
     url: URL, versions: Path, revision: str
 ) -> tuple[Path, subprocess.Popen, int]:

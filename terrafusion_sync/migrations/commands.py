@@ -74,7 +74,8 @@ async def status(url: URL, cfg: Config | None = None) -> Status:
     """The database's current revision(s), the heads, and what an upgrade would apply."""
     cfg = cfg or alembic_config()
     scripts = script_directory(cfg)
-    heads = tuple(scripts.get_heads())
+    with alembic_errors():
+        heads = tuple(scripts.get_heads())
     current = await current_revisions(url, cfg)
     with alembic_errors():
         pending = list(reversed(list(scripts.iterate_revisions(heads, current))))

@@ -141,6 +141,8 @@ def migrate(
             cfg.attributes[CURRENT_HEADS] = heads
             return []
     scripts = script_directory(cfg)
+    with alembic_errors():
+        scripts.get_heads()  # every revision file loaded now: one that cannot be changes nothing
     lock.acquire(conn, report)
     watch = guard.Guard(conn, allow=allow_data_loss)
     run = _Run(conn, scripts, target, upgrading, limits, report, watch, checksums)
