@@ -107,9 +107,12 @@ async def wait_for(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:
 
 
 async def advisory_holders(url: URL) -> list[tuple[Any, ...]]:
+    """Sessions holding or awaiting the migration lock of ``url``'s database only: tests on
+    other workers' scratch databases hold their own at the same time."""
     return await rows(
         url,
-        "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns",
+        "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         ns=lock.NAMESPACE,
     )
 
