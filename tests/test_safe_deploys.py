@@ -91,6 +91,13 @@ async def rows(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in await conn.execute(text(sql), params)]
 
 
+async def execute(url: URL, sql: str) -> None:
+    """Run ``sql`` on ``url`` and commit it."""
+    async with connect(url) as conn:
+        await conn.execute(text(sql))
+        await conn.commit()
+
+
 async def current(url: URL, versions: Path | None = None) -> tuple[str, ...]:
     cfg = migrations.alembic_config(versions_dir=versions)
     return await migrations.current_revisions(url, cfg)
@@ -557,9 +564,8 @@ async def test_a_missing_tooling_table_is_created_and_history_kept(
 ) -> None:
     cfg = migrations.alembic_config(versions_dir=versions)
     assert await migrations.upgrade(scratch_url, cfg=cfg) == [INITIAL]
-    async with connect(scratch_url) as conn:  # a database an earlier version of the tooling ran
-        await conn.execute(text(f"DROP TABLE {history.STATE_TABLE_NAME}"))
-        await conn.commit()
+    # a database an earlier version of the tooling ran
+    await execute(scratch_url, f"DROP TABLE {history.STATE_TABLE_NAME}")
     add_revision(versions, "e3000000000e", INITIAL, "pass")
     assert await migrations.upgrade(scratch_url, cfg=cfg) == ["e3000000000e"]
     assert [e.revision for e in await migrations.read_history(scratch_url)] == [
@@ -577,14 +583,11 @@ async def test_downgrade_that_would_drop_a_table_with_rows_stops(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL
 ) -> None:
     assert cli(env, capsys, scratch_url, "upgrade")[0] == 0
-    async with connect(scratch_url) as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO report_jobs (report_id, report_type, county_id)"
-                " VALUES ('1', 't', 'c'), ('2', 't', 'c'), ('3', 't', 'c')"
-            )
-        )
-        await conn.commit()
+    await execute(
+        scratch_url,
+        "INSERT INTO report_jobs (report_id, report_type, county_id)"
+        " VALUES ('1', 't', 'c'), ('2', 't', 'c'), ('3', 't', 'c')",
+    )
 
     code, _, err = cli(env, capsys, scratch_url, "downgrade", "base")
     assert code == 2
@@ -614,14 +617,11 @@ async def test_downgrade_that_would_drop_a_column_with_values_stops(
         "op.drop_column('report_jobs', 'owner_email')",
     )
     assert cli(env, capsys, scratch_url, "upgrade", versions=versions)[0] == 0
-    async with connect(scratch_url) as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO report_jobs (report_id, report_type, county_id, owner_email)"
-                " VALUES ('1', 't', 'c', 'a@county.example'), ('2', 't', 'c', NULL)"
-            )
-        )
-        await conn.commit()
+    await execute(
+        scratch_url,
+        "INSERT INTO report_jobs (report_id, report_type, county_id, owner_email)"
+        " VALUES ('1', 't', 'c', 'a@county.example'), ('2', 't', 'c', NULL)",
+    )
 
     code, _, err = cli(env, capsys, scratch_url, "downgrade", "-1", versions=versions)
     assert code == 2
@@ -630,9 +630,8 @@ async def test_downgrade_that_would_drop_a_column_with_values_stops(
     )
     assert await current(scratch_url, versions) == ("b8000000000b",)
 
-    async with connect(scratch_url) as conn:  # the value moved elsewhere: nothing to lose
-        await conn.execute(text("UPDATE report_jobs SET owner_email = NULL"))
-        await conn.commit()
+    # the value moved elsewhere: nothing to lose
+    await execute(scratch_url, "UPDATE report_jobs SET owner_email = NULL")
     code, _, err = cli(env, capsys, scratch_url, "downgrade", "-1", versions=versions)
     assert code == 0, err
     assert await current(scratch_url, versions) == (INITIAL,)
