@@ -11,14 +11,21 @@ from pathlib import Path
 from typing import TextIO
 
 from alembic.config import Config
-from alembic.script import ScriptDirectory
+from alembic.script import Script, ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import MetaData
 
 from terrafusion_sync import ALEMBIC_INI, VERSIONS_DIR
 from terrafusion_sync.errors import MigrationError
 
-__all__ = ["ALEMBIC_INI", "VERSIONS_DIR", "alembic_config", "script_directory", "versions_dir"]
+__all__ = [
+    "ALEMBIC_INI",
+    "VERSIONS_DIR",
+    "alembic_config",
+    "file_name",
+    "script_directory",
+    "versions_dir",
+]
 
 
 def alembic_config(
@@ -41,6 +48,11 @@ def versions_dir(cfg: Config) -> Path:
     """The folder new revisions are written to."""
     location = cfg.get_main_option("version_locations")
     return Path(location) if location else VERSIONS_DIR
+
+
+def file_name(script: Script) -> str:
+    """The name of a revision's file, for messages (its id when it has no file)."""
+    return Path(script.path).name if script.path else script.revision
 
 
 def script_directory(cfg: Config) -> ScriptDirectory:

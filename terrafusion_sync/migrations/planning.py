@@ -7,14 +7,18 @@ revision), never changed, and no lock is taken.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from alembic.config import Config
 from alembic.script import Script
 from sqlalchemy.engine import URL
 
 from terrafusion_sync.migrations.commands import current_revisions, upgrade_sql
-from terrafusion_sync.migrations.config import alembic_config, alembic_errors, script_directory
+from terrafusion_sync.migrations.config import (
+    alembic_config,
+    alembic_errors,
+    file_name,
+    script_directory,
+)
 from terrafusion_sync.migrations.timeouts import Timeouts
 
 
@@ -28,9 +32,8 @@ class Planned:
 
     def describe(self) -> str:
         """``rev  doc  (file; lock_timeout 5s, statement_timeout 1h)``."""
-        name = Path(self.script.path).name
         return (
-            f"{self.script.revision}  {self.script.doc}  ({name}; lock_timeout "
+            f"{self.script.revision}  {self.script.doc}  ({file_name(self.script)}; lock_timeout "
             f"{self.lock_timeout}, statement_timeout {self.statement_timeout})"
         )
 

@@ -36,7 +36,12 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError, raised_at
 from terrafusion_sync.migrations import guard, history, lock, timeouts, uptodate, validation
 from terrafusion_sync.migrations.checksums import checksum_of, fingerprint, revision_checksums
-from terrafusion_sync.migrations.config import alembic_errors, script_directory, versions_dir
+from terrafusion_sync.migrations.config import (
+    alembic_errors,
+    file_name,
+    script_directory,
+    versions_dir,
+)
 from terrafusion_sync.migrations.steps import run_env
 
 Report = Callable[[str], None]
@@ -95,7 +100,7 @@ class _Run:
                 timeouts.apply(self.conn, *self.current_limits, durable=wanted[2])
                 self.in_effect = wanted
             if not self.upgrading:
-                self.watch.watch(step.revision.revision, _file(step.revision))
+                self.watch.watch(step.revision.revision, file_name(step.revision))
             yield step
 
     def applied_one(self, *, step: MigrationInfo, **_: Any) -> None:
@@ -189,7 +194,7 @@ def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> f
     """Record the failure; return the delay before a retry, or raise the one-line error."""
     conn, lock_timeout = run.conn, run.current_limits[0]
     statement = getattr(exc, "statement", None) if isinstance(exc, sa_exc.DBAPIError) else None
-    where = f"revision {failed.revision} ({_file(failed)})"
+    where = f"revision {failed.revision} ({file_name(failed)})"
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         # the session is gone, and the migration lock with it: touch nothing more
         raise MigrationError(
@@ -251,33 +256,10 @@ def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> f
     ) from exc
 
 
-async def run(
-    url: URL,
-    cfg: Config,
-    target: str,
-    *,
-    upgrading: bool,
-    limits: timeouts.Timeouts,
-    allow_data_loss: bool = False,
-    report: Report,
-) -> list[str]:
-    """:func:`migrate` on a new connection to ``url``."""
+async def run(url: URL, cfg: Config, target: str, **options: Any) -> list[str]:
+    """:func:`migrate` (same keyword options) on a new connection to ``url``."""
     async with connect(url) as conn:
-        return await conn.run_sync(
-            lambda sync_conn: migrate(
-                sync_conn,
-                cfg,
-                target,
-                upgrading=upgrading,
-                limits=limits,
-                allow_data_loss=allow_data_loss,
-                report=report,
-            )
-        )
-
-
-def _file(script: Script) -> str:
-    return Path(script.path).name if script.path else script.revision
+        return await conn.run_sync(lambda sync_conn: migrate(sync_conn, cfg, target, **options))
 
 
 def _shown(statement: str | None) -> str:

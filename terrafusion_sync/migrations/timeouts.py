@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from terrafusion_sync.migrations.config import file_name
 from terrafusion_sync.settings import (
     DEFAULT_LOCK_RETRIES,
     DEFAULT_LOCK_TIMEOUT,
@@ -54,7 +55,7 @@ class Timeouts:
     def for_revision(self, script: Script) -> tuple[str, str]:
         """``(lock_timeout, statement_timeout)`` for ``script``, its own values first."""
         module = script.module
-        where = f"{script.revision} ({_file(script)})"
+        where = f"{script.revision} ({file_name(script)})"
         lock = getattr(module, "lock_timeout", None)
         statement = getattr(module, "statement_timeout", None)
         return (
@@ -128,10 +129,6 @@ def busy_table(conn: Connection, statement: str | None) -> str:
             return f"table {table} (held in {mode} by {who}, backend pid {pid}, {state})"
         first = first or f"table {table}"
     return first or "a table of the statement"
-
-
-def _file(script: Script) -> str:
-    return script.path.rsplit("/", 1)[-1] if script.path else script.revision
 
 
 def describe_error(exc: Any) -> str:
