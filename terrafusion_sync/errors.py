@@ -1,10 +1,12 @@
-"""The errors every command reports, the exit codes they map to (see DESIGN.md), and where
-in a revision file an error was raised."""
+"""The errors every command reports, the exit codes they map to (see DESIGN.md), and the
+two ways of describing any error in one line: its first line, and where in a revision file
+it was raised."""
 
 from __future__ import annotations
 
 import os
 import traceback
+from collections.abc import Iterable
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -41,12 +43,45 @@ class MigrationError(TfsyncError):
     """Alembic could not do what was asked (unknown revision, not at head, ...)."""
 
 
+def raised_in(
+    paths: Iterable[str | os.PathLike[str]], exc: BaseException
+) -> tuple[str, int] | None:
+    """Which of the files ``paths`` (revision files) ``exc`` was raised in, and the line.
+
+    The innermost frame in one of them wins; the file is returned as given in ``paths``.
+    """
+    wanted = {os.path.realpath(p): os.fspath(p) for p in paths if p}
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        path = wanted.get(os.path.realpath(frame.filename))
+        if path is not None and frame.lineno:
+            return path, frame.lineno
+    return None
+
+
 def raised_at(path: str | os.PathLike[str] | None, exc: BaseException) -> int | None:
     """The line of the file ``path`` (a revision file) where ``exc`` was raised, if there."""
-    if not path:
-        return None
-    wanted = os.path.realpath(path)
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.lineno and os.path.realpath(frame.filename) == wanted:
-            return frame.lineno
-    return None
+    found = raised_in([path] if path else [], exc)
+    return found[1] if found else None
+
+
+_ASYNCPG_PREFIX = "<class 'asyncpg.exceptions."
+
+
+def first_line(error: BaseException | str, *, typed: bool = False) -> str:
+    """The first line of an error's message, for a one-line report.
+
+    A SQLAlchemy DBAPI error is looked through to the driver's own error, and asyncpg's
+    ``<class '...'>:`` prefix is dropped. ``typed`` puts the error's type in front
+    (``ValueError: ...``). An error with no message gives its type's name.
+    """
+    if isinstance(error, str):
+        lines, name = error.strip().splitlines(), ""
+    else:
+        cause = getattr(error, "orig", None) or error
+        lines, name = str(cause).strip().splitlines(), type(cause).__name__
+    if not lines:
+        return name
+    line = lines[0]
+    if line.startswith(_ASYNCPG_PREFIX):
+        line = line.split(">: ", 1)[-1]
+    return f"{name}: {line}" if typed and name else line

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from terrafusion_sync.errors import TfsyncError
+from terrafusion_sync.errors import TfsyncError, first_line
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.settings import PROJECT_DIR, shown_path
 
@@ -52,7 +52,7 @@ def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
     except OSError as exc:  # pragma: no cover - the interpreter itself is missing
         raise TfsyncError(f"cannot run ruff: {exc}", "install the review group") from exc
     if result.returncode >= 2 or "No module named ruff" in result.stderr:
-        first = (result.stderr.strip().splitlines() or ["ruff failed"])[0]
+        first = first_line(result.stderr) or "ruff failed"
         raise TfsyncError(
             f"ruff could not run: {first}",
             "run the review through `make review`, which installs ruff",

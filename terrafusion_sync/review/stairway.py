@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
-from terrafusion_sync.errors import raised_at
+from terrafusion_sync.errors import first_line, raised_at
 from terrafusion_sync.migrations.steps import Stepper
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
@@ -180,15 +180,9 @@ def _step(step: Any, target: str, rev: RevisionFile, code: str, findings: list[F
                 rev.shown,
                 line,
                 code,
-                f"{what} on a scratch database: {_first_line(exc)}",
+                f"{what} on a scratch database: {first_line(exc, typed=True)}",
                 "run it with make upgrade / make downgrade REV=-1 on a copy and fix the error",
             )
         )
         return False
     return True
-
-
-def _first_line(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    lines = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__

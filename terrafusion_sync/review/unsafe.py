@@ -18,13 +18,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from alembic.config import Config
 
-from terrafusion_sync.errors import TfsyncError
+from terrafusion_sync.errors import TfsyncError, first_line, raised_in
 from terrafusion_sync.migrations import upgrade_sql
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
@@ -243,7 +242,7 @@ async def unsafe_findings(
                         rev.shown,
                         line or rev.line_of("upgrade"),
                         OFFLINE_FAILED,
-                        f"upgrade cannot render its SQL offline: {_first_line(exc)}",
+                        f"upgrade cannot render its SQL offline: {first_line(exc, typed=True)}",
                         "use op.execute(...) rather than reading rows with op.get_bind(), "
                         "or guard it with context.is_offline_mode()",
                     )
@@ -295,7 +294,7 @@ def _squawk(segments: list[Segment], by_id: dict[str, RevisionFile]) -> list[Fin
         try:
             reported = json.loads(done.stdout or "[]")
         except json.JSONDecodeError as exc:
-            first = (done.stderr.strip().splitlines() or ["no output"])[0]
+            first = first_line(done.stderr) or "no output"
             raise TfsyncError(
                 f"squawk could not check the SQL: {first}",
                 "run the review through `make review`, which installs squawk-cli",
@@ -396,14 +395,9 @@ def squawk_binary() -> str:
 def _failing_revision(
     exc: BaseException, paths: dict[str, str], tracer: LineTracer
 ) -> tuple[str, int | None]:
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if frame.filename in paths:
-            return paths[frame.filename], frame.lineno
+    found = raised_in(paths, exc)
+    if found is not None:
+        return paths[found[0]], found[1]
     if tracer.segments:
         return tracer.segments[-1].revision, None
     raise exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
