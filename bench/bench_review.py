@@ -27,7 +27,8 @@ from sqlalchemy.engine import make_url
 
 from bench.chain import fresh, plain_alembic_project, write_chain
 from bench.timing import report, timed
-from terrafusion_sync.database import database_url, drop_database
+from terrafusion_sync.embedded import database_url
+from terrafusion_sync.provision import drop_database
 from terrafusion_sync.review.unsafe import squawk_binary
 from terrafusion_sync.settings import PROJECT_DIR, load_settings
 
@@ -46,7 +47,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bench.bench_review import chain_metadata
-from terrafusion_sync.database import drop_database, ensure_database
+from terrafusion_sync.provision import drop_database, ensure_database
 from terrafusion_sync.migrations import alembic_config as project_config
 
 VERSIONS = Path({versions!r})

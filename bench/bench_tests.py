@@ -34,13 +34,8 @@ from bench.chain import write_chain
 from bench.timing import compare, report, timed
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
-from terrafusion_sync.database import (
-    MAINTENANCE_DATABASE,
-    connect,
-    database_url,
-    derived_name,
-    scratch_database,
-)
+from terrafusion_sync.database import connect
+from terrafusion_sync.embedded import database_url
 from terrafusion_sync.migrations import alembic_config
 from terrafusion_sync.migrations.testdb import (
     READY_ENV,
@@ -48,6 +43,7 @@ from terrafusion_sync.migrations.testdb import (
     prepare_test_database,
     template_url,
 )
+from terrafusion_sync.provision import MAINTENANCE_DATABASE, derived_name, scratch_database
 from terrafusion_sync.settings import PROJECT_DIR, load_settings, mask_text
 
 FILES = 20
@@ -79,7 +75,8 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from terrafusion_sync import migrations
-from terrafusion_sync.database import create_engine, scratch_database
+from terrafusion_sync.database import create_engine
+from terrafusion_sync.provision import scratch_database
 
 pytest_plugins = ["terrafusion_sync.testing"]
 

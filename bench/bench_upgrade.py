@@ -37,7 +37,9 @@ from bench.chain import fresh, plain_alembic_project, revision_id, write_chain
 from bench.timing import compare, report
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
-from terrafusion_sync.database import connect, database_url, drop_database
+from terrafusion_sync.database import connect
+from terrafusion_sync.embedded import database_url
+from terrafusion_sync.provision import drop_database
 from terrafusion_sync.settings import load_settings
 
 CHAIN = 200

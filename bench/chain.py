@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from terrafusion_sync.aio import run_blocking
-from terrafusion_sync.database import drop_database, ensure_database
+from terrafusion_sync.provision import drop_database, ensure_database
 
 REVISION = '''"""chain step {index:04d}
 

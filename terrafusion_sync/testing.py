@@ -40,19 +40,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
-from terrafusion_sync.database import (
-    connect,
-    create_engine,
-    database_url,
-    drop_database,
-    scratch_database,
-)
+from terrafusion_sync.database import connect, create_engine
+from terrafusion_sync.embedded import database_url
 from terrafusion_sync.migrations.testdb import (
     copy_template,
     ensure_test_database,
     template_url,
     worker_url,
 )
+from terrafusion_sync.provision import drop_database, scratch_database
 from terrafusion_sync.settings import load_settings
 
 XDIST_WORKER_ENV = "PYTEST_XDIST_WORKER"
@@ -84,11 +80,11 @@ class MigrationRunner:
 
     async def upgrade(self, target: str = "head") -> list[str]:
         """Apply revisions up to ``target``; return the ids applied."""
-        return await migrations.upgrade(self.url, target, cfg=self.cfg)
+        return (await migrations.upgrade(self.url, target, cfg=self.cfg)).applied
 
     async def downgrade(self, target: str) -> list[str]:
         """Undo revisions down to ``target`` (an id, ``-1`` or ``base``)."""
-        return await migrations.downgrade(self.url, target, cfg=self.cfg)
+        return (await migrations.downgrade(self.url, target, cfg=self.cfg)).applied
 
     async def current(self) -> tuple[str, ...]:
         """The revision(s) the database is at (empty at base)."""

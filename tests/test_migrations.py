@@ -23,7 +23,7 @@ async def test_upgrade_downgrade_upgrade_round_trip(scratch_url: URL) -> None:
     heads = (await migrations.status(scratch_url)).heads
     reports: list[str] = []
 
-    applied = await migrations.upgrade(scratch_url, report=reports.append)
+    applied = (await migrations.upgrade(scratch_url, report=reports.append)).applied
     assert await tables(scratch_url) == APP_TABLES
     assert (await migrations.status(scratch_url)).current == heads
     assert len(reports) == len(applied) >= 1

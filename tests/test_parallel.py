@@ -17,8 +17,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from terrafusion_sync.database import MAINTENANCE_DATABASE, connect
+from terrafusion_sync.database import connect
 from terrafusion_sync.migrations.testdb import READY_ENV, template_url
+from terrafusion_sync.provision import MAINTENANCE_DATABASE
 from terrafusion_sync.settings import PROJECT_DIR
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -563,16 +563,16 @@ async def test_a_missing_tooling_table_is_created_and_history_kept(
     scratch_url: URL, versions: Path
 ) -> None:
     cfg = migrations.alembic_config(versions_dir=versions)
-    assert await migrations.upgrade(scratch_url, cfg=cfg) == [INITIAL]
+    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == [INITIAL]
     # a database an earlier version of the tooling ran
     await execute(scratch_url, f"DROP TABLE {history.STATE_TABLE_NAME}")
     add_revision(versions, "e3000000000e", INITIAL, "pass")
-    assert await migrations.upgrade(scratch_url, cfg=cfg) == ["e3000000000e"]
+    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == ["e3000000000e"]
     assert [e.revision for e in await migrations.read_history(scratch_url)] == [
         INITIAL,
         "e3000000000e",
     ]
-    assert await migrations.upgrade(scratch_url, cfg=cfg) == []  # the state row is back
+    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == []  # the state row is back
     assert len(await rows(scratch_url, f"SELECT 1 FROM {history.STATE_TABLE_NAME}")) == 1
 
 
@@ -704,17 +704,17 @@ async def test_noop_at_head_takes_no_lock_and_loads_no_revision_file(
     monkeypatch.setenv("TFSYNC_TEST_LOADED_LOG", str(loaded))
     add_revision(versions, "e1000000000e", INITIAL, "pass", header=LOADED_MARK)
     cfg = migrations.alembic_config(versions_dir=versions)
-    assert await migrations.upgrade(scratch_url, cfg=cfg) == [INITIAL, "e1000000000e"]
+    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == [INITIAL, "e1000000000e"]
     assert loaded.exists()  # the marker works: a run that loads the files writes it
     loaded.unlink()
 
     async with connect(scratch_url) as holder:  # a slow path would wait for this forever
         await holder.run_sync(lambda c: lock.acquire(c, print))
         again = migrations.upgrade(scratch_url, cfg=cfg)
-        assert await asyncio.wait_for(again, HANG_GUARD) == []
+        outcome = await asyncio.wait_for(again, HANG_GUARD)
         await holder.run_sync(lock.release)
     assert not loaded.exists()
-    assert cfg.attributes[migrations.runner.CURRENT_HEADS] == ("e1000000000e",)
+    assert outcome == migrations.Outcome([], ("e1000000000e",))
 
 
 def upgrade_telling_if_imported(url: URL, versions: Path, module: str) -> tuple[int, str, str]:
@@ -757,18 +757,18 @@ async def test_noop_check_gives_way_when_files_or_database_moved(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
 ) -> None:
     cfg = migrations.alembic_config(versions_dir=versions)
-    assert await migrations.upgrade(scratch_url, cfg=cfg) == [INITIAL]
+    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == [INITIAL]
 
     add_revision(  # a new file
         versions, "e2000000000e", INITIAL, "op.create_table('new_one')", "op.drop_table('new_one')"
     )
-    assert await migrations.upgrade(scratch_url, cfg=cfg) == ["e2000000000e"]
+    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == ["e2000000000e"]
 
     # moved back behind the tooling's back: plain Alembic writes no history
     await migrations.commands.run_on(
         scratch_url, cfg, lambda _: alembic_command.downgrade(cfg, INITIAL)
     )
-    assert await migrations.upgrade(scratch_url, cfg=cfg) == ["e2000000000e"]
+    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == ["e2000000000e"]
 
     # an applied file edited, its change accepted, then the edit undone: the undoing is a
     # change too, though the files are again those the database was last at head with

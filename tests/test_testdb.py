@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
-from terrafusion_sync.database import MAINTENANCE_DATABASE, connect, create_engine
+from terrafusion_sync.database import connect, create_engine
 from terrafusion_sync.migrations import history
 from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.config import VERSIONS_DIR
@@ -24,6 +24,7 @@ from terrafusion_sync.migrations.testdb import (
     ready_marker,
     template_url,
 )
+from terrafusion_sync.provision import MAINTENANCE_DATABASE
 from terrafusion_sync.settings import PROJECT_DIR
 
 from helpers import add_revision, tables
@@ -157,7 +158,7 @@ async def test_fresh_database_is_at_head_and_takes_ddl(
 
 
 MARKED_TESTS = """
-from terrafusion_sync.database import database_url
+from terrafusion_sync.embedded import database_url
 from terrafusion_sync.migrations.testdb import is_marked_ready
 from terrafusion_sync.settings import load_settings
 

@@ -1,4 +1,4 @@
-"""Upgrade, downgrade, revision, status and SQL preview: Alembic driven on one connection.
+"""Revision, status and SQL preview: Alembic driven on one connection.
 
 Each function opens a single connection with :func:`terrafusion_sync.database.connect`
 and hands it to Alembic through ``config.attributes["connection"]``, so ``env.py`` runs
@@ -8,6 +8,7 @@ exactly as it does under plain ``alembic``.
 from __future__ import annotations
 
 import io
+from argparse import Namespace
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,15 +22,12 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
-from terrafusion_sync.migrations import runner
 from terrafusion_sync.migrations.config import (
     alembic_config,
     alembic_errors,
     script_directory,
     versions_dir,
 )
-from terrafusion_sync.migrations.runner import Report, quiet
-from terrafusion_sync.migrations.timeouts import Timeouts
 
 T = TypeVar("T")
 
@@ -82,55 +80,6 @@ async def status(url: URL, cfg: Config | None = None) -> Status:
     return Status(current=current, heads=heads, pending=pending)
 
 
-async def upgrade(
-    url: URL,
-    target: str = "head",
-    *,
-    cfg: Config | None = None,
-    report: Report = quiet,
-    limits: Timeouts | None = None,
-) -> list[str]:
-    """Bring the database to ``target`` safely (see :mod:`.runner`); report each revision."""
-    return await runner.run(
-        url,
-        cfg or alembic_config(),
-        target,
-        upgrading=True,
-        limits=limits or Timeouts(),
-        report=report,
-    )
-
-
-async def downgrade(
-    url: URL,
-    target: str,
-    *,
-    cfg: Config | None = None,
-    report: Report = quiet,
-    limits: Timeouts | None = None,
-    allow_data_loss: bool = False,
-) -> list[str]:
-    """Step the database back to ``target`` (required: there is no default).
-
-    A step that would drop a table or column holding rows is refused unless
-    ``allow_data_loss`` (see :mod:`.guard`).
-    """
-    if not target or not target.strip():
-        raise MigrationError(
-            "downgrade needs a target revision",
-            "say how far back: REV=-1 for one step, or a revision id",
-        )
-    return await runner.run(
-        url,
-        cfg or alembic_config(),
-        target.strip(),
-        upgrading=False,
-        limits=limits or Timeouts(),
-        allow_data_loss=allow_data_loss,
-        report=report,
-    )
-
-
 async def revision(
     url: URL | None, message: str, *, empty: bool = False, cfg: Config | None = None
 ) -> Path | None:
@@ -155,9 +104,16 @@ async def revision(
             f"the database is at {_revs(state.current)}, not at head {_revs(state.heads)}",
             "run `make upgrade` first, so the new revision starts from head",
         )
-    cfg.attributes["autogenerate"] = True
-    written = await run_on(url, cfg, lambda _: command.revision(cfg, message, autogenerate=True))
-    if cfg.attributes.get("revision_skipped"):
+    # what `alembic revision --autogenerate` sets: env.py then writes no file when empty
+    given = cfg.cmd_opts
+    cfg.cmd_opts = Namespace(**{**vars(given or Namespace()), "autogenerate": True})
+    try:
+        written = await run_on(
+            url, cfg, lambda _: command.revision(cfg, message, autogenerate=True)
+        )
+    finally:
+        cfg.cmd_opts = given
+    if not written:
         raise MigrationError(
             "the models and the database do not differ: nothing to write",
             "change a model first, or use --empty for a hand-written revision",

@@ -16,7 +16,7 @@ from alembic.util import CommandError
 from sqlalchemy import MetaData
 
 from terrafusion_sync import ALEMBIC_INI, VERSIONS_DIR
-from terrafusion_sync.errors import MigrationError
+from terrafusion_sync.errors import MigrationError, first_line
 
 __all__ = [
     "ALEMBIC_INI",
@@ -36,7 +36,7 @@ def alembic_config(
 ) -> Config:
     """The project's Alembic config; ``versions_dir`` and ``target_metadata`` are for tests."""
     cfg = Config(ALEMBIC_INI, stdout=stdout or sys.stdout, cmd_opts=Namespace(quiet=True))
-    cfg.attributes["configure_logging"] = False
+    cfg.attributes["configure_logger"] = False  # the cookbook's name: our caller logs
     if versions_dir is not None:
         cfg.set_main_option("version_locations", str(versions_dir))
     if target_metadata is not None:
@@ -68,7 +68,7 @@ def alembic_errors() -> Iterator[None]:
     try:
         yield
     except CommandError as exc:
-        raise MigrationError(_first_line(exc), _hint_for(str(exc))) from exc
+        raise MigrationError(first_line(exc).rstrip("."), _hint_for(str(exc))) from exc
     except Exception as exc:
         unloadable = _unloadable_revision(exc)
         if unloadable is None:
@@ -103,11 +103,6 @@ def _unloadable_revision(exc: Exception) -> MigrationError | None:
     return MigrationError(
         f"cannot load {name}{at}: {what}", "fix the file or what it imports; nothing was changed"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0].rstrip(".") if text else type(exc).__name__
 
 
 def _hint_for(message: str) -> str:

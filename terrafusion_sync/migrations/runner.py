@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,18 +42,9 @@ from terrafusion_sync.migrations.config import (
     script_directory,
     versions_dir,
 )
-from terrafusion_sync.migrations.steps import run_env
+from terrafusion_sync.migrations.deploy import Outcome, Report
+from terrafusion_sync.migrations.steps import planned_steps, run_env
 
-Report = Callable[[str], None]
-"""Where progress lines go (``print`` in the CLI)."""
-
-
-def quiet(_: str) -> None:
-    """A reporter that says nothing."""
-
-
-CURRENT_HEADS = "tfsync_current_heads"
-"""``cfg.attributes`` key: the revisions the database is at after a run, for the caller."""
 STATEMENT_SHOWN = 160
 
 
@@ -86,10 +77,7 @@ class _Run:
 
     def steps(self, heads: Any, _: MigrationContext) -> Iterator[RevisionStep]:
         """Alembic's own steps, each prepared just before its transaction begins."""
-        if self.upgrading:
-            planned = self.scripts._upgrade_revs(self.target, heads)
-        else:
-            planned = self.scripts._downgrade_revs(self.target, heads)
+        planned = planned_steps(self.scripts, self.target, heads, upgrading=self.upgrading)
         self.heads = tuple(heads)
         for index, step in enumerate(planned):
             self.step = step.revision
@@ -136,22 +124,20 @@ def migrate(
     limits: timeouts.Timeouts,
     allow_data_loss: bool = False,
     report: Report,
-) -> list[str]:
-    """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; return the revisions."""
+) -> Outcome:
+    """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; say what it did."""
     checksums = revision_checksums(versions_dir(cfg))
     files = fingerprint(checksums)
     if upgrading:
         heads = uptodate.heads_if_current(conn, files, target)
         if heads is not None:
-            cfg.attributes[CURRENT_HEADS] = heads
-            return []
+            return Outcome([], heads)
     scripts = script_directory(cfg)
     with alembic_errors():
         scripts.get_heads()  # every revision file loaded now: one that cannot be changes nothing
     lock.acquire(conn, report)
     watch = guard.Guard(conn, allow=allow_data_loss)
     run = _Run(conn, scripts, target, upgrading, limits, report, watch, checksums)
-    cfg.attributes["on_version_apply"] = run.applied_one
     try:
         history.ensure_table(conn)
         validation.refuse_changed(conn, scripts, checksums)
@@ -160,14 +146,13 @@ def migrate(
         while True:
             try:
                 with alembic_errors():
-                    run_env(cfg, scripts, conn, run.steps, target)
+                    run_env(cfg, scripts, conn, run.steps, target, on_step=[run.applied_one])
                 if run.applied:
                     run.heads = tuple(MigrationContext.configure(conn).get_current_heads())
                 if upgrading and _at_heads_of(scripts, run.heads):
                     uptodate.record(conn, files, run.heads)
                 conn.commit()
-                cfg.attributes[CURRENT_HEADS] = run.heads
-                return run.applied
+                return Outcome(run.applied, run.heads)
             except Exception as exc:
                 failed, run.in_effect = run.step, None
                 if conn.in_transaction():
@@ -180,7 +165,6 @@ def migrate(
                 attempt += 1
                 await_(asyncio.sleep(retry))
     finally:
-        cfg.attributes.pop("on_version_apply", None)
         watch.close()
         lock.release(conn)
 
@@ -256,7 +240,7 @@ def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> f
     ) from exc
 
 
-async def run(url: URL, cfg: Config, target: str, **options: Any) -> list[str]:
+async def run(url: URL, cfg: Config, target: str, **options: Any) -> Outcome:
     """:func:`migrate` (same keyword options) on a new connection to ``url``."""
     async with connect(url) as conn:
         return await conn.run_sync(lambda sync_conn: migrate(sync_conn, cfg, target, **options))

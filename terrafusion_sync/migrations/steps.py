@@ -8,14 +8,34 @@ with one :class:`~alembic.script.ScriptDirectory` kept for all steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from terrafusion_sync.migrations.config import script_directory
+from terrafusion_sync.migrations.environment import StepCallback, steps_on
+
+StepFunction = Callable[[Any, MigrationContext], Iterable[RevisionStep]]
+"""What Alembic's ``EnvironmentContext(fn=...)`` takes: the steps from the current heads."""
+
+
+def planned_steps(
+    scripts: ScriptDirectory, target: str, heads: Any, *, upgrading: bool
+) -> list[RevisionStep]:
+    """The steps Alembic itself would run from ``heads`` to ``target``, in order.
+
+    Alembic keeps this in the private ``ScriptDirectory._upgrade_revs`` /
+    ``_downgrade_revs``, which ``alembic.command.upgrade`` uses too (as does
+    pytest-alembic): this function is the one place the core touches them.
+    """
+    if upgrading:
+        return list(scripts._upgrade_revs(target, heads))
+    return list(scripts._downgrade_revs(target, heads))
 
 
 class Stepper:
@@ -33,39 +53,45 @@ class Stepper:
 
     def upgrade(self, target: str) -> None:
         """Apply revisions up to ``target``."""
-        self._run(lambda rev, _: self.scripts._upgrade_revs(target, rev), target)
+        self._run(target, upgrading=True)
 
     def downgrade(self, target: str) -> None:
         """Undo revisions down to ``target`` (a revision id, ``-1`` or ``base``)."""
-        self._run(lambda rev, _: self.scripts._downgrade_revs(target, rev), target)
+        self._run(target, upgrading=False)
 
-    def _run(self, fn: Any, target: str) -> None:
+    def _run(self, target: str, *, upgrading: bool) -> None:
         if self.connection.in_transaction():
             self.connection.commit()
         try:
-            run_env(self.cfg, self.scripts, self.connection, fn, target)
+            run_env(
+                self.cfg,
+                self.scripts,
+                self.connection,
+                lambda heads, _: planned_steps(self.scripts, target, heads, upgrading=upgrading),
+                target,
+            )
         finally:
             if self.connection.in_transaction():
                 self.connection.rollback()
 
 
 def run_env(
-    cfg: Config, scripts: ScriptDirectory, connection: Connection, fn: Any, target: str
+    cfg: Config,
+    scripts: ScriptDirectory,
+    connection: Connection,
+    fn: StepFunction,
+    target: str,
+    on_step: Sequence[StepCallback] = (),
 ) -> None:
     """Run ``env.py`` on ``connection`` with Alembic step function ``fn``.
 
     What ``alembic.command.upgrade`` / ``downgrade`` do, minus reloading the scripts: the
-    one place that hands a connection to env.py for a run of steps. Steps never compare
-    with the models, so env.py is told not to import them (unless the caller gave some).
+    one place that hands a connection to env.py for a run of steps (see
+    :func:`~terrafusion_sync.migrations.environment.steps_on`); ``on_step`` callbacks run
+    after each step, inside its transaction.
     """
-    cfg.attributes["connection"] = connection
-    no_models = "target_metadata" not in cfg.attributes
-    if no_models:
-        cfg.attributes["target_metadata"] = None
-    try:
-        with EnvironmentContext(cfg, scripts, fn=fn, as_sql=False, destination_rev=target):
-            scripts.run_env()
-    finally:
-        cfg.attributes.pop("connection", None)
-        if no_models:
-            cfg.attributes.pop("target_metadata", None)
+    with (
+        steps_on(cfg, connection, on_step),
+        EnvironmentContext(cfg, scripts, fn=fn, as_sql=False, destination_rev=target),
+    ):
+        scripts.run_env()

@@ -25,19 +25,18 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from terrafusion_sync.database import (
+from terrafusion_sync.database import connect, quoted
+from terrafusion_sync.errors import MissingDatabaseError
+from terrafusion_sync.migrations.checksums import versions_fingerprint
+from terrafusion_sync.migrations.config import alembic_config, versions_dir
+from terrafusion_sync.migrations.deploy import Report, quiet, upgrade
+from terrafusion_sync.provision import (
     MAINTENANCE_DATABASE,
-    connect,
     derived_name,
     drop_database,
     ensure_database,
-    url_label,
 )
-from terrafusion_sync.errors import MissingDatabaseError
-from terrafusion_sync.migrations.checksums import versions_fingerprint
-from terrafusion_sync.migrations.commands import upgrade
-from terrafusion_sync.migrations.config import alembic_config, versions_dir
-from terrafusion_sync.migrations.runner import CURRENT_HEADS, Report, quiet
+from terrafusion_sync.settings import url_label
 
 READY_ENV = "TFSYNC_TEST_DATABASE_READY"
 """Set by ``tfsync test`` for the pytest it starts: ``<host:port/db> <fingerprint>``.
@@ -62,8 +61,8 @@ class Stamp:
 
     def comment_on(self, database: str | None) -> str:
         """The SQL that stamps ``database``."""
-        quoted = self.render().replace("'", "''")
-        return f"COMMENT ON DATABASE \"{database}\" IS '{quoted}'"
+        literal = self.render().replace("'", "''")
+        return f"COMMENT ON DATABASE {quoted(database or '')} IS '{literal}'"
 
     @classmethod
     def parse(cls, comment: str | None) -> Stamp | None:
@@ -130,7 +129,7 @@ async def drop_test_databases(url: URL) -> None:
 async def copy_template(url: URL, name: str) -> URL:
     """A new database ``name``, a copy of ``url``'s template (replacing a leftover of that name).
 
-    The caller drops it (:func:`terrafusion_sync.database.drop_database`).
+    The caller drops it (:func:`terrafusion_sync.provision.drop_database`).
     """
     copy = url.set(database=name)
     await drop_database(copy)
@@ -212,15 +211,15 @@ async def _build_template(
 ) -> tuple[tuple[str, ...], Stamp]:
     await _drop(template)
     await ensure_database(template)
-    applied = tuple(await upgrade(template, "head", cfg=cfg, report=report))
-    stamp = Stamp(fingerprint, tuple(cfg.attributes[CURRENT_HEADS]))
+    outcome = await upgrade(template, "head", cfg=cfg, report=report)
+    stamp = Stamp(fingerprint, outcome.heads)
     name = template.database
     async with connect(template.set(database=MAINTENANCE_DATABASE), autocommit=True) as conn:
         await conn.execute(text(stamp.comment_on(name)))
         await conn.execute(
-            text(f'ALTER DATABASE "{name}" IS_TEMPLATE true ALLOW_CONNECTIONS false')
+            text(f"ALTER DATABASE {quoted(name or '')} IS_TEMPLATE true ALLOW_CONNECTIONS false")
         )
-    return applied, stamp
+    return tuple(outcome.applied), stamp
 
 
 async def _copy(url: URL, stamp: Stamp) -> None:
@@ -238,7 +237,9 @@ async def _drop(template: URL) -> None:
             {"name": template.database},
         )
         if marked:
-            await conn.execute(text(f'ALTER DATABASE "{template.database}" IS_TEMPLATE false'))
+            await conn.execute(
+                text(f"ALTER DATABASE {quoted(template.database or '')} IS_TEMPLATE false")
+            )
     await drop_database(template)
 
 

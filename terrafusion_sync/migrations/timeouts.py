@@ -12,15 +12,14 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from alembic.script import Script
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from terrafusion_sync.migrations.config import file_name
+from terrafusion_sync.errors import first_line
 from terrafusion_sync.settings import (
     DEFAULT_LOCK_RETRIES,
     DEFAULT_LOCK_TIMEOUT,
@@ -28,6 +27,9 @@ from terrafusion_sync.settings import (
     Settings,
     duration,
 )
+
+if TYPE_CHECKING:
+    from alembic.script import Script
 
 _TABLE_AFTER = re.compile(
     r"\b(?:TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?(?:\s+ONLY)?|ON(?:\s+ONLY)?|INTO|FROM|UPDATE|"
@@ -54,6 +56,8 @@ class Timeouts:
 
     def for_revision(self, script: Script) -> tuple[str, str]:
         """``(lock_timeout, statement_timeout)`` for ``script``, its own values first."""
+        from terrafusion_sync.migrations.config import file_name  # Alembic: only with a script
+
         module = script.module
         where = f"{script.revision} ({file_name(script)})"
         lock = getattr(module, "lock_timeout", None)
@@ -133,6 +137,4 @@ def busy_table(conn: Connection, statement: str | None) -> str:
 
 def describe_error(exc: Any) -> str:
     """The first line of a database error, without SQLAlchemy's wrapping."""
-    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
-    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
-    return first.removeprefix("<class 'asyncpg.exceptions.").split(">: ", 1)[-1]
+    return first_line(exc)

@@ -14,9 +14,9 @@ from pathlib import Path
 from alembic.config import Config
 from sqlalchemy.engine import URL
 
-from terrafusion_sync.database import scratch_database
 from terrafusion_sync.migrations import alembic_config, compare_models, upgrade
 from terrafusion_sync.migrations.config import versions_dir
+from terrafusion_sync.provision import scratch_database
 from terrafusion_sync.review import allow, seal, stairway, structure, unsafe
 from terrafusion_sync.review.drift import drift_finding
 from terrafusion_sync.review.findings import Finding

@@ -1,0 +1,131 @@
+"""Upgrade and downgrade: what ``make upgrade`` and ``make downgrade`` call.
+
+An upgrade to head of a database already there is answered by one query
+(:mod:`.uptodate`), before Alembic is even imported; anything else is the safe run of
+:mod:`.runner`. Both return an :class:`Outcome`: what was applied, and where the database
+is now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.engine import URL
+
+from terrafusion_sync import VERSIONS_DIR
+from terrafusion_sync.errors import MigrationError
+from terrafusion_sync.migrations import uptodate
+from terrafusion_sync.migrations.timeouts import Timeouts
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+Report = Callable[[str], None]
+"""Where progress lines go (``print`` in the CLI)."""
+
+
+def quiet(_: str) -> None:
+    """A reporter that says nothing."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run did: the revisions applied (or undone), in order, and where it ended."""
+
+    applied: list[str]
+    heads: tuple[str, ...]
+    """The revision(s) the database is at now (empty: base)."""
+
+    def summary(self, verb: str = "applied") -> str:
+        """``applied 2 revision(s); now at X``, or ``already at X: nothing to do``."""
+        where = ", ".join(self.heads) or "base"
+        if not self.applied:
+            return f"already at {where}: nothing to do"
+        return f"{verb} {len(self.applied)} revision(s); now at {where}"
+
+
+async def upgrade(
+    url: URL,
+    target: str = "head",
+    *,
+    cfg: Config | None = None,
+    versions_dir: Path | None = None,
+    report: Report = quiet,
+    limits: Timeouts | None = None,
+) -> Outcome:
+    """Bring the database to ``target`` safely (see :mod:`.runner`); report each revision.
+
+    The revision files are ``cfg``'s, else those in ``versions_dir`` (default: the
+    project's). Without ``cfg``, a database already at head costs one query.
+    """
+    if cfg is None:
+        heads = await uptodate.current_heads(url, versions_dir or VERSIONS_DIR, target)
+        if heads is not None:
+            return Outcome([], heads)
+    return await _run(url, target, cfg, versions_dir, upgrading=True, report=report, limits=limits)
+
+
+async def downgrade(
+    url: URL,
+    target: str,
+    *,
+    cfg: Config | None = None,
+    versions_dir: Path | None = None,
+    report: Report = quiet,
+    limits: Timeouts | None = None,
+    allow_data_loss: bool = False,
+) -> Outcome:
+    """Step the database back to ``target`` (required: there is no default).
+
+    A step that would drop a table or column holding rows is refused unless
+    ``allow_data_loss`` (see :mod:`.guard`).
+    """
+    return await _run(
+        url,
+        downgrade_target(target),
+        cfg,
+        versions_dir,
+        upgrading=False,
+        report=report,
+        limits=limits,
+        allow_data_loss=allow_data_loss,
+    )
+
+
+def downgrade_target(target: str) -> str:
+    """``target`` stripped; refused when empty: a downgrade never defaults to base."""
+    if not target or not target.strip():
+        raise MigrationError(
+            "downgrade needs a target revision",
+            "say how far back: make downgrade REV=-1, or a revision id, or base",
+        )
+    return target.strip()
+
+
+async def _run(
+    url: URL,
+    target: str,
+    cfg: Config | None,
+    versions_dir: Path | None,
+    *,
+    upgrading: bool,
+    report: Report,
+    limits: Timeouts | None,
+    allow_data_loss: bool = False,
+) -> Outcome:
+    # Alembic is imported only now, when there is work to do
+    from terrafusion_sync.migrations import runner
+    from terrafusion_sync.migrations.config import alembic_config
+
+    return await runner.run(
+        url,
+        cfg or alembic_config(versions_dir=versions_dir),
+        target,
+        upgrading=upgrading,
+        limits=limits or Timeouts(),
+        allow_data_loss=allow_data_loss,
+        report=report,
+    )

@@ -1,0 +1,48 @@
+"""What the migrations core tells ``env.py``, beyond what Alembic itself defines.
+
+Alembic's cookbook hands a connection to ``env.py`` through
+``config.attributes["connection"]``, and tools such as pytest-alembic put
+``target_metadata`` there too: ``env.py`` treats both as Alembic's template does. The core
+needs two more things when it runs steps, under names of its own so that no other tool's
+value is ever mistaken for them. This module is the one place that names them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+
+SKIP_MODELS = "tfsync.skip_models"
+"""True when the run only applies steps: ``env.py`` then need not import the models."""
+ON_STEP = "tfsync.on_step"
+"""Callables for Alembic's ``on_version_apply``: each runs after a step, in its transaction."""
+
+StepCallback = Callable[..., None]
+
+
+def skip_models(cfg: Config) -> bool:
+    """Whether ``env.py`` may leave the models unimported (see :data:`SKIP_MODELS`)."""
+    return bool(cfg.attributes.get(SKIP_MODELS))
+
+
+def on_step(cfg: Config) -> Sequence[StepCallback]:
+    """The core's callbacks for ``on_version_apply`` (none under plain ``alembic``)."""
+    return tuple(cfg.attributes.get(ON_STEP, ()))
+
+
+@contextmanager
+def steps_on(
+    cfg: Config, connection: Connection, on_step: Sequence[StepCallback] = ()
+) -> Iterator[None]:
+    """While the block runs, ``env.py`` applies steps on ``connection``, without the models,
+    calling ``on_step`` after each; everything set here is removed afterwards."""
+    given = {"connection": connection, SKIP_MODELS: True, ON_STEP: tuple(on_step)}
+    cfg.attributes.update(given)
+    try:
+        yield
+    finally:
+        for key in given:
+            cfg.attributes.pop(key, None)
