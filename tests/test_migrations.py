@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import migrations
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.review import review
-from terrafusion_sync.review.drift import ONLY_IN_MODELS
+from terrafusion_sync.review.drift_findings import ONLY_IN_MODELS
 
 from helpers import models, tables
 

@@ -18,7 +18,7 @@ from terrafusion_sync.migrations import alembic_config, compare_models, upgrade
 from terrafusion_sync.migrations.config import versions_dir
 from terrafusion_sync.provision import scratch_database
 from terrafusion_sync.review import allow, seal, stairway, structure, unsafe
-from terrafusion_sync.review.drift import drift_finding
+from terrafusion_sync.review.drift_findings import drift_finding
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.lint import ruff_findings
 from terrafusion_sync.review.revisions import RevisionFile, changed_only, read_versions
