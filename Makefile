@@ -28,8 +28,8 @@ downgrade: $(VENV)/.bootstrapped  ## Step back to REV (required): make downgrade
 	$(NOX) -s downgrade -- $(REV)
 
 .PHONY: status
-status: $(VENV)/.bootstrapped  ## Which database, its revision, head and pending revisions
-	$(NOX) -s status
+status: $(VENV)/.bootstrapped  ## Which database, its revision, head and pending revisions (ARGS=--graph draws them)
+	$(NOX) -s status -- $(ARGS)
 
 .PHONY: sql
 sql: $(VENV)/.bootstrapped  ## The SQL an upgrade would run, changing nothing: make sql [REV=[FROM:]TO]
@@ -42,6 +42,10 @@ plan: $(VENV)/.bootstrapped  ## The revisions an upgrade would run, with their S
 .PHONY: history
 history: $(VENV)/.bootstrapped  ## Every migration step run on the database: who, when, result
 	$(NOX) -s history -- $(ARGS)
+
+.PHONY: docs
+docs: $(VENV)/.bootstrapped  ## Write docs/schema.md: ER diagram of the models, graph of the revisions (ARGS=--check)
+	$(NOX) -s docs -- $(ARGS)
 
 .PHONY: validate
 validate: $(VENV)/.bootstrapped  ## Check applied revision files are unchanged since applied

@@ -73,6 +73,13 @@ def status(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def docs(session: nox.Session) -> None:
+    """Write docs/schema.md: the models' ER diagram and the revision graph (Mermaid)."""
+    install(session)
+    tfsync(session, "docs", *session.posargs)
+
+
+@nox.session(default=False)
 def sql(session: nox.Session) -> None:
     """The SQL an upgrade would run, for a DBA to read: nox -s sql -- [FROM:]TO."""
     install(session)

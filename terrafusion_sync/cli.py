@@ -124,6 +124,11 @@ def build_parser() -> Parser:
         "Show the database (masked), its revision, head and pending revisions.",
         cmd_status,
     )
+    sub.add_argument(
+        "--graph",
+        action="store_true",
+        help="also draw the revision graph, current and pending revisions marked",
+    )
     _add_test_flag(sub)
 
     sub = add("sql", "Print the SQL an upgrade to [FROM:]TO would run; changes nothing.", cmd_sql)
@@ -156,6 +161,20 @@ def build_parser() -> Parser:
         "or REV (a sealed, edited one needs --reason)",
     )
     sub.add_argument("--reason", default="", help="why a sealed revision is re-sealed")
+
+    sub = add(
+        "docs",
+        "Write docs/schema.md: the models' ER diagram and the revision graph (Mermaid).",
+        cmd_docs,
+    )
+    sub.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when the file is out of date"
+    )
+    sub.add_argument(
+        "--output",
+        metavar="PATH",
+        help="another file (- prints it); needed when TFSYNC_VERSIONS_DIR names another folder",
+    )
 
     sub = add("test", "Bring the test database to head, then run pytest with ARGS.", cmd_test)
     sub.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="ARGS")
@@ -346,6 +365,15 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
             say(f"  {script.revision}  {script.doc}")
     else:
         say("pending: none, the database is at head")
+    if args.graph:
+        from terrafusion_sync import pictures
+
+        history = pictures.read_history(alembic_config(settings))
+        say(f"revision graph ({pictures.LEGEND}):")
+        for line in pictures.text_graph(
+            history, state.current, [s.revision for s in state.pending]
+        ):
+            say(f"  {line}")
     return EXIT_OK
 
 
@@ -382,6 +410,26 @@ def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
             )
         say(format_text(done.findings, done.revisions))
     return EXIT_FINDINGS if done.findings else EXIT_OK
+
+
+def cmd_docs(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync import pictures
+    from terrafusion_sync.review.pictures import stale_finding
+
+    cfg = alembic_config(settings)
+    document = pictures.render(cfg)
+    if args.output == "-":
+        sys.stdout.write(document.text)
+        return EXIT_OK
+    path = pictures.output_path(cfg, args.output)
+    if args.check:
+        found = pictures.stale(document, path)
+        say(stale_finding(found).render() if found else f"{shown_path(path)} is up to date")
+        return EXIT_FINDINGS if found else EXIT_OK
+    written = pictures.write(document, path)
+    counts = f"{document.tables} table(s), {document.revisions} revision(s)"
+    say(f"{'wrote' if written else 'unchanged:'} {shown_path(path)} ({counts})")
+    return EXIT_OK
 
 
 def cmd_test(settings: Settings, args: argparse.Namespace) -> int:

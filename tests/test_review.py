@@ -219,10 +219,12 @@ def test_findings_print_like_a_compiler_and_as_json() -> None:
 
 
 def project_copy(tmp_path: Path) -> Path:
-    """The package and pyproject.toml in a temporary folder: a scratch copy of the project."""
+    """The package, pyproject.toml and docs/ in a temporary folder: a scratch copy of the
+    project."""
     root = tmp_path / "project"
     root.mkdir()
     shutil.copy(PACKAGE_DIR.parent / "pyproject.toml", root)
+    shutil.copytree(PACKAGE_DIR.parent / "docs", root / "docs")
     shutil.copytree(
         PACKAGE_DIR, root / "terrafusion_sync", ignore=shutil.ignore_patterns("__pycache__")
     )
@@ -231,6 +233,11 @@ def project_copy(tmp_path: Path) -> Path:
 
 def hook(root: Path, url: URL, *files: str) -> subprocess.CompletedProcess[str]:
     """What the pre-commit hook runs (`nox -s review -- FILES`), in the copy."""
+    return tfsync_in(root, url, "review", *files)
+
+
+def tfsync_in(root: Path, url: URL, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m terrafusion_sync ARGS`` in the copy."""
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TFSYNC_DEBUG"}}
     env |= {
         "PYTHONPATH": str(root),
@@ -238,7 +245,7 @@ def hook(root: Path, url: URL, *files: str) -> subprocess.CompletedProcess[str]:
         "TEST_DATABASE_URL": url.render_as_string(hide_password=False),
     }
     return subprocess.run(
-        [sys.executable, "-m", "terrafusion_sync", "review", *files],
+        [sys.executable, "-m", "terrafusion_sync", *args],
         cwd=root,
         env=env,
         capture_output=True,
@@ -263,9 +270,14 @@ def test_pre_commit_hook_blocks_a_bad_revision_and_passes_a_good_one(
     (versions / bad).unlink()
 
     shutil.copy(FIXTURES / BATCHED_BACKFILL, versions / BATCHED_BACKFILL)
-    done = hook(
-        root, test_database_url, f"terrafusion_sync/alembic_migrations/versions/{BATCHED_BACKFILL}"
-    )
+    good = f"terrafusion_sync/alembic_migrations/versions/{BATCHED_BACKFILL}"
+    done = hook(root, test_database_url, good)
+    assert done.returncode == 1  # a new revision without its picture
+    assert [line.split(" ")[1] for line in done.stdout.splitlines()[1:-1]] == ["TF601"]
+    assert done.stdout.splitlines()[1].startswith("docs/schema.md:")
+
+    assert tfsync_in(root, test_database_url, "docs").returncode == 0  # make docs
+    done = hook(root, test_database_url, good, "docs/schema.md")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.rstrip().endswith("0 findings in 1 revision")
 

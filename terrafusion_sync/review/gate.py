@@ -1,6 +1,6 @@
 """Run every review check and collect the findings.
 
-Global checks (one head, drift, the seal manifest) always run; per-revision checks
+Global checks (one head, drift, the seal manifest, the pictures) always run; per-revision checks
 (structure, unsafe SQL, stairway) run on every revision, or only on the revision files
 among ``files`` when the pre-commit hook passes the changed files.
 """
@@ -21,6 +21,7 @@ from terrafusion_sync.review import allow, seal, stairway, structure, unsafe
 from terrafusion_sync.review.drift_findings import drift_finding
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.lint import ruff_findings
+from terrafusion_sync.review.pictures import pictures_findings
 from terrafusion_sync.review.revisions import RevisionFile, changed_only, read_versions
 
 __all__ = ["Review", "review"]
@@ -41,12 +42,15 @@ async def review(
     cfg: Config | None = None,
     lint: bool = True,
     files: Sequence[Path] | None = None,
+    docs: Path | None = None,
 ) -> Review:
     """Review the chain ``cfg`` names (default: the project's).
 
     ``server_url`` names the server where one scratch database is made, walked up and down
     the chain, checked for drift and dropped; no other database is touched. ``files``
     (from pre-commit) limits the per-revision checks to the revision files among them.
+    ``docs`` is the picture file to compare with what ``make docs`` writes (default:
+    ``docs/schema.md`` when ``cfg`` names the project's own versions folder, else none).
     """
     cfg = cfg or alembic_config()
     versions = versions_dir(cfg)
@@ -69,6 +73,7 @@ async def review(
     findings += structure.global_findings(revisions, versions)
     seals = seal.read_manifest(seal.manifest_path(versions))
     findings += seal.seal_findings(revisions, versions, seals)
+    findings += pictures_findings(cfg, docs)
 
     order = _chain(revisions)
     if order is not None:
