@@ -337,3 +337,21 @@ def graph_lines(out: str) -> dict[str, str]:
         if match:
             found[match[2]] = f"{match[1]} {match[3]}"
     return found
+
+
+def test_names_mermaid_would_misread_are_escaped() -> None:
+    """Each of these broke Mermaid 11 in Chromium before it was escaped (a syntax error)."""
+    metadata = MetaData()
+    sa.Table(
+        "class",  # a keyword of erDiagram
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("pk-id", sa.Integer),  # read as a PK mark, then garbage
+        sa.Column("at", sa.DateTime(timezone=True)),  # a type with spaces
+    )
+    text = er_diagram(metadata)
+    assert '    "class" {\n' in text
+    assert '        integer _pk-id "column pk-id"\n' in text
+    assert "        timestamp_with_time_zone at\n" in text
+    tables, _ = parse_er(text)
+    assert list(tables["class"]) == ["id", "pk-id", "at"]

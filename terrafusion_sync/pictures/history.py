@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from alembic.config import Config
@@ -35,7 +36,23 @@ class History:
 
     def children(self, rev: str) -> tuple[str, ...]:
         """The revisions whose parent is ``rev``, in history order."""
-        return tuple(r.id for r in self.revisions if rev in r.parents)
+        return self._children.get(rev, ())
+
+    def get(self, rev: str) -> Revision:
+        """The revision ``rev``."""
+        return self._by_id[rev]
+
+    @cached_property
+    def _children(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {}
+        for r in self.revisions:
+            for parent in r.parents:
+                found.setdefault(parent, []).append(r.id)
+        return {parent: tuple(kids) for parent, kids in found.items()}
+
+    @cached_property
+    def _by_id(self) -> dict[str, Revision]:
+        return {r.id: r for r in self.revisions}
 
     @property
     def heads(self) -> tuple[str, ...]:
@@ -52,14 +69,13 @@ class History:
 
     def ancestors(self, revs: tuple[str, ...]) -> set[str]:
         """``revs`` and every revision they build on."""
-        by_id = {r.id: r for r in self.revisions}
         seen: set[str] = set()
-        todo = [r for r in revs if r in by_id]
+        todo = [r for r in revs if r in self._by_id]
         while todo:
             rev = todo.pop()
             if rev not in seen:
                 seen.add(rev)
-                todo.extend(by_id[rev].parents)
+                todo.extend(self._by_id[rev].parents)
         return seen
 
 
@@ -68,12 +84,19 @@ def read_history(cfg: Config) -> History:
     scripts = script_directory(cfg)
     with alembic_errors():
         found = list(scripts.walk_revisions())
+        # depends_on may name a branch label or a short id: the revision it resolves to
+        needs = {
+            s.revision: sorted(
+                scripts.get_revision(d).revision for d in to_tuple(s.dependencies, default=())
+            )
+            for s in found
+        }
     revisions = {
         s.revision: Revision(
             id=s.revision,
             message=(s.doc.strip().splitlines() or [""])[0].strip(),
             parents=tuple(to_tuple(s.down_revision, default=())),
-            depends_on=tuple(sorted(to_tuple(s.dependencies, default=()))),
+            depends_on=tuple(needs[s.revision]),
             branch_labels=tuple(sorted(s.branch_labels)),
             file=Path(s.path).name if s.path else "",
         )

@@ -20,10 +20,11 @@ from terrafusion_sync.pictures.history import History, Revision
 
 __all__ = ["column_type", "er_diagram", "node_id", "revision_flowchart"]
 
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_\-\[\]().,]*")
 _NOT_IN_WORD = re.compile(r"[^A-Za-z0-9_\-\[\]().,]")
-_KEYWORDS = {"pk", "fk", "uk"}  # Mermaid reads these as key marks wherever they stand
-_ENTITY = re.compile(r"\w+")
+_KEY_MARK = re.compile(r"(pk|fk|uk)\b", re.IGNORECASE)  # Mermaid reads a word starting so as a key
+_ENTITY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ER_KEYWORDS = {"class", "classdef", "direction", "end", "many", "one", "only", "style", "subgraph"}
+_ER_KEYWORDS |= {"to", "zero", "erdiagram", "acctitle", "accdescr", "u", "o"}
 _DIALECT = postgresql.dialect()
 INDENT = "    "
 
@@ -45,9 +46,11 @@ def er_diagram(metadata: MetaData) -> str:
 
 
 def entity(table: Table) -> str:
-    """The table's name as a Mermaid entity: bare when a word, else quoted."""
+    """The table's name as a Mermaid entity: bare when a plain word, else quoted."""
     name = table.fullname
-    return name if _ENTITY.fullmatch(name) else '"' + name.replace('"', "'") + '"'
+    if _ENTITY.fullmatch(name) and name.lower() not in _ER_KEYWORDS:
+        return name
+    return '"' + name.replace('"', "'") + '"'
 
 
 def column_type(column: Column) -> str:
@@ -129,10 +132,8 @@ def _unique_with(table: Table, column: Column) -> list[str] | None:
 
 def _word(text: str) -> str:
     """``text`` as one Mermaid attribute word: spaces and other characters become ``_``."""
-    if _WORD.fullmatch(text) and text.lower() not in _KEYWORDS:
-        return text
     word = _NOT_IN_WORD.sub("_", text)
-    if not re.match(r"[A-Za-z_]", word) or word.lower() in _KEYWORDS:
+    if not re.match(r"[A-Za-z_]", word) or _KEY_MARK.match(word):
         word = "_" + word
     return word
 

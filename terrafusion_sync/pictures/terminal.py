@@ -60,7 +60,7 @@ def _text(
     pending: Collection[str],
     heads: set[str],
 ) -> str:
-    rev = next(r for r in history.revisions if r.id == rev_id)
+    rev = history.get(rev_id)
     marks = []
     if rev_id in current:
         marks.append("current")
