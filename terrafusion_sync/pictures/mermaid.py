@@ -47,7 +47,10 @@ def er_diagram(metadata: MetaData) -> str:
 
 def entity(table: Table) -> str:
     """The table's name as a Mermaid entity: bare when a plain word, else quoted."""
-    name = table.fullname
+    return _entity_name(table.fullname)
+
+
+def _entity_name(name: str) -> str:
     if _ENTITY.fullmatch(name) and name.lower() not in _ER_KEYWORDS:
         return name
     return '"' + name.replace('"', "'") + '"'
@@ -99,9 +102,12 @@ def relationship(fk: ForeignKeyConstraint) -> str:
     names = {c.name for c in columns}
     one_child = any(unique <= names for unique in _unique_sets(child))
     child_side = "o|" if one_child else "o{"
-    referred = [e.column.name for e in fk.elements]
+    # by name, as written: the referred table may be outside the metadata (another schema)
+    table_name, _, _ = fk.elements[0].target_fullname.rpartition(".")
+    referred = [e.target_fullname.rpartition(".")[2] for e in fk.elements]
     label = f"{', '.join(c.name for c in columns)} -> {', '.join(referred)}".replace('"', "'")
-    return f'{entity(fk.referred_table)} {parent_side}--{child_side} {entity(child)} : "{label}"'
+    parent = _entity_name(table_name)
+    return f'{parent} {parent_side}--{child_side} {entity(child)} : "{label}"'
 
 
 def _unique_sets(table: Table) -> list[frozenset[str]]:
