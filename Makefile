@@ -43,6 +43,10 @@ plan: $(VENV)/.bootstrapped  ## The revisions an upgrade would run, with their S
 history: $(VENV)/.bootstrapped  ## Every migration step run on the database: who, when, result
 	$(NOX) -s history -- $(ARGS)
 
+.PHONY: backfills
+backfills: $(VENV)/.bootstrapped  ## Every backfill (op.backfill): rows done, rate, state
+	$(NOX) -s backfill -- status $(ARGS)
+
 .PHONY: validate
 validate: $(VENV)/.bootstrapped  ## Check applied revision files are unchanged since applied
 	$(NOX) -s validate -- $(ARGS)

@@ -3,7 +3,7 @@
 Alembic's cookbook hands a connection to ``env.py`` through
 ``config.attributes["connection"]``, and tools such as pytest-alembic put
 ``target_metadata`` there too: ``env.py`` treats both as Alembic's template does. The core
-needs two more things when it runs steps, under names of its own so that no other tool's
+needs three more things when it runs steps, under names of its own so that no other tool's
 value is ever mistaken for them. This module is the one place that names them.
 """
 
@@ -20,6 +20,9 @@ SKIP_MODELS = "tfsync.skip_models"
 ON_STEP = "tfsync.on_step"
 """Callables for Alembic's ``on_version_apply``: each runs after a step, in its transaction."""
 
+BACKFILLS_AFTER = "tfsync.backfills_after"
+"""True when the core runs ``op.backfill`` in batches after the steps (see :mod:`.backfill`)."""
+
 StepCallback = Callable[..., None]
 
 
@@ -33,13 +36,29 @@ def on_step(cfg: Config) -> Sequence[StepCallback]:
     return tuple(cfg.attributes.get(ON_STEP, ()))
 
 
+def backfills_after(cfg: Config) -> bool:
+    """Whether ``op.backfill`` only records its work, for the core to run in batches after
+    the step commits; elsewhere (plain ``alembic``, the review's stairway) it runs it in
+    the step, as one statement."""
+    return bool(cfg.attributes.get(BACKFILLS_AFTER))
+
+
 @contextmanager
 def steps_on(
-    cfg: Config, connection: Connection, on_step: Sequence[StepCallback] = ()
+    cfg: Config,
+    connection: Connection,
+    on_step: Sequence[StepCallback] = (),
+    *,
+    backfills_after: bool = False,
 ) -> Iterator[None]:
     """While the block runs, ``env.py`` applies steps on ``connection``, without the models,
     calling ``on_step`` after each; everything set here is removed afterwards."""
-    given = {"connection": connection, SKIP_MODELS: True, ON_STEP: tuple(on_step)}
+    given = {
+        "connection": connection,
+        SKIP_MODELS: True,
+        ON_STEP: tuple(on_step),
+        BACKFILLS_AFTER: backfills_after,
+    }
     cfg.attributes.update(given)
     try:
         yield

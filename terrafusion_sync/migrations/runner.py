@@ -8,6 +8,8 @@ timeouts are set (:mod:`.timeouts`) and, for a downgrade, the data-loss guard wa
 (:mod:`.guard`); after it, inside the same transaction, the history row is written
 (:mod:`.history`). A failed step is rolled back, recorded, and reported in one line naming
 the revision file and the failing statement; a lock timeout is retried with backoff first.
+An upgrade then runs ``op.backfill``'s batches (:mod:`.backfill`), before the steps those a
+killed run left unfinished, after them those the steps recorded.
 
 Steps commit with ``synchronous_commit`` off except the last (and a failure's record),
 whose synchronous commit flushes the WAL of all before it: a server crash mid-run can only
@@ -34,7 +36,15 @@ from sqlalchemy.engine import URL, Connection
 from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError, raised_at
-from terrafusion_sync.migrations import guard, history, lock, timeouts, uptodate, validation
+from terrafusion_sync.migrations import (
+    backfill,
+    guard,
+    history,
+    lock,
+    timeouts,
+    uptodate,
+    validation,
+)
 from terrafusion_sync.migrations.checksums import checksum_of, fingerprint, revision_checksums
 from terrafusion_sync.migrations.config import (
     alembic_errors,
@@ -142,13 +152,26 @@ def migrate(
         history.ensure_table(conn)
         validation.refuse_changed(conn, scripts, checksums)
         conn.commit()
+        if upgrading:  # a killed run's backfills finish before any new revision runs
+            backfill.run_pending(conn, scripts, limits, report)
         attempt = 0
         while True:
             try:
                 with alembic_errors():
-                    run_env(cfg, scripts, conn, run.steps, target, on_step=[run.applied_one])
+                    run_env(
+                        cfg,
+                        scripts,
+                        conn,
+                        run.steps,
+                        target,
+                        on_step=[run.applied_one],
+                        backfills_after=upgrading,
+                    )
                 if run.applied:
                     run.heads = tuple(MigrationContext.configure(conn).get_current_heads())
+                    conn.commit()
+                if upgrading:  # op.backfill's batches, each step's schema change committed
+                    backfill.run_pending(conn, scripts, limits, report)
                 if upgrading and _at_heads_of(scripts, run.heads):
                     uptodate.record(conn, files, run.heads)
                 conn.commit()
