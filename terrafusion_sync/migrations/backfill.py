@@ -372,10 +372,11 @@ class _Walk:
                 f"{where} lost its connection to PostgreSQL: {first_line(exc)}",
                 "the batches before it stay done; run `make upgrade` again to resume",
             ) from exc
-        busy = None
-        if timeouts.is_lock_timeout(exc):
-            busy = timeouts.busy_table(conn, getattr(exc, "statement", None))
         conn.rollback()
+        busy = None
+        if timeouts.is_lock_timeout(exc):  # the holder still holds it: look it up
+            busy = timeouts.busy_table(conn, getattr(exc, "statement", None))
+            conn.rollback()
         if busy is not None and attempt < self.limits.retries:
             self.size = max(1, self.size // 2)
             delay = self.limits.delay(attempt + 1)
