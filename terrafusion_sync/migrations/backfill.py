@@ -144,8 +144,8 @@ def validate(conn: Connection, call: Call, where: str) -> Key:
     try:
         with conn.begin_nested():
             conn.execute(
-                sa.text("EXPLAIN " + batch_sql(call, key, after=True, size=1)),
-                {"last": [None] * len(key.columns)},
+                sa.text("EXPLAIN " + rewrite_sql(call, key, after=True)),
+                {"last": [None] * len(key.columns), "end": [None] * len(key.columns)},
             )
     except sa_exc.DBAPIError as exc:
         raise refuse(f"PostgreSQL rejects set/where: {first_line(exc)}") from exc
@@ -183,28 +183,40 @@ def record(conn: Connection, revision: str, call: Call, key: Key) -> None:
     )
 
 
-def batch_sql(call: Call, key: Key, *, after: bool, size: int) -> str:
-    """One batch: the next ``size`` keys after ``:last`` (a text[]), the rows among them
-    matching ``where`` rewritten; returns keys walked, rows changed and the last key."""
+def _bound(key: Key, name: str) -> str:
+    """The key's values from the text[] parameter ``name``, cast to their types."""
+    return ", ".join(
+        f"CAST((CAST(:{name} AS text[]))[{i + 1}] AS {t})" for i, t in enumerate(key.types)
+    )
+
+
+def range_sql(call: Call, key: Key, *, after: bool, size: int) -> str:
+    """The next ``size`` keys after ``:last`` (a text[]): how many, and the last of them."""
     cols = ", ".join(key.columns)
     aliases = [f"_tfsync_k{i}" for i in range(len(key.columns))]
-    qualified = ", ".join(f"{call.table}.{c}" for c in key.columns)
-    bound = ", ".join(
-        f"CAST((CAST(:last AS text[]))[{i + 1}] AS {t})" for i, t in enumerate(key.types)
-    )
-    start = f" WHERE ({cols}) > ({bound})" if after else ""
+    start = f" WHERE ({cols}) > ({_bound(key, 'last')})" if after else ""
     select = ", ".join(f"{c} AS {a}" for c, a in zip(key.columns, aliases, strict=True))
     last = ", ".join(f"CAST({a} AS text)" for a in aliases)
     return (
         f"WITH batch AS MATERIALIZED (SELECT {select} FROM {call.table}{start}"
-        f" ORDER BY {cols} LIMIT {int(size)}),"
-        f" changed AS (UPDATE {call.table} SET {call.set_sql}"
-        f" WHERE ({qualified}) IN (SELECT {', '.join(aliases)} FROM batch)"
-        f" AND ({call.where_sql}) RETURNING 1)"
+        f" ORDER BY {cols} LIMIT {int(size)})"
         " SELECT (SELECT count(*) FROM batch) AS walked,"
-        " (SELECT count(*) FROM changed) AS changed,"
         f" (SELECT ARRAY[{last}] FROM batch"
         f" ORDER BY {', '.join(a + ' DESC' for a in aliases)} LIMIT 1) AS last_key"
+    )
+
+
+def rewrite_sql(call: Call, key: Key, *, after: bool) -> str:
+    """The rows of one key range, ``:last`` (exclusive) to ``:end``, matching ``where``.
+
+    Both bounds are given as values, so the planner sees a narrow range of the primary
+    key's index (a join on the batch's keys would be hashed over the whole table).
+    """
+    keys = ", ".join(f"{call.table}.{c}" for c in key.columns)
+    start = f"({keys}) > ({_bound(key, 'last')}) AND " if after else ""
+    return (
+        f"UPDATE {call.table} SET {call.set_sql}"
+        f" WHERE {start}({keys}) <= ({_bound(key, 'end')}) AND ({call.where_sql})"
     )
 
 
@@ -336,9 +348,14 @@ class _Walk:
             ),
             {"lock": self.lock, "statement": self.statement},
         )
-        sql = batch_sql(self.call, self.key, after=self.last is not None, size=self.size)
-        params = {"last": self.last} if self.last is not None else {}
-        walked, changed, last = conn.execute(sa.text(sql), params).one()
+        after = self.last is not None
+        params = {"last": self.last} if after else {}
+        sql = range_sql(self.call, self.key, after=after, size=self.size)
+        walked, last = conn.execute(sa.text(sql), params).one()
+        changed = 0
+        if walked:
+            rewrite = sa.text(rewrite_sql(self.call, self.key, after=after))
+            changed = conn.execute(rewrite, {**params, "end": last}).rowcount
         done = walked < self.size
         elapsed = time.perf_counter() - clock
         conn.execute(
