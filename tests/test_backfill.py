@@ -179,6 +179,23 @@ async def test_upgrade_prints_the_backfill_and_lists_it_in_status_and_history(
     assert await uptodate.current_heads(scratch_url, versions, "head") == (BACKFILL,)
 
 
+async def test_the_next_revision_of_the_same_run_finds_the_backfill_done(
+    scratch_url: URL, versions: Path
+) -> None:
+    cfg = with_backfill(versions)
+    add_revision(
+        versions,
+        "bf0000000003",
+        BACKFILL,
+        "op.create_check_constraint('ck_parcels_upper', 'parcels', 'county = upper(county)')",
+        "op.drop_constraint('ck_parcels_upper', 'parcels')",
+        doc="counties upper",
+    )
+    outcome = await migrations.upgrade(scratch_url, cfg=cfg)
+    assert outcome.applied[-3:] == [PARCELS, BACKFILL, "bf0000000003"]
+    assert await walked(scratch_url) == ("done", ROWS)
+
+
 async def test_sigkill_half_way_resumes_from_the_last_batch_changing_no_row_twice(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
 ) -> None:

@@ -20,8 +20,9 @@ SKIP_MODELS = "tfsync.skip_models"
 ON_STEP = "tfsync.on_step"
 """Callables for Alembic's ``on_version_apply``: each runs after a step, in its transaction."""
 
-BACKFILLS_AFTER = "tfsync.backfills_after"
-"""True when the core runs ``op.backfill`` in batches after the steps (see :mod:`.backfill`)."""
+BACKFILLS = "tfsync.backfills"
+"""A list, when the core runs ``op.backfill`` in batches after each step (:mod:`.backfill`):
+each call records its backfill and appends its revision id there."""
 
 StepCallback = Callable[..., None]
 
@@ -36,11 +37,11 @@ def on_step(cfg: Config) -> Sequence[StepCallback]:
     return tuple(cfg.attributes.get(ON_STEP, ()))
 
 
-def backfills_after(cfg: Config) -> bool:
-    """Whether ``op.backfill`` only records its work, for the core to run in batches after
-    the step commits; elsewhere (plain ``alembic``, the review's stairway) it runs it in
-    the step, as one statement."""
-    return bool(cfg.attributes.get(BACKFILLS_AFTER))
+def recorded_backfills(cfg: Config) -> list[str] | None:
+    """Where ``op.backfill`` notes a backfill it recorded for the core to run once the step
+    has committed; None elsewhere (plain ``alembic``, the review's stairway), where it runs
+    it in the step, as one statement."""
+    return cfg.attributes.get(BACKFILLS)
 
 
 @contextmanager
@@ -49,7 +50,7 @@ def steps_on(
     connection: Connection,
     on_step: Sequence[StepCallback] = (),
     *,
-    backfills_after: bool = False,
+    backfills: list[str] | None = None,
 ) -> Iterator[None]:
     """While the block runs, ``env.py`` applies steps on ``connection``, without the models,
     calling ``on_step`` after each; everything set here is removed afterwards."""
@@ -57,7 +58,7 @@ def steps_on(
         "connection": connection,
         SKIP_MODELS: True,
         ON_STEP: tuple(on_step),
-        BACKFILLS_AFTER: backfills_after,
+        BACKFILLS: backfills,
     }
     cfg.attributes.update(given)
     try:

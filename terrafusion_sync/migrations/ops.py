@@ -12,10 +12,11 @@ stay frozen history)::
     )
 
 Run by the migrations core, the call checks its input and records the backfill in the
-revision's transaction; the core runs it in batches once the revision has committed
-(:mod:`.backfill`). Elsewhere (plain ``alembic upgrade``, the review's stairway) the same
-check is followed by one plain ``UPDATE`` in the revision's transaction, so the data ends
-up the same. ``--sql`` renders it as comments saying what runs, and how.
+revision's transaction; the core runs it in batches once the revision has committed, before
+the next revision (:mod:`.backfill`). Elsewhere (plain ``alembic upgrade``, the review's
+stairway) the same check is followed by one plain ``UPDATE`` in the revision's
+transaction, so the data ends up the same. ``--sql`` renders it as comments saying what
+runs, and how.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from alembic.operations import MigrateOperation, Operations
 
 from terrafusion_sync.database import quoted
 from terrafusion_sync.migrations import backfill
-from terrafusion_sync.migrations.environment import backfills_after
+from terrafusion_sync.migrations.environment import recorded_backfills
 from terrafusion_sync.settings import duration
 
 
@@ -74,8 +75,10 @@ def run_backfill(operations: Operations, operation: BackfillOp) -> None:
     revision, where = calling_revision()
     conn = operations.get_bind()
     key = backfill.validate(conn, call, where)
-    if context.config is not None and backfills_after(context.config):
+    recorded = recorded_backfills(context.config) if context.config is not None else None
+    if recorded is not None:
         backfill.record(conn, revision, call, key)
+        recorded.append(revision)
     else:
         operations.execute(call.plain_sql())
 

@@ -8,8 +8,8 @@ timeouts are set (:mod:`.timeouts`) and, for a downgrade, the data-loss guard wa
 (:mod:`.guard`); after it, inside the same transaction, the history row is written
 (:mod:`.history`). A failed step is rolled back, recorded, and reported in one line naming
 the revision file and the failing statement; a lock timeout is retried with backoff first.
-An upgrade then runs ``op.backfill``'s batches (:mod:`.backfill`), before the steps those a
-killed run left unfinished, after them those the steps recorded.
+An upgrade runs ``op.backfill``'s batches (:mod:`.backfill`) between the steps: those a
+killed run left unfinished first, then each revision's once it has committed.
 
 Steps commit with ``synchronous_commit`` off except the last (and a failure's record),
 whose synchronous commit flushes the WAL of all before it: a server crash mid-run can only
@@ -80,6 +80,8 @@ class _Run:
     """Where the database is: before the steps, then after them."""
     in_effect: tuple[str, str, bool] | None = None
     """The session's timeouts and durability now; None after a rollback (unknown)."""
+    backfills: list[str] = field(default_factory=list)
+    """Revisions whose ``op.backfill`` the last step recorded (see :meth:`backfill_now`)."""
 
     @property
     def direction(self) -> str:
@@ -90,6 +92,7 @@ class _Run:
         planned = planned_steps(self.scripts, self.target, heads, upgrading=self.upgrading)
         self.heads = tuple(heads)
         for index, step in enumerate(planned):
+            self.backfill_now()
             self.step = step.revision
             self.started_at, self.clock = datetime.now(UTC), time.perf_counter()
             self.current_limits = self.limits.for_revision(step.revision)
@@ -100,6 +103,13 @@ class _Run:
             if not self.upgrading:
                 self.watch.watch(step.revision.revision, file_name(step.revision))
             yield step
+
+    def backfill_now(self) -> None:
+        """Run the backfills the steps recorded, their schema change committed: before the
+        next step, which may rely on them (a NOT NULL on the backfilled column)."""
+        if self.backfills:
+            self.backfills.clear()
+            backfill.run_pending(self.conn, self.scripts, self.limits, self.report)
 
     def applied_one(self, *, step: MigrationInfo, **_: Any) -> None:
         """After a step, in its transaction: the history row, then the progress line."""
@@ -165,13 +175,12 @@ def migrate(
                         run.steps,
                         target,
                         on_step=[run.applied_one],
-                        backfills_after=upgrading,
+                        backfills=run.backfills if upgrading else None,
                     )
                 if run.applied:
                     run.heads = tuple(MigrationContext.configure(conn).get_current_heads())
                     conn.commit()
-                if upgrading:  # op.backfill's batches, each step's schema change committed
-                    backfill.run_pending(conn, scripts, limits, report)
+                run.backfill_now()  # the last step's
                 if upgrading and _at_heads_of(scripts, run.heads):
                     uptodate.record(conn, files, run.heads)
                 conn.commit()
