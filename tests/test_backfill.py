@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import migrations
 from terrafusion_sync.cli import main
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations import uptodate
+from terrafusion_sync.migrations import progress, uptodate
 from terrafusion_sync.testing import MigrationRunner
 
 from helpers import HANG_GUARD, add_revision, assert_one_line_error, finish
@@ -290,8 +291,20 @@ async def test_a_locked_row_shrinks_the_batch_then_stops_and_resumes(
         ("op.backfill('parcel_log', set='line = upper(line)')", "has no primary key"),
         ("op.backfill('parcels', set='nope = 1')", 'column "nope" of relation "parcels"'),
         ("op.backfill('parcels', set='touched = 1', where='county <>')", "syntax error"),
+        # a batch may not reach beyond its key range
+        ("op.backfill('parcels', set='touched = 1 WHERE true --')", "set must be assignments"),
+        ("op.backfill('parcels', set='touched = 1', where='true) OR (true')", "cannot parse"),
+        ("op.backfill('parcels', set='touched = 1', batch_time='soon')", "not a duration"),
     ],
-    ids=["missing-table", "no-primary-key", "bad-set", "bad-where"],
+    ids=[
+        "missing-table",
+        "no-primary-key",
+        "bad-set",
+        "bad-where",
+        "set-with-where",
+        "where-unbalanced",
+        "bad-batch-time",
+    ],
 )
 async def test_bad_input_is_one_line_naming_the_revision_and_changes_nothing(
     env: pytest.MonkeyPatch,
@@ -309,6 +322,55 @@ async def test_bad_input_is_one_line_naming_the_revision_and_changes_nothing(
     assert await rows(scratch_url, "SELECT version_num FROM alembic_version") == [(PARCELS,)]
     assert await rows(scratch_url, "SELECT count(*) FROM tfsync_backfill") == [(0,)]
     assert await rows(scratch_url, "SELECT max(touched) FROM parcels") == [(0,)]
+
+
+async def test_a_composite_primary_key_is_walked_in_order(scratch_url: URL, versions: Path) -> None:
+    add_revision(
+        versions,
+        PARCELS,
+        INITIAL,
+        "op.execute('CREATE TABLE owners (county text, id integer, name text NOT NULL,"
+        " PRIMARY KEY (county, id))')\n"
+        "op.execute(\"INSERT INTO owners SELECT c, g, 'owner ' || g FROM"
+        " unnest(ARRAY['adams', 'benton', 'chelan']) AS c, generate_series(1, 700) AS g\")",
+        "op.execute('DROP TABLE owners')",
+        doc="owners",
+    )
+    add_revision(
+        versions,
+        BACKFILL,
+        PARCELS,
+        "op.backfill('owners', set='name = initcap(name)', where='name <> initcap(name)',"
+        " batch_time='2ms')",
+        doc="owner names",
+    )
+    await migrations.upgrade(scratch_url, cfg=migrations.alembic_config(versions_dir=versions))
+    assert await rows(scratch_url, "SELECT count(*) FROM owners WHERE name LIKE 'Owner %'") == [
+        (2100,)
+    ]
+    [(state, walked_rows, batches)] = await rows(
+        scratch_url, "SELECT state, rows_walked, batches FROM tfsync_backfill"
+    )
+    assert (state, walked_rows) == ("done", 2100)
+    assert batches > 1
+
+
+async def test_a_log_gets_a_plain_progress_line_at_a_readable_pace(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
+) -> None:
+    with_backfill(versions, EVERY_ROW_SLOWLY)
+    env.setattr(progress, "PLAIN_EVERY", 1.0)  # 5 s in real use
+    code, out, _ = cli(env, capsys, scratch_url, versions, "upgrade")
+    assert code == 0
+    lines = [line for line in out.splitlines() if re.search(r" of ~3,000 rows \(\d+%\)", line)]
+    assert lines, out
+    assert all(re.fullmatch(LINE, line) for line in lines), lines
+
+
+LINE = (
+    rf"  backfill {BACKFILL} parcels: [\d,]+ of ~3,000 rows \(\d+%\), [\d,]+ rows/s"
+    r"(, about \d+:\d\d:\d\d left)?"
+)
 
 
 async def test_offline_sql_renders_the_backfill_as_comments(versions: Path) -> None:

@@ -28,9 +28,10 @@ from typing import Any
 from alembic.operations import MigrateOperation, Operations
 
 from terrafusion_sync.database import quoted
+from terrafusion_sync.errors import ConfigError, MigrationError
 from terrafusion_sync.migrations import backfill
 from terrafusion_sync.migrations.environment import recorded_backfills
-from terrafusion_sync.settings import duration
+from terrafusion_sync.settings import positive_duration
 
 
 @Operations.register_operation("backfill")
@@ -59,7 +60,12 @@ class BackfillOp(MigrateOperation):
         ``TFSYNC_BACKFILL_BATCH_TIME``).
         """
         table = f"{quoted(schema)}.{quoted(table_name)}" if schema else quoted(table_name)
-        checked = duration(batch_time, "op.backfill batch_time") if batch_time else None
+        try:
+            checked = positive_duration(batch_time, "batch_time") if batch_time else None
+        except ConfigError as exc:
+            raise MigrationError(
+                f"{calling_revision()[1]}: op.backfill on {table}: {exc.message}", exc.hint
+            ) from None
         call = backfill.Call(table, set.strip(), (where or "true").strip(), checked)
         operations.invoke(cls(call))
 
