@@ -273,15 +273,16 @@ def run_pending(
         return
     applied = _applied(conn, scripts)
     conn.rollback()
-    batch_time = None
+    configured = None
     for row in pending:
         if row.revision not in applied:
             continue  # downgraded since: a new upgrade records it afresh
-        if row.batch_time_ms is None and batch_time is None:
-            batch_time = seconds(load_settings().backfill_batch_time)
-        target = row.batch_time_ms / 1000 if row.batch_time_ms else batch_time
+        if row.batch_time_ms:
+            target = row.batch_time_ms / 1000
+        else:  # TFSYNC_BACKFILL_BATCH_TIME, read once
+            target = configured = configured or seconds(load_settings().backfill_batch_time)
         lock, statement = limits.for_revision(scripts.get_revision(row.revision))
-        _Walk(conn, row, target or 0.2, limits, lock, statement, report).run()
+        _Walk(conn, row, target, limits, lock, statement, report).run()
 
 
 def _applied(conn: Connection, scripts: ScriptDirectory) -> set[str]:
@@ -310,7 +311,7 @@ class _Walk:
         self.key = Key(tuple(row.key_columns), tuple(row.key_types))
         self.last: list[str] | None = row.last_key
         self.walked, self.changed = row.rows_walked, row.rows_changed
-        self.batches, self.spent = row.batches, row.seconds
+        self.batches = row.batches
         self.size = row.batch_size or FIRST_BATCH
         self.label = f"backfill {row.revision} {row.table_name}"
 
@@ -404,7 +405,6 @@ class _Walk:
         self.walked += walked
         self.changed += changed
         self.batches += 1
-        self.spent += elapsed
         return done, time.perf_counter() - clock
 
     def _after_error(
