@@ -14,6 +14,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -231,6 +232,52 @@ async def test_sigkill_half_way_resumes_from_the_last_batch_changing_no_row_twic
         (1, ROWS)
     ]
     assert await walked(scratch_url) == ("done", ROWS)
+
+
+async def test_a_second_deploy_waits_for_the_lock_then_finds_nothing_to_do(
+    scratch_url: URL, versions: Path
+) -> None:
+    with_backfill(versions, EVERY_ROW_SLOWLY)
+    first = upgrade_process(scratch_url, versions)
+    await backfill_running(scratch_url, 1)
+    second = upgrade_process(scratch_url, versions)
+    assert finish(first)[0] == 0
+    code, out, err = finish(second)
+    assert (code, err) == (0, "")
+    assert "waiting for the migration lock: held by tfsync@" in out
+    assert "backfill" not in out.split("got the migration lock", 1)[1]
+    assert await rows(scratch_url, "SELECT touched, count(*) FROM parcels GROUP BY 1") == [
+        (1, ROWS)
+    ]
+
+
+async def test_a_lost_connection_is_one_line_and_the_next_upgrade_resumes(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
+) -> None:
+    with_backfill(versions, EVERY_ROW_SLOWLY)
+    runner = upgrade_process(scratch_url, versions)
+    await backfill_running(scratch_url, ROWS // 4)
+    await rows(
+        scratch_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE application_name = :app AND pid <> pg_backend_pid()",
+        app=f"tfsync@{socket.gethostname()}:{runner.pid}"[:63],
+    )
+    code, _, err = finish(runner)
+    assert code == 2
+    assert_one_line_error(
+        err, f"backfill {BACKFILL} parcels after ", "lost its connection to PostgreSQL", "resume"
+    )
+    state, done = await walked(scratch_url)
+    assert state == "running"
+    assert 0 < done < ROWS
+
+    code, out, err = cli(env, capsys, scratch_url, versions, "upgrade")
+    assert (code, err) == (0, "")
+    assert f"resuming after {done:,} rows" in out
+    assert await rows(scratch_url, "SELECT touched, count(*) FROM parcels GROUP BY 1") == [
+        (1, ROWS)
+    ]
 
 
 async def test_a_writer_runs_between_the_batches(scratch_url: URL, versions: Path) -> None:
