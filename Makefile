@@ -47,6 +47,10 @@ history: $(VENV)/.bootstrapped  ## Every migration step run on the database: who
 docs: $(VENV)/.bootstrapped  ## Write docs/schema.md: ER diagram of the models, graph of the revisions (ARGS=--check)
 	$(NOX) -s docs -- $(ARGS)
 
+.PHONY: backfills
+backfills: $(VENV)/.bootstrapped  ## Every backfill (op.backfill): rows done, rate, state
+	$(NOX) -s backfill -- status $(ARGS)
+
 .PHONY: validate
 validate: $(VENV)/.bootstrapped  ## Check applied revision files are unchanged since applied
 	$(NOX) -s validate -- $(ARGS)

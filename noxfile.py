@@ -94,6 +94,13 @@ def history(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def backfill(session: nox.Session) -> None:
+    """Backfills (op.backfill): nox -s backfill -- status lists rows done, rate and state."""
+    install(session)
+    tfsync(session, "backfill", *session.posargs)
+
+
+@nox.session(default=False)
 def validate(session: nox.Session) -> None:
     """Check that applied revision files are unchanged since they were applied."""
     install(session)

@@ -95,6 +95,12 @@ def build_parser() -> Parser:
     _add_test_flag(sub)
 
     sub = add(
+        "backfill", "Backfills (op.backfill): `backfill status` lists each one.", cmd_backfill
+    )
+    sub.add_argument("action", choices=("status",), help="status: rows done, rate and state")
+    _add_test_flag(sub)
+
+    sub = add(
         "validate",
         "Check that applied revision files are unchanged since applied (exit 1 if not).",
         cmd_validate,
@@ -314,6 +320,25 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
         say(
             f"{e.started_at:%Y-%m-%d %H:%M:%S} UTC  {e.direction:<9} {e.revision}  "
             f"{e.duration_s:7.2f} s  {e.db_user}@{e.host}  {(e.checksum or '')[:19]}  {result}"
+        )
+    return EXIT_OK
+
+
+def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync.migrations import backfill
+
+    url = database_url(settings, test=args.test)
+    found = run(backfill.read(url))
+    say(f"backfills of {describe_target(settings, url, args.test)}")
+    if not found:
+        say("no backfill has been recorded on this database")
+        return EXIT_OK
+    for b in found:
+        total = f" of ~{b.rows_estimate:,}" if b.rows_estimate is not None else ""
+        result = f"  {b.error}" if b.error else ""
+        say(
+            f"{b.revision}  {b.table}  {b.state:<7} {b.rows_walked:,}{total} rows walked, "
+            f"{b.rows_changed:,} changed, {b.batches:,} batches, {b.rate:,.0f} rows/s{result}"
         )
     return EXIT_OK
 

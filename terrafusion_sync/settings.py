@@ -41,6 +41,9 @@ _QUERY_RENAMES = {"sslmode": "ssl", "connect_timeout": "timeout"}
 DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_STATEMENT_TIMEOUT = "1h"
 DEFAULT_LOCK_RETRIES = 3
+# op.backfill sizes its batches so that each takes about this long: the longest a writer of
+# the same row waits for it (see migrations/backfill.py).
+DEFAULT_BACKFILL_BATCH_TIME = "200ms"
 _DURATION = re.compile(r"^\s*\d+\s*(us|ms|s|min|h|d)?\s*$")
 
 
@@ -55,6 +58,7 @@ class Settings:
     lock_timeout: str = DEFAULT_LOCK_TIMEOUT
     statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
     lock_retries: int = DEFAULT_LOCK_RETRIES
+    backfill_batch_time: str = DEFAULT_BACKFILL_BATCH_TIME
     versions_dir: Path | None = None
 
     @property
@@ -90,6 +94,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "TFSYNC_STATEMENT_TIMEOUT",
         ),
         lock_retries=_count(values.get("TFSYNC_LOCK_RETRIES"), "TFSYNC_LOCK_RETRIES"),
+        backfill_batch_time=positive_duration(
+            values.get("TFSYNC_BACKFILL_BATCH_TIME", DEFAULT_BACKFILL_BATCH_TIME),
+            "TFSYNC_BACKFILL_BATCH_TIME",
+        ),
         versions_dir=Path(values["TFSYNC_VERSIONS_DIR"]).resolve()
         if values.get("TFSYNC_VERSIONS_DIR")
         else None,
@@ -120,6 +128,23 @@ def duration(value: str, name: str) -> str:
             "write a number with a unit: 500ms, 5s, 1min, 1h; 0 means no limit",
         )
     return "".join(str(value).split())
+
+
+_UNIT_SECONDS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def seconds(value: str) -> float:
+    """A :func:`duration` in seconds (a bare number is milliseconds, as in PostgreSQL)."""
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyz")
+    return int(number) * _UNIT_SECONDS[value[len(number) :] or "ms"]
+
+
+def positive_duration(value: str, name: str) -> str:
+    """A :func:`duration` that is more than zero (a target time, not a limit)."""
+    checked = duration(value, name)
+    if seconds(checked) <= 0:
+        raise ConfigError(f"{name} is {value!r}", "write a time above zero, such as 200ms")
+    return checked
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -59,6 +59,8 @@ BAD = {
     "2026_12_01_1000-bad000000023_drop_report_message.py": [("TF002", 18), ("TF410", 18)],
     # reads rows through op.get_bind(): `alembic upgrade --sql` cannot render it
     "2026_12_01_1000-bad000000026_backfill_priority.py": [("TF414", 18)],
+    # one plain UPDATE of a live table: op.backfill is the safe way
+    "2026_12_01_1000-bad000000027_uppercase_report_counties.py": [("TF415", 17)],
     # accepted with a reason: nothing on the file
     "2026_12_01_1000-bad000000024_drop_report_message.py": [],
     # a table created in the same revision is not live: index, rename, NOT NULL are fine
@@ -68,6 +70,7 @@ NULLABLE_COLUMN = "2026_12_01_1000-good00000101_add_owner_email.py"
 CONCURRENT_INDEX = "2026_12_01_1000-good00000102_index_report_messages.py"
 BATCHED_BACKFILL = "2026_12_01_1000-good00000103_backfill_report_status.py"
 MERGE = "2026_12_01_1000-good00000104_merge_heads.py"
+BACKFILL_AFTER_SCHEMA_CHANGE = "2026_12_01_1000-good00000105_add_owner_email_backfilled.py"
 
 
 def add(versions: Path, fixture: str) -> Path:
@@ -87,6 +90,7 @@ def on(path: Path, findings: list[Finding]) -> list[tuple[str, int]]:
 
 def test_every_fixture_is_listed() -> None:
     listed = {*BAD, NULLABLE_COLUMN, CONCURRENT_INDEX, BATCHED_BACKFILL, MERGE}
+    listed |= {BACKFILL_AFTER_SCHEMA_CHANGE}
     assert {p.name for p in FIXTURES.glob("*.py")} == listed
 
 
@@ -108,6 +112,7 @@ async def test_bad_revision_is_found_at_its_line(
         (NULLABLE_COLUMN, "owner_email"),
         (CONCURRENT_INDEX, "message_index"),
         (BATCHED_BACKFILL, None),
+        (BACKFILL_AFTER_SCHEMA_CHANGE, "owner_email"),
     ],
 )
 async def test_good_revision_with_its_model_change_has_no_finding(

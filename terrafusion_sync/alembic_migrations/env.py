@@ -20,6 +20,7 @@ from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import connect
 from terrafusion_sync.embedded import database_url
 from terrafusion_sync.migrations import environment
+from terrafusion_sync.migrations import ops as _ops  # noqa: F401 - registers op.backfill
 from terrafusion_sync.migrations.history import include_name
 from terrafusion_sync.settings import load_settings
 

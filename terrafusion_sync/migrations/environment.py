@@ -3,7 +3,7 @@
 Alembic's cookbook hands a connection to ``env.py`` through
 ``config.attributes["connection"]``, and tools such as pytest-alembic put
 ``target_metadata`` there too: ``env.py`` treats both as Alembic's template does. The core
-needs two more things when it runs steps, under names of its own so that no other tool's
+needs three more things when it runs steps, under names of its own so that no other tool's
 value is ever mistaken for them. This module is the one place that names them.
 """
 
@@ -20,6 +20,10 @@ SKIP_MODELS = "tfsync.skip_models"
 ON_STEP = "tfsync.on_step"
 """Callables for Alembic's ``on_version_apply``: each runs after a step, in its transaction."""
 
+BACKFILLS = "tfsync.backfills"
+"""A list, when the core runs ``op.backfill`` in batches after each step (:mod:`.backfill`):
+each call records its backfill and appends its revision id there."""
+
 StepCallback = Callable[..., None]
 
 
@@ -33,13 +37,29 @@ def on_step(cfg: Config) -> Sequence[StepCallback]:
     return tuple(cfg.attributes.get(ON_STEP, ()))
 
 
+def recorded_backfills(cfg: Config) -> list[str] | None:
+    """Where ``op.backfill`` notes a backfill it recorded for the core to run once the step
+    has committed; None elsewhere (plain ``alembic``, the review's stairway), where it runs
+    it in the step, as one statement."""
+    return cfg.attributes.get(BACKFILLS)
+
+
 @contextmanager
 def steps_on(
-    cfg: Config, connection: Connection, on_step: Sequence[StepCallback] = ()
+    cfg: Config,
+    connection: Connection,
+    on_step: Sequence[StepCallback] = (),
+    *,
+    backfills: list[str] | None = None,
 ) -> Iterator[None]:
     """While the block runs, ``env.py`` applies steps on ``connection``, without the models,
     calling ``on_step`` after each; everything set here is removed afterwards."""
-    given = {"connection": connection, SKIP_MODELS: True, ON_STEP: tuple(on_step)}
+    given = {
+        "connection": connection,
+        SKIP_MODELS: True,
+        ON_STEP: tuple(on_step),
+        BACKFILLS: backfills,
+    }
     cfg.attributes.update(given)
     try:
         yield

@@ -3,7 +3,8 @@
 A successful step's row is written inside the step's own transaction, so it exists exactly
 when the revision is applied; a failed step's row is written after the rollback. Beside it,
 ``tfsync_migration_state`` keeps one row: the files an upgrade last found the database at
-head of (see :mod:`.uptodate`). Like ``alembic_version`` both tables belong to the tooling,
+head of (see :mod:`.uptodate`), and ``tfsync_backfill`` the progress of every
+``op.backfill`` (see :mod:`.backfill`). Like ``alembic_version`` these tables belong to the tooling,
 not to the models: autogenerate and the drift check ignore them (:func:`include_name`).
 """
 
@@ -56,6 +57,35 @@ state_table = sa.Table(
     sa.Column("history_id", sa.BigInteger),
     sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("id", name=f"ck_{STATE_TABLE_NAME}_one_row"),
+)
+
+BACKFILL_TABLE_NAME = "tfsync_backfill"
+backfill_table = sa.Table(  # one row per op.backfill of an applied revision (see backfill.py)
+    BACKFILL_TABLE_NAME,
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("revision", sa.String(64), nullable=False),
+    sa.Column("table_name", sa.Text, nullable=False),
+    sa.Column("set_sql", sa.Text, nullable=False),
+    sa.Column("where_sql", sa.Text, nullable=False),
+    sa.Column("key_columns", ARRAY(sa.Text), nullable=False),
+    sa.Column("key_types", ARRAY(sa.Text), nullable=False),
+    sa.Column("batch_time_ms", sa.Integer),  # None: TFSYNC_BACKFILL_BATCH_TIME
+    sa.Column("state", sa.String(16), nullable=False),  # pending, running, failed, done
+    sa.Column("last_key", ARRAY(sa.Text)),  # the last key of the last committed batch
+    sa.Column("rows_walked", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_changed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_estimate", sa.BigInteger),
+    sa.Column("batches", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("batch_size", sa.Integer),
+    sa.Column("seconds", sa.Float, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint(
+        "revision", "table_name", "set_sql", "where_sql", name=f"uq_{BACKFILL_TABLE_NAME}_call"
+    ),
 )
 
 TOOL_TABLES = frozenset(metadata.tables)

@@ -8,6 +8,8 @@ timeouts are set (:mod:`.timeouts`) and, for a downgrade, the data-loss guard wa
 (:mod:`.guard`); after it, inside the same transaction, the history row is written
 (:mod:`.history`). A failed step is rolled back, recorded, and reported in one line naming
 the revision file and the failing statement; a lock timeout is retried with backoff first.
+An upgrade runs ``op.backfill``'s batches (:mod:`.backfill`) between the steps: those a
+killed run left unfinished first, then each revision's once it has committed.
 
 Steps commit with ``synchronous_commit`` off except the last (and a failure's record),
 whose synchronous commit flushes the WAL of all before it: a server crash mid-run can only
@@ -34,7 +36,15 @@ from sqlalchemy.engine import URL, Connection
 from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError, raised_at
-from terrafusion_sync.migrations import guard, history, lock, timeouts, uptodate, validation
+from terrafusion_sync.migrations import (
+    backfill,
+    guard,
+    history,
+    lock,
+    timeouts,
+    uptodate,
+    validation,
+)
 from terrafusion_sync.migrations.checksums import checksum_of, fingerprint, revision_checksums
 from terrafusion_sync.migrations.config import (
     alembic_errors,
@@ -70,6 +80,8 @@ class _Run:
     """Where the database is: before the steps, then after them."""
     in_effect: tuple[str, str, bool] | None = None
     """The session's timeouts and durability now; None after a rollback (unknown)."""
+    backfills: list[str] = field(default_factory=list)
+    """Revisions whose ``op.backfill`` the last step recorded (see :meth:`backfill_now`)."""
 
     @property
     def direction(self) -> str:
@@ -80,6 +92,7 @@ class _Run:
         planned = planned_steps(self.scripts, self.target, heads, upgrading=self.upgrading)
         self.heads = tuple(heads)
         for index, step in enumerate(planned):
+            self.backfill_now()
             self.step = step.revision
             self.started_at, self.clock = datetime.now(UTC), time.perf_counter()
             self.current_limits = self.limits.for_revision(step.revision)
@@ -90,6 +103,13 @@ class _Run:
             if not self.upgrading:
                 self.watch.watch(step.revision.revision, file_name(step.revision))
             yield step
+
+    def backfill_now(self) -> None:
+        """Run the backfills the steps recorded, their schema change committed: before the
+        next step, which may rely on them (a NOT NULL on the backfilled column)."""
+        if self.backfills:
+            self.backfills.clear()
+            backfill.run_pending(self.conn, self.scripts, self.limits, self.report)
 
     def applied_one(self, *, step: MigrationInfo, **_: Any) -> None:
         """After a step, in its transaction: the history row, then the progress line."""
@@ -142,13 +162,25 @@ def migrate(
         history.ensure_table(conn)
         validation.refuse_changed(conn, scripts, checksums)
         conn.commit()
+        if upgrading:  # a killed run's backfills finish before any new revision runs
+            backfill.run_pending(conn, scripts, limits, report)
         attempt = 0
         while True:
             try:
                 with alembic_errors():
-                    run_env(cfg, scripts, conn, run.steps, target, on_step=[run.applied_one])
+                    run_env(
+                        cfg,
+                        scripts,
+                        conn,
+                        run.steps,
+                        target,
+                        on_step=[run.applied_one],
+                        backfills=run.backfills if upgrading else None,
+                    )
                 if run.applied:
                     run.heads = tuple(MigrationContext.configure(conn).get_current_heads())
+                    conn.commit()
+                run.backfill_now()  # the last step's
                 if upgrading and _at_heads_of(scripts, run.heads):
                     uptodate.record(conn, files, run.heads)
                 conn.commit()

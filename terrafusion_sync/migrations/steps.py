@@ -82,16 +82,20 @@ def run_env(
     fn: StepFunction,
     target: str,
     on_step: Sequence[StepCallback] = (),
+    *,
+    backfills: list[str] | None = None,
 ) -> None:
     """Run ``env.py`` on ``connection`` with Alembic step function ``fn``.
 
     What ``alembic.command.upgrade`` / ``downgrade`` do, minus reloading the scripts: the
     one place that hands a connection to env.py for a run of steps (see
     :func:`~terrafusion_sync.migrations.environment.steps_on`); ``on_step`` callbacks run
-    after each step, inside its transaction.
+    after each step, inside its transaction; with a ``backfills`` list, ``op.backfill`` leaves
+    its batches to the caller and notes its revision there (see
+    :func:`~terrafusion_sync.migrations.environment.recorded_backfills`).
     """
     with (
-        steps_on(cfg, connection, on_step),
+        steps_on(cfg, connection, on_step, backfills=backfills),
         EnvironmentContext(cfg, scripts, fn=fn, as_sql=False, destination_rev=target),
     ):
         scripts.run_env()

@@ -5,7 +5,8 @@ buffer that notes, for every statement, the line of the revision file that emitt
 Each revision's SQL goes to squawk; its findings are mapped back to those lines and given
 stable codes. What squawk lacks is added here: tables created earlier in the same revision
 are not "existing" (so nothing on them is flagged), and a revision that changes a table's
-schema and also rewrites its rows.
+schema and also rewrites its rows; and rows rewritten by one plain statement
+(:mod:`.rewrites`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from terrafusion_sync.errors import TfsyncError, first_line, raised_in
 from terrafusion_sync.migrations import upgrade_sql
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
+from terrafusion_sync.review.rewrites import plain_rewrites
 
 NOT_NULL_WITHOUT_DEFAULT = "TF401"
 SET_NOT_NULL = "TF402"
@@ -255,6 +257,7 @@ async def unsafe_findings(
     findings += _squawk(segments, by_id)
     for segment in segments:
         findings += _schema_and_rows(segment, by_id[segment.revision])
+        findings += plain_rewrites(segment, by_id[segment.revision], findings)
     return findings
 
 

@@ -1,0 +1,84 @@
+"""Rows of a live table rewritten by one plain statement: the safe way is ``op.backfill``.
+
+One ``UPDATE`` (or ``DELETE``) over a big table holds the row lock of every row it touches
+until the revision commits: the application's writers of those rows wait for the whole
+statement. The SQL a revision emits offline is read with PostgreSQL's own parser (pglast),
+so an ``UPDATE`` inside a CTE counts and one inside a string or a comment does not (the
+comments ``op.backfill`` renders, or a ``DO`` block's loop that commits in batches). Tables
+created earlier in the same revision have no readers yet, and a statement already
+reported as TF413 (schema change and row rewrite together) is not reported twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pglast import ast, parse_sql
+from pglast.parser import ParseError
+from pglast.visitors import Visitor
+
+from terrafusion_sync.review.findings import Finding
+from terrafusion_sync.review.revisions import RevisionFile
+
+if TYPE_CHECKING:
+    from terrafusion_sync.review.unsafe import Segment
+
+PLAIN_REWRITE = "TF415"
+
+
+class _Rewrites(Visitor):
+    """Every UPDATE and DELETE in a statement: (verb, table)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[tuple[str, str]] = []
+
+    def visit_UpdateStmt(self, ancestors: Any, node: ast.UpdateStmt) -> None:
+        self.found.append(("updated", node.relation.relname))
+
+    def visit_DeleteStmt(self, ancestors: Any, node: ast.DeleteStmt) -> None:
+        self.found.append(("deleted", node.relation.relname))
+
+
+def _statements(sql: str) -> list[Any]:
+    try:
+        return [raw.stmt for raw in parse_sql(sql)]
+    except ParseError:
+        return []  # squawk reports what PostgreSQL cannot parse
+
+
+def plain_rewrites(segment: Segment, rev: RevisionFile, reported: list[Finding]) -> list[Finding]:
+    """TF415 for each revision line whose SQL updates or deletes rows of an existing table."""
+    already = {(f.path, f.line) for f in reported if f.code == "TF413"}
+    created: set[str] = set()
+    findings = []
+    for chunk in segment.chunks:
+        statements = _statements(chunk.text)
+        if chunk.line is None:  # Alembic's own (alembic_version), not the revision's
+            continue
+        for stmt in statements:
+            if isinstance(stmt, ast.CreateStmt):
+                created.add(stmt.relation.relname)
+            visitor = _Rewrites()
+            visitor(stmt)
+            live = [(verb, table) for verb, table in visitor.found if table not in created]
+            if not live or (rev.shown, chunk.line) in already:
+                continue
+            verb, table = live[0]
+            findings.append(
+                Finding(
+                    rev.shown,
+                    chunk.line,
+                    PLAIN_REWRITE,
+                    f"rows of {table} {verb} by one plain statement: the row lock of every "
+                    "row it touches is held until the revision commits, stalling the "
+                    "application's writers of those rows",
+                    f'write it as op.backfill("{table}", set=..., where=...), which runs in '
+                    "short batches on the primary key after the revision commits"
+                    if verb == "updated"
+                    else "delete in batches after the revision commits: a few thousand keys "
+                    "per transaction (a DO loop with COMMIT in an autocommit block)",
+                )
+            )
+            break
+    return findings
