@@ -2,10 +2,11 @@
 
 While a downgrade step runs, every statement the connection sends is inspected just before
 it reaches the server (SQLAlchemy's ``before_cursor_execute``). A ``DROP TABLE`` or an
-``ALTER TABLE ... DROP [COLUMN]`` is measured first: rows in the table, or rows with a
-value in the column. If that is more than zero the statement is not sent, the step's
-transaction rolls back, and the error says table, column and row count, unless data loss
-was allowed (then the loss is noted in the history).
+``ALTER TABLE ... DROP [COLUMN]`` (as PostgreSQL's own parser reads it, :mod:`.statements`)
+is measured first: rows in the table, or rows with a value in the column. If that is more
+than zero the statement is not sent, the step's transaction rolls back, and the error says
+table, column and row count, unless data loss was allowed (then the loss is noted in the
+history).
 
 Why here and not elsewhere: an Alembic ``Operations`` hook sees only ``op.drop_*`` calls
 and misses ``op.execute("DROP TABLE ...")`` and batch operations; rendering the step in
@@ -16,7 +17,6 @@ database exactly as the step has left it so far, and nothing of it has run yet.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,21 +24,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
 from terrafusion_sync.errors import MigrationError
-
-_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
-_NAME = rf"{_IDENT}(?:\s*\.\s*{_IDENT})?"
-_DROP_TABLE = re.compile(
-    rf"^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?P<names>{_NAME}(?:\s*,\s*{_NAME})*)",
-    re.IGNORECASE,
-)
-_ALTER_TABLE = re.compile(
-    rf"^\s*ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?(?P<table>{_NAME})\s+(?P<actions>.*)$",
-    re.IGNORECASE | re.DOTALL,
-)
-_DROP_COLUMN = re.compile(
-    rf"^\s*DROP\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?(?P<column>{_IDENT})", re.IGNORECASE
-)
-_NOT_COLUMNS = {"constraint", "default", "not", "identity", "expression", "column"}
+from terrafusion_sync.migrations.statements import drops
 
 
 class DataLossError(MigrationError):
@@ -59,22 +45,6 @@ class Loss:
         return f"{what} ({self.rows} row{'s' * (self.rows != 1)} with data)"
 
 
-def drops(statement: str) -> list[tuple[str, str | None]]:
-    """The tables and columns ``statement`` drops: ``[(table, None), (table, column)]``."""
-    found = _DROP_TABLE.match(statement)
-    if found:
-        return [(name, None) for name in _split(found.group("names"))]
-    altered = _ALTER_TABLE.match(statement)
-    if not altered:
-        return []
-    result: list[tuple[str, str | None]] = []
-    for action in _split(altered.group("actions")):
-        column = _DROP_COLUMN.match(action)
-        if column and column.group("column").lower() not in _NOT_COLUMNS:
-            result.append((altered.group("table"), column.group("column")))
-    return result
-
-
 def measure(conn: Connection, table: str, column: str | None) -> Loss | None:
     """Rows that dropping ``table`` (or its ``column``) would lose; None if it does not exist."""
     found = conn.execute(
@@ -84,7 +54,7 @@ def measure(conn: Connection, table: str, column: str | None) -> Loss | None:
             "  AND a.attname = :column AND NOT a.attisdropped)"
             " FROM pg_class c WHERE c.oid = to_regclass(:table) AND c.relkind IN ('r', 'p')"
         ),
-        {"table": table, "column": _unquote(column) if column else None},
+        {"table": table, "column": column},
     ).first()
     if found is None or (column and found[1] is None):
         return None
@@ -128,6 +98,8 @@ class Guard:
     def _inspect(self, conn: Connection, cursor: Any, statement: str, *_: Any) -> None:
         if not self.active or self._busy:
             return
+        if "drop" not in statement.lower():
+            return  # no DROP to parse: most statements are let through without parsing
         targets = drops(statement)
         if not targets:
             return
@@ -147,29 +119,3 @@ class Guard:
             "nothing was changed, the database stays at this revision",
             "back the data up or move it first; to drop it anyway: downgrade --allow-data-loss",
         )
-
-
-def _split(text_: str) -> list[str]:
-    """Split on commas outside parentheses and double quotes."""
-    parts, depth, quoted, current = [], 0, False, []
-    for char in text_:
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and char == "(":
-            depth += 1
-        elif not quoted and char == ")":
-            depth -= 1
-        elif not quoted and depth == 0 and char == ",":
-            parts.append("".join(current).strip())
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current).strip().rstrip(";").strip())
-    return [p for p in parts if p]
-
-
-def _unquote(name: str) -> str:
-    name = name.strip()
-    if name.startswith('"') and name.endswith('"'):
-        return name[1:-1].replace('""', '"')
-    return name.lower()

@@ -10,7 +10,6 @@ A revision overrides the settings with module-level ``lock_timeout = "30s"`` /
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from terrafusion_sync.errors import first_line
+from terrafusion_sync.migrations.statements import tables
 from terrafusion_sync.settings import (
     DEFAULT_LOCK_RETRIES,
     DEFAULT_LOCK_TIMEOUT,
@@ -30,13 +30,6 @@ from terrafusion_sync.settings import (
 
 if TYPE_CHECKING:
     from alembic.script import Script
-
-_TABLE_AFTER = re.compile(
-    r"\b(?:TABLE(?:\s+IF\s+(?:NOT\s+)?EXISTS)?(?:\s+ONLY)?|ON(?:\s+ONLY)?|INTO|FROM|UPDATE|"
-    r"REFERENCES|JOIN)\s+((?:\"[^\"]+\"|[A-Za-z_]\w*)(?:\.(?:\"[^\"]+\"|[A-Za-z_]\w*))?)",
-    re.IGNORECASE,
-)
-_NOT_TABLES = {"only", "if", "select", "lateral"}
 
 
 @dataclass(frozen=True)
@@ -107,11 +100,7 @@ def is_statement_timeout(exc: BaseException) -> bool:
 
 def busy_table(conn: Connection, statement: str | None) -> str:
     """Which table of ``statement`` another session holds a lock on, and who that is."""
-    candidates = [
-        name
-        for name in dict.fromkeys(m.group(1) for m in _TABLE_AFTER.finditer(statement or ""))
-        if name.lower() not in _NOT_TABLES
-    ]
+    candidates = tables(statement or "")  # as PostgreSQL's parser reads it
     first = None
     for name in candidates:
         row = conn.execute(

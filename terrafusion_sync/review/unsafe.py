@@ -25,7 +25,7 @@ from pathlib import Path
 from alembic.config import Config
 
 from terrafusion_sync.errors import TfsyncError, first_line, raised_in
-from terrafusion_sync.migrations import upgrade_sql
+from terrafusion_sync.migrations import statements, upgrade_sql
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
 from terrafusion_sync.review.rewrites import plain_rewrites
@@ -144,22 +144,6 @@ EXCLUDED_RULES = (
 )
 PG_VERSION = "15"
 
-_NAME = r'"?(?:\w+"?\.)?"?(\w+)"?'
-_TABLE_OF = [
-    re.compile(rf"^\s*ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?{_NAME}", re.I),
-    re.compile(
-        rf"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?"
-        rf"(?:\S+\s+)?ON\s+(?:ONLY\s+)?{_NAME}",
-        re.I,
-    ),
-    re.compile(rf"^\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?{_NAME}", re.I),
-]
-_CREATE_TABLE = re.compile(rf"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_NAME}", re.I)
-_REWRITE = re.compile(
-    rf"\b(?:UPDATE\s+(?:ONLY\s+)?{_NAME}\s+SET|DELETE\s+FROM\s+(?:ONLY\s+)?{_NAME}"
-    rf"|INSERT\s+INTO\s+{_NAME})",
-    re.I,
-)
 _RUNNING = re.compile(r"^-- Running upgrade .*-> (\w+)")
 
 
@@ -336,49 +320,42 @@ def _schema_and_rows(segment: Segment, rev: RevisionFile) -> list[Finding]:
     for chunk in segment.chunks:
         if chunk.line is None:
             continue
-        made = _CREATE_TABLE.match(chunk.text)
-        if made:
-            created.add(made[1])
-            continue
-        table = table_of(chunk.text)
-        if table is not None and chunk.text.upper().lstrip().startswith("ALTER TABLE"):
-            altered.add(table)
-        for match in _REWRITE.finditer(chunk.text):
-            target = next(g for g in match.groups() if g)
-            if target in altered and target not in created:
-                findings.append(
-                    Finding(
-                        rev.shown,
-                        chunk.line,
-                        SCHEMA_AND_ROWS,
-                        f"rows of {target} rewritten in the revision that changes its schema: "
-                        "the DDL's ACCESS EXCLUSIVE lock is held until every row is written",
-                        "split it: the schema change in one revision, the backfill in batches "
-                        "in the next",
+        for action in statements.actions(chunk.text):
+            if action.kind == statements.CREATE_TABLE:
+                created.add(action.table)
+            elif action.kind in statements.ROW_WRITES:
+                if action.table in altered and action.table not in created:
+                    findings.append(
+                        Finding(
+                            rev.shown,
+                            chunk.line,
+                            SCHEMA_AND_ROWS,
+                            f"rows of {action.table} rewritten in the revision that changes its "
+                            "schema: the DDL's ACCESS EXCLUSIVE lock is held until every row is "
+                            "written",
+                            "split it: the schema change in one revision, the backfill in "
+                            "batches in the next",
+                        )
                     )
-                )
-                break
+                    break
+            elif action.kind in statements.ALTER_TABLE_KINDS:
+                altered.add(action.table)
     return findings
 
 
 def table_of(statement: str) -> str | None:
-    """The table a DDL statement acts on, if it is one this module knows."""
-    for pattern in _TABLE_OF:
-        match = pattern.match(statement)
-        if match:
-            return match[1]
-    return None
+    """The table a statement acts on (the first, as PostgreSQL's parser reads it)."""
+    found = statements.actions(statement)
+    return found[0].table if found else None
 
 
 def created_before(segment: Segment, statement: str) -> set[str]:
     """Tables created in ``segment`` before ``statement``."""
-    created = set()
+    created: set[str] = set()
     for chunk in segment.chunks:
         if chunk.text == statement:
             break
-        made = _CREATE_TABLE.match(chunk.text)
-        if made:
-            created.add(made[1])
+        created.update(statements.created_tables(chunk.text))
     return created
 
 

@@ -1,0 +1,276 @@
+"""What a SQL statement does to which table, read with PostgreSQL's own parser (pglast).
+
+Every part of the project that needs to know what a statement does asks here: the
+data-loss guard (what a downgrade drops), the lock-timeout message (which tables a
+statement names), the review's unsafe-operation check (what is created, altered,
+rewritten) and the plan's pre-flight checks (what would fail on the rows there).
+
+:func:`actions` turns SQL into :class:`Action` values, one per thing a statement does to a
+table (an ``ALTER TABLE`` with three subcommands gives three). Text that does not parse
+gives no action: callers treat it as "nothing known", never as an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from pglast import ast, parse_sql
+from pglast.enums import AlterTableType, ConstrType, ObjectType
+from pglast.parser import ParseError
+from pglast.stream import RawStream
+
+# Action kinds
+CREATE_TABLE = "create_table"
+DROP_TABLE = "drop_table"
+RENAME_TABLE = "rename_table"
+ADD_COLUMN = "add_column"
+DROP_COLUMN = "drop_column"
+RENAME_COLUMN = "rename_column"
+ALTER_TYPE = "alter_type"
+SET_NOT_NULL = "set_not_null"
+SET_DEFAULT = "set_default"
+ADD_CONSTRAINT = "add_constraint"
+VALIDATE_CONSTRAINT = "validate_constraint"
+CREATE_INDEX = "create_index"
+OTHER_ALTER = "other_alter"
+UPDATE = "update"
+DELETE = "delete"
+INSERT = "insert"
+TRUNCATE = "truncate"
+ROW_WRITES = (UPDATE, DELETE, INSERT)
+ALTER_TABLE_KINDS = frozenset(
+    {
+        ADD_COLUMN,
+        DROP_COLUMN,
+        RENAME_COLUMN,
+        ALTER_TYPE,
+        SET_NOT_NULL,
+        SET_DEFAULT,
+        ADD_CONSTRAINT,
+        VALIDATE_CONSTRAINT,
+        OTHER_ALTER,
+    }
+)
+"""What an ``ALTER TABLE`` subcommand gives (a rename is its own statement)."""
+
+# Constraint kinds (Action.constraint_type)
+FOREIGN_KEY = "foreign_key"
+CHECK = "check"
+UNIQUE = "unique"
+PRIMARY_KEY = "primary_key"
+OTHER_CONSTRAINT = "other"
+
+_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
+"""An identifier that needs no quotes (the quoting rule, not SQL parsing)."""
+
+_CONSTRAINT_TYPES = {
+    ConstrType.CONSTR_FOREIGN: FOREIGN_KEY,
+    ConstrType.CONSTR_CHECK: CHECK,
+    ConstrType.CONSTR_UNIQUE: UNIQUE,
+    ConstrType.CONSTR_PRIMARY: PRIMARY_KEY,
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing a statement does to ``table``.
+
+    Table names are as SQL writes them (``schema.table`` when the SQL says so, quoted when
+    they must be), so ``to_regclass(table)`` finds them; column names are the names.
+    """
+
+    kind: str
+    table: str
+    column: str | None = None
+    columns: tuple[str, ...] = ()
+    """Key columns of an index or constraint."""
+    constraint: str | None = None
+    constraint_type: str | None = None
+    not_valid: bool = False
+    concurrently: bool = False
+    unique: bool = False
+    not_null: bool = False
+    has_default: bool = False
+    """A column added with a value for existing rows (default, identity, serial, generated)."""
+    references: str | None = None
+    ref_columns: tuple[str, ...] = ()
+    expression: str | None = None
+    """A CHECK constraint's condition, or an index's predicate, as SQL."""
+
+    @property
+    def changes_schema(self) -> bool:
+        """True for DDL on the table (not a row write)."""
+        return self.kind not in ROW_WRITES
+
+
+def actions(sql: str) -> list[Action]:
+    """What every statement in ``sql`` does, in order; ``[]`` when it does not parse."""
+    return list(_actions(sql))
+
+
+def drops(sql: str) -> list[tuple[str, str | None]]:
+    """Tables and columns ``sql`` drops: ``[(table, None), (table, column)]``."""
+    return [(a.table, a.column) for a in actions(sql) if a.kind in {DROP_TABLE, DROP_COLUMN}]
+
+
+def created_tables(sql: str) -> list[str]:
+    """Tables ``sql`` creates."""
+    return [a.table for a in actions(sql) if a.kind == CREATE_TABLE]
+
+
+def row_writes(sql: str, kinds: tuple[str, ...] = (UPDATE, DELETE)) -> list[Action]:
+    """The plain data changes in ``sql`` (by default ``UPDATE`` and ``DELETE``), by table."""
+    return [a for a in actions(sql) if a.kind in kinds]
+
+
+def tables(sql: str) -> list[str]:
+    """Every table ``sql`` names (acts on, reads, references), in order, once each."""
+    found: dict[str, None] = {}
+    for statement in _parsed(sql):
+        for node in _walk(statement):
+            if isinstance(node, ast.RangeVar):
+                found.setdefault(_name(node), None)
+            elif isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_TABLE:
+                for parts in node.objects or ():
+                    found.setdefault(".".join(identifier(p.sval) for p in parts), None)
+    return list(found)
+
+
+@lru_cache(maxsize=2048)
+def _parsed(sql: str) -> tuple[Any, ...]:
+    try:
+        return tuple(raw.stmt for raw in parse_sql(sql))
+    except ParseError:
+        return ()
+
+
+def _actions(sql: str) -> Iterator[Action]:
+    for statement in _parsed(sql):
+        yield from _of_statement(statement)
+
+
+def _of_statement(node: Any) -> Iterator[Action]:
+    if isinstance(node, ast.CreateStmt):
+        yield Action(CREATE_TABLE, _name(node.relation))
+    elif isinstance(node, ast.CreateTableAsStmt) and node.into is not None:
+        yield Action(CREATE_TABLE, _name(node.into.rel))
+    elif isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_TABLE:
+        for parts in node.objects or ():
+            yield Action(DROP_TABLE, ".".join(identifier(p.sval) for p in parts))
+    elif isinstance(node, ast.RenameStmt) and node.relation is not None:
+        table = _name(node.relation)
+        if node.renameType == ObjectType.OBJECT_COLUMN:
+            yield Action(RENAME_COLUMN, table, column=node.subname)
+        elif node.renameType == ObjectType.OBJECT_TABLE:
+            yield Action(RENAME_TABLE, table)
+    elif isinstance(node, ast.IndexStmt):
+        yield Action(
+            CREATE_INDEX,
+            _name(node.relation),
+            columns=tuple(e.name for e in node.indexParams or () if e.name),
+            constraint=node.idxname,
+            concurrently=bool(node.concurrent),
+            unique=bool(node.unique or node.primary),
+            expression=_sql(node.whereClause),
+        )
+    elif isinstance(node, ast.AlterTableStmt) and node.objtype == ObjectType.OBJECT_TABLE:
+        table = _name(node.relation)
+        for cmd in node.cmds or ():
+            yield _of_alter(table, cmd)
+    elif isinstance(node, ast.UpdateStmt):
+        yield Action(UPDATE, _name(node.relation))
+    elif isinstance(node, ast.DeleteStmt):
+        yield Action(DELETE, _name(node.relation))
+    elif isinstance(node, ast.InsertStmt):
+        yield Action(INSERT, _name(node.relation))
+    elif isinstance(node, ast.TruncateStmt):
+        for relation in node.relations or ():
+            yield Action(TRUNCATE, _name(relation))
+
+
+def _of_alter(table: str, cmd: Any) -> Action:
+    kind = cmd.subtype
+    if kind == AlterTableType.AT_AddColumn:
+        return _added_column(table, cmd.def_)
+    if kind == AlterTableType.AT_DropColumn:
+        return Action(DROP_COLUMN, table, column=cmd.name)
+    if kind == AlterTableType.AT_AlterColumnType:
+        return Action(ALTER_TYPE, table, column=cmd.name)
+    if kind == AlterTableType.AT_SetNotNull:
+        return Action(SET_NOT_NULL, table, column=cmd.name)
+    if kind == AlterTableType.AT_ColumnDefault:
+        return Action(SET_DEFAULT, table, column=cmd.name, has_default=cmd.def_ is not None)
+    if kind == AlterTableType.AT_ValidateConstraint:
+        return Action(VALIDATE_CONSTRAINT, table, constraint=cmd.name)
+    if kind == AlterTableType.AT_AddConstraint:
+        c = cmd.def_
+        return Action(
+            ADD_CONSTRAINT,
+            table,
+            columns=tuple(k.sval for k in c.fk_attrs or c.keys or ()),
+            constraint=c.conname,
+            constraint_type=_CONSTRAINT_TYPES.get(c.contype, OTHER_CONSTRAINT),
+            not_valid=bool(c.skip_validation),
+            unique=c.contype in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY),
+            references=_name(c.pktable) if c.pktable is not None else None,
+            ref_columns=tuple(k.sval for k in c.pk_attrs or ()),
+            expression=_sql(c.raw_expr),
+        )
+    return Action(OTHER_ALTER, table, column=cmd.name)
+
+
+def _added_column(table: str, column: Any) -> Action:
+    kinds = {c.contype for c in column.constraints or ()}
+    serial = column.typeName is not None and column.typeName.names[-1].sval.lower() in {
+        "serial",
+        "bigserial",
+        "smallserial",
+        "serial4",
+        "serial8",
+        "serial2",
+    }
+    filled = serial or bool(
+        kinds & {ConstrType.CONSTR_DEFAULT, ConstrType.CONSTR_IDENTITY, ConstrType.CONSTR_GENERATED}
+    )
+    return Action(
+        ADD_COLUMN,
+        table,
+        column=column.colname,
+        not_null=bool(
+            column.is_not_null or kinds & {ConstrType.CONSTR_NOTNULL, ConstrType.CONSTR_PRIMARY}
+        ),
+        has_default=filled,
+        unique=bool(kinds & {ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY}),
+    )
+
+
+def _name(relation: Any) -> str:
+    if relation.schemaname:
+        return f"{identifier(relation.schemaname)}.{identifier(relation.relname)}"
+    return identifier(relation.relname)
+
+
+def identifier(name: str) -> str:
+    """``name`` as SQL writes it: quoted only when it must be (``"B"``, not ``report_jobs``)."""
+    return name if _PLAIN.fullmatch(name) else '"' + name.replace('"', '""') + '"'
+
+
+def _sql(node: Any) -> str | None:
+    return RawStream()(node) if node is not None else None
+
+
+def _walk(node: Any) -> Iterator[Any]:
+    """Every AST node under ``node``, depth first."""
+    if isinstance(node, tuple | list):
+        for item in node:
+            yield from _walk(item)
+        return
+    if not isinstance(node, ast.Node):
+        return
+    yield node
+    for attr in node:
+        yield from _walk(getattr(node, attr))
