@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, order=True)
 class Finding:
-    """One problem at ``path:line``; ``hint`` is the safe way, in one sentence."""
+    """One problem at ``path:line``; ``hint`` is the safe way, in one sentence.
+
+    ``measured`` carries what the review measured on its scratch database (table, lock,
+    rewrite, scan, seconds, rows, bytes), for JSON; it takes no part in comparisons.
+    """
 
     path: str
     line: int
     code: str
     message: str
     hint: str = ""
+    measured: dict[str, Any] | None = field(default=None, compare=False)
 
     def render(self) -> str:
         """``path:line: CODE message (hint)``."""

@@ -16,8 +16,9 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync.migrations import alembic_config, compare_models, upgrade
 from terrafusion_sync.migrations.config import versions_dir
+from terrafusion_sync.migrations.impact import Impact
 from terrafusion_sync.provision import scratch_database
-from terrafusion_sync.review import allow, seal, stairway, structure, unsafe
+from terrafusion_sync.review import allow, measured, seal, stairway, structure, unsafe
 from terrafusion_sync.review.drift_findings import drift_finding
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.lint import ruff_findings
@@ -78,8 +79,14 @@ async def review(
     order = _chain(revisions)
     if order is not None:
         wanted = {r.revision for r in reviewed if r.revision}
-        findings += await unsafe.unsafe_findings(cfg, revisions, wanted, order)
-        findings += await _on_scratch_database(server_url, cfg, revisions, wanted, order)
+        segments, offline = await unsafe.render(cfg, revisions, wanted, order)
+        touched = {s.revision: unsafe.touched_tables(s) for s in segments}
+        walked, impacts = await _on_scratch_database(
+            server_url, cfg, revisions, wanted, order, touched
+        )
+        # the text rules guess; the stairway's first upgrade of each revision measured
+        static = offline + unsafe.segment_findings(segments, revisions)
+        findings += measured.reconcile(static, impacts, revisions) + walked
     elif _one_head_all_known(revisions):
         # merged branches: the stairway and the SQL check walk a straight line only, but
         # the drift check still runs on the schema the whole history builds
@@ -91,12 +98,19 @@ async def review(
 
 
 async def _on_scratch_database(
-    server_url: URL, cfg: Config, revisions: list[RevisionFile], wanted: set[str], order: list[str]
-) -> list[Finding]:
+    server_url: URL,
+    cfg: Config,
+    revisions: list[RevisionFile],
+    wanted: set[str],
+    order: list[str],
+    touched: dict[str, list[str]],
+) -> tuple[list[Finding], dict[str, Impact]]:
     # scratch_database names it after the server's database: whose it is shows in pg_database
     async with scratch_database(server_url, "review") as scratch:
-        found, at_head = await stairway.stairway_findings(scratch, cfg, revisions, wanted, order)
-        return found + (await _drift(scratch, cfg) if at_head else [])
+        found, at_head, impacts = await stairway.stairway_findings(
+            scratch, cfg, revisions, wanted, order, touched
+        )
+        return found + (await _drift(scratch, cfg) if at_head else []), impacts
 
 
 async def _drift_at_head(server_url: URL, cfg: Config) -> list[Finding]:

@@ -3,12 +3,15 @@
 The schema after each downgrade must equal the schema before the upgrade (the downgrade
 leaves no trace); the snapshot covers tables, columns (type, nullability, default),
 indexes, constraints, sequences and enums. All steps run on one connection with the
-revision files loaded once (:class:`~terrafusion_sync.migrations.steps.Stepper`).
+revision files loaded once (:class:`~terrafusion_sync.migrations.steps.Stepper`). The first
+upgrade of each revision is also measured (locks, rewrites, scans, time), on rows made for
+the tables it touches, at no extra walk.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 from typing import Any
 
 from alembic.config import Config
@@ -17,6 +20,7 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import first_line, raised_at
+from terrafusion_sync.migrations.impact import Impact, Probe, measure_upgrade
 from terrafusion_sync.migrations.steps import Stepper
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
@@ -103,16 +107,32 @@ def _inert(stmt: ast.stmt) -> bool:
 
 
 async def stairway_findings(
-    url: URL, cfg: Config, revisions: list[RevisionFile], wanted: set[str], order: list[str]
-) -> tuple[list[Finding], bool]:
+    url: URL,
+    cfg: Config,
+    revisions: list[RevisionFile],
+    wanted: set[str],
+    order: list[str],
+    touched: dict[str, list[str]] | None = None,
+) -> tuple[list[Finding], bool, dict[str, Impact]]:
     """Walk ``url`` (an empty scratch database) from base to head; stairway the ``wanted``.
 
-    Returns the findings and whether the database ended at head (so drift can be checked).
+    The first upgrade of each wanted revision is measured (:mod:`~terrafusion_sync.migrations.
+    impact`), with the tables ``touched[rev]`` filled with rows first. Returns the findings,
+    whether the database ended at head (so drift can be checked), and the measurements.
     """
     by_id = {r.revision: r for r in revisions if r.revision}
+    impacts: dict[str, Impact] = {}
+    paths = {str(r.path) for r in revisions} | {os.path.realpath(r.path) for r in revisions}  # noqa: ASYNC240
 
     def walk(conn: Connection) -> tuple[list[Finding], bool]:
         stepper = Stepper(cfg, conn)
+        probe = Probe(conn, paths)
+
+        def measured(target: str) -> None:
+            impacts[target] = measure_upgrade(
+                conn, stepper.upgrade, target, probe, (touched or {}).get(target, ())
+            )
+
         findings: list[Finding] = []
         for index, rev_id in enumerate(order):
             if rev_id not in wanted:
@@ -125,7 +145,7 @@ async def stairway_findings(
             rev = by_id[rev_id]
             parent = rev.down_revisions[0] if rev.down_revisions else "base"
             before = snapshot(conn)
-            if not _step(stepper.upgrade, rev_id, rev, UPGRADE_FAILS, findings):
+            if not _step(measured, rev_id, rev, UPGRADE_FAILS, findings):
                 return findings, False
             if downgrade_missing(rev) is not None:
                 continue  # reported statically; stepping down would leave the schema behind
@@ -160,7 +180,8 @@ async def stairway_findings(
         return findings, True
 
     async with connect(url) as conn:
-        return await conn.run_sync(walk)
+        found, at_head = await conn.run_sync(walk)
+    return found, at_head, impacts
 
 
 def _step(step: Any, target: str, rev: RevisionFile, code: str, findings: list[Finding]) -> bool:

@@ -200,10 +200,29 @@ async def unsafe_findings(
     cfg: Config, revisions: list[RevisionFile], wanted: set[str], order: list[str]
 ) -> list[Finding]:
     """Findings for the revisions ``wanted`` (ids); ``order`` is the chain, oldest first."""
+    segments, findings = await render(cfg, revisions, wanted, order)
+    return findings + segment_findings(segments, revisions)
+
+
+def segment_findings(segments: list[Segment], revisions: list[RevisionFile]) -> list[Finding]:
+    """What squawk and this module's own rules find in rendered ``segments``."""
+    by_id = {r.revision: r for r in revisions if r.revision}
+    findings = _squawk(segments, by_id)
+    for segment in segments:
+        findings += _schema_and_rows(segment, by_id[segment.revision])
+        findings += plain_rewrites(segment, by_id[segment.revision], findings)
+    return findings
+
+
+async def render(
+    cfg: Config, revisions: list[RevisionFile], wanted: set[str], order: list[str]
+) -> tuple[list[Segment], list[Finding]]:
+    """The offline SQL of the revisions ``wanted``, by revision and line, and a TF414 finding
+    for each that cannot be rendered offline."""
     by_id = {r.revision: r for r in revisions if r.revision}
     todo = [rev for rev in order if rev in wanted]
     if not todo:
-        return []
+        return [], []
     paths = {str(r.path): r.revision for r in revisions if r.revision}
     paths |= {os.path.realpath(p): rev for p, rev in list(paths.items())}  # noqa: ASYNC240
     findings: list[Finding] = []
@@ -237,12 +256,22 @@ async def unsafe_findings(
             continue
         segments += tracer.segments
         break
-    segments = [s for s in segments if s.revision in wanted]
-    findings += _squawk(segments, by_id)
-    for segment in segments:
-        findings += _schema_and_rows(segment, by_id[segment.revision])
-        findings += plain_rewrites(segment, by_id[segment.revision], findings)
-    return findings
+    return [s for s in segments if s.revision in wanted], findings
+
+
+def touched_tables(segment: Segment) -> list[str]:
+    """The tables a revision acts on that it did not create itself (those that have rows)."""
+    created: set[str] = set()
+    touched: dict[str, None] = {}
+    for chunk in segment.chunks:
+        for action in statements.actions(chunk.text):
+            if action.kind == statements.CREATE_TABLE:
+                created.add(action.table)
+            elif action.table not in created:
+                touched.setdefault(action.table, None)
+            if action.references and action.references not in created:
+                touched.setdefault(action.references, None)
+    return [t for t in touched if t != "alembic_version"]
 
 
 def _squawk(segments: list[Segment], by_id: dict[str, RevisionFile]) -> list[Finding]:

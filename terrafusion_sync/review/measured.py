@@ -1,0 +1,115 @@
+"""Findings follow the measurement: the text rules guess, the scratch run decides.
+
+The unsafe-operation check reads SQL text and guesses what a statement locks or rewrites;
+the stairway's first upgrade of each revision measured it (:mod:`terrafusion_sync.migrations.
+impact`). Here the two meet, line by line:
+
+- a lock/rewrite finding whose line was measured and rewrote or read in full no existing
+  table under a lock that blocks writes is refuted, and dropped (``varchar(50)`` to
+  ``varchar(100)`` is a catalog change in PostgreSQL, whatever squawk says);
+- one the measurement confirms says what was measured, and carries the facts;
+- a measured rewrite or full read of an existing table under a write-blocking lock that no
+  text rule noticed is a finding of its own, TF415.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from terrafusion_sync.migrations.impact import BLOCKS_WRITES, Impact, Relation
+from terrafusion_sync.review import unsafe
+from terrafusion_sync.review.findings import Finding
+from terrafusion_sync.review.revisions import RevisionFile
+
+MEASURED_BLOCKING = "TF415"
+
+REFUTABLE = frozenset(
+    {
+        unsafe.SET_NOT_NULL,
+        unsafe.INDEX_NOT_CONCURRENT,
+        unsafe.FOREIGN_KEY_VALIDATED,
+        unsafe.CHECK_VALIDATED,
+        unsafe.TYPE_CHANGE,
+        unsafe.VOLATILE_DEFAULT,
+    }
+)
+"""Codes that claim a rewrite or a full scan under a lock: the measurement can say no."""
+COVERING = REFUTABLE | {
+    unsafe.NOT_NULL_WITHOUT_DEFAULT,
+    unsafe.CONCURRENT_IN_TRANSACTION,
+    unsafe.SCHEMA_AND_ROWS,
+    unsafe.OTHER_LOCK,
+}
+"""Codes that already tell the reader that a statement locks its table."""
+
+
+def reconcile(
+    findings: list[Finding], impacts: dict[str, Impact], revisions: list[RevisionFile]
+) -> list[Finding]:
+    """``findings`` confirmed, refuted or annotated by ``impacts``; plus TF415 findings."""
+    by_path = {r.shown: r for r in revisions if r.revision}
+    kept: list[Finding] = []
+    for finding in findings:
+        rev = by_path.get(finding.path)
+        impact = impacts.get(rev.revision) if rev and rev.revision else None
+        if impact is None:
+            kept.append(finding)
+        elif finding.code in REFUTABLE:
+            judged = _judged(finding, impact)
+            if judged is not None:
+                kept.append(judged)
+        elif finding.code == unsafe.NOT_NULL_WITHOUT_DEFAULT and impact.failed_on_rows:
+            rows = ", ".join(f"{t} ({n} rows)" for t, n in impact.seeded.items())
+            kept.append(
+                replace(
+                    finding,
+                    message=f"{finding.message}; failed on {rows} (measured): "
+                    f"{impact.failed_on_rows}",
+                )
+            )
+        else:
+            kept.append(finding)
+    covered = {(f.path, f.line) for f in kept if f.code in COVERING}
+    for rev_id, impact in impacts.items():
+        rev = next((r for r in revisions if r.revision == rev_id), None)
+        if rev is None:
+            continue
+        for rel in impact.tables():
+            if not rel.blocks_writes:
+                continue
+            lines = rel.lines or [rev.line_of("upgrade")]
+            if any((rev.shown, line) in covered for line in lines):
+                continue
+            kept.append(
+                Finding(
+                    rev.shown,
+                    lines[0],
+                    MEASURED_BLOCKING,
+                    f"{rel.describe()}: {_consequence(rel)} while it runs, and no rule "
+                    "explains why",
+                    "find which statement rewrites or reads the table (make plan shows it per "
+                    "table), and do it in steps that keep writers going",
+                    rel.facts(),
+                )
+            )
+    return kept
+
+
+def _judged(finding: Finding, impact: Impact) -> Finding | None:
+    """The finding confirmed by what its line measured, None if refuted, else as it was."""
+    blocking = [r for r in impact.at_line(finding.line) if r.lock in BLOCKS_WRITES]
+    if not blocking:
+        return None if impact.touched_at(finding.line) else finding
+    rel = next((r for r in blocking if not r.index), blocking[0])
+    head = finding.message.split(": ", 1)[0]
+    return replace(
+        finding,
+        message=f"{head}: {rel.describe()}, {_consequence(rel)}",
+        measured=rel.facts(),
+    )
+
+
+def _consequence(rel: Relation) -> str:
+    if rel.lock == "AccessExclusiveLock":
+        return "blocking every read and write"
+    return "blocking every write"

@@ -1,0 +1,58 @@
+"""What a statement does to which table, as PostgreSQL's own parser (pglast) reads it."""
+
+from __future__ import annotations
+
+from terrafusion_sync.migrations import statements as st
+
+
+def test_alter_table_subcommands_are_each_an_action() -> None:
+    found = st.actions(
+        "ALTER TABLE public.report_jobs ALTER COLUMN message TYPE varchar(500),"
+        " ADD COLUMN x int NOT NULL, ADD COLUMN y int NOT NULL DEFAULT 0,"
+        " ALTER COLUMN m SET NOT NULL,"
+        " ADD CONSTRAINT fk FOREIGN KEY (a) REFERENCES property_operational (id) NOT VALID,"
+        " VALIDATE CONSTRAINT ck, DROP COLUMN z, ADD CONSTRAINT u UNIQUE (a, b)"
+    )
+    assert [(a.kind, a.table) for a in found][:2] == [
+        (st.ALTER_TYPE, "public.report_jobs"),
+        (st.ADD_COLUMN, "public.report_jobs"),
+    ]
+    x, y = found[1], found[2]
+    assert (x.not_null, x.has_default) == (True, False)
+    assert (y.not_null, y.has_default) == (True, True)
+    fk = found[4]
+    assert (fk.constraint_type, fk.not_valid, fk.references, fk.columns) == (
+        st.FOREIGN_KEY,
+        True,
+        "property_operational",
+        ("a",),
+    )
+    assert [a.kind for a in found[5:]] == [
+        st.VALIDATE_CONSTRAINT,
+        st.DROP_COLUMN,
+        st.ADD_CONSTRAINT,
+    ]
+    assert (found[7].unique, found[7].columns) == (True, ("a", "b"))
+
+
+def test_indexes_row_writes_and_names() -> None:
+    index = st.actions('CREATE UNIQUE INDEX CONCURRENTLY ix ON "Reports" (a) WHERE b IS NULL')[0]
+    assert (index.kind, index.table, index.unique, index.concurrently) == (
+        st.CREATE_INDEX,
+        '"Reports"',
+        True,
+        True,
+    )
+    assert index.expression == "b IS NULL"
+    writes = st.row_writes("UPDATE t SET a = 1; DELETE FROM u; INSERT INTO v VALUES (1)")
+    assert [(a.kind, a.table) for a in writes] == [(st.UPDATE, "t"), (st.DELETE, "u")]
+    assert st.tables("UPDATE t SET a = (SELECT max(b) FROM s.u JOIN w ON true)") == [
+        "t",
+        "s.u",
+        "w",
+    ]
+
+
+def test_text_that_does_not_parse_says_nothing() -> None:
+    assert st.actions("SELECT 'DROP TABLE t'") == []
+    assert st.actions("this is not SQL ((") == []
