@@ -73,7 +73,14 @@ def build_parser() -> Parser:
     sub.add_argument(
         "--plan",
         action="store_true",
-        help="list the revisions that would run, with their SQL; change nothing",
+        help="what would run, per table: lock, rewrite, scan, size here, estimated lock time, "
+        "and what would fail on the rows there; change nothing",
+    )
+    sub.add_argument("--format", choices=("text", "json"), default="text", help="for --plan")
+    sub.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when a revision would fail on the rows there (refused otherwise)",
     )
     _add_test_flag(sub)
 
@@ -267,6 +274,7 @@ def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
             versions_dir=settings.versions_dir,
             report=say,
             limits=Timeouts.from_settings(settings),
+            force=args.force,
         )
     )
     say(outcome.summary("applied"))

@@ -153,6 +153,11 @@ async def upgrade_sql(
                 "give the starting revision explicitly: FROM:TO",
             )
         spec = f"{current[0]}:{spec}" if current else spec
+    return offline_sql(cfg, spec, buffer)
+
+
+def offline_sql(cfg: Config, spec: str, buffer: io.StringIO | None = None) -> str:
+    """Alembic's offline rendering of ``FROM:TO`` (``alembic upgrade FROM:TO --sql``)."""
     buffer = buffer if buffer is not None else io.StringIO()
     cfg.output_buffer = buffer
     with alembic_errors():

@@ -55,17 +55,22 @@ async def upgrade(
     versions_dir: Path | None = None,
     report: Report = quiet,
     limits: Timeouts | None = None,
+    force: bool = False,
 ) -> Outcome:
     """Bring the database to ``target`` safely (see :mod:`.runner`); report each revision.
 
     The revision files are ``cfg``'s, else those in ``versions_dir`` (default: the
-    project's). Without ``cfg``, a database already at head costs one query.
+    project's). Without ``cfg``, a database already at head costs one query. When there is
+    something to run, a revision that would fail on the rows there (:mod:`.preflight`)
+    stops it before any change, unless ``force``.
     """
     if cfg is None:
         heads = await uptodate.current_heads(url, versions_dir or VERSIONS_DIR, target)
         if heads is not None:
             return Outcome([], heads)
-    return await _run(url, target, cfg, versions_dir, upgrading=True, report=report, limits=limits)
+    return await _run(
+        url, target, cfg, versions_dir, upgrading=True, report=report, limits=limits, force=force
+    )
 
 
 async def downgrade(
@@ -115,6 +120,7 @@ async def _run(
     report: Report,
     limits: Timeouts | None,
     allow_data_loss: bool = False,
+    force: bool = False,
 ) -> Outcome:
     # Alembic is imported only now, when there is work to do
     from terrafusion_sync.migrations import runner
@@ -127,5 +133,6 @@ async def _run(
         upgrading=upgrading,
         limits=limits or Timeouts(),
         allow_data_loss=allow_data_loss,
+        force=force,
         report=report,
     )

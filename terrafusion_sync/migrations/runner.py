@@ -41,11 +41,13 @@ from terrafusion_sync.migrations import (
     guard,
     history,
     lock,
+    preflight,
     timeouts,
     uptodate,
     validation,
 )
 from terrafusion_sync.migrations.checksums import checksum_of, fingerprint, revision_checksums
+from terrafusion_sync.migrations.commands import offline_sql
 from terrafusion_sync.migrations.config import (
     alembic_errors,
     file_name,
@@ -143,9 +145,14 @@ def migrate(
     upgrading: bool,
     limits: timeouts.Timeouts,
     allow_data_loss: bool = False,
+    force: bool = False,
     report: Report,
 ) -> Outcome:
-    """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; say what it did."""
+    """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; say what it did.
+
+    An upgrade first checks the live rows (:mod:`.preflight`) and refuses, changing nothing,
+    when a pending revision would fail on them, unless ``force``.
+    """
     checksums = revision_checksums(versions_dir(cfg))
     files = fingerprint(checksums)
     if upgrading:
@@ -159,6 +166,8 @@ def migrate(
     watch = guard.Guard(conn, allow=allow_data_loss)
     run = _Run(conn, scripts, target, upgrading, limits, report, watch, checksums)
     try:
+        if upgrading and not force:
+            _preflight(conn, cfg, scripts, target)
         history.ensure_table(conn)
         validation.refuse_changed(conn, scripts, checksums)
         conn.commit()
@@ -199,6 +208,24 @@ def migrate(
     finally:
         watch.close()
         lock.release(conn)
+
+
+def _preflight(conn: Connection, cfg: Config, scripts: ScriptDirectory, target: str) -> None:
+    """Refuse before any change when a pending revision would fail on the rows there.
+
+    A database at base (or at several heads) has no live rows a revision knows of: skipped.
+    A revision that cannot be rendered offline is not checked (the review reports it).
+    """
+    current = MigrationContext.configure(conn).get_current_heads()
+    conn.commit()
+    if len(current) != 1 or (target in ("head", "heads") and _at_heads_of(scripts, current)):
+        return
+    try:
+        sql = offline_sql(cfg, f"{current[0]}:{target}")
+    except Exception:
+        return
+    files = {s.revision: file_name(s) for s in scripts.walk_revisions()}
+    preflight.refuse(conn, preflight.split(sql), files)
 
 
 def _at_heads_of(scripts: ScriptDirectory, heads: tuple[str, ...]) -> bool:
