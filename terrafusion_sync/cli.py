@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -300,7 +301,10 @@ def cmd_downgrade(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def show_plan(settings: Settings, url: URL, args: argparse.Namespace, plan: migrations.Plan) -> int:
-    """The revisions an upgrade would run, then their SQL."""
+    """What an upgrade would run and do here, per revision and table, then the SQL."""
+    if args.format == "json":
+        say(json.dumps(plan.as_json(mask_url(url), args.revision), indent=2))
+        return EXIT_OK
     where = ", ".join(plan.current) or "base"
     say(f"plan for {describe_target(settings, url, args.test)}: at {where}, target {args.revision}")
     if not plan.revisions:
@@ -309,6 +313,11 @@ def show_plan(settings: Settings, url: URL, args: argparse.Namespace, plan: migr
     say(f"{len(plan.revisions)} revision(s) would run, each in its own transaction:")
     for planned in plan.revisions:
         say(f"  {planned.describe()}")
+        for table in planned.tables:
+            say(f"    {table.describe()}")
+        for failing in planned.will_fail:
+            say(f"    will fail: {failing.table}: {failing.reason}")
+    say(f"({plan.measured})")
     say("-- their SQL (offline rendering); nothing was changed")
     sys.stdout.write(plan.sql)
     return EXIT_OK

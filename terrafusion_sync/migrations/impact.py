@@ -92,7 +92,7 @@ class Relation:
     rows: int = 0
     """Rows in it when the revision started (seeded)."""
     bytes: int = 0
-    """Its size when the revision started (``pg_table_size``)."""
+    """Its size when the revision started, indexes included (``pg_total_relation_size``)."""
     lines: list[int] = field(default_factory=list)
     """Revision file lines of the statements that rewrote or scanned it."""
 
@@ -407,7 +407,7 @@ def sizes(conn: Connection, tables: Iterable[str]) -> dict[str, tuple[int, int]]
     for table in tables:
         row = conn.execute(
             text(
-                "SELECT c.oid::regclass::text, c.reltuples::bigint, pg_table_size(c.oid)"
+                "SELECT c.oid::regclass::text, c.reltuples::bigint, pg_total_relation_size(c.oid)"
                 " FROM pg_class c WHERE c.oid = to_regclass(:t)"
             ),
             {"t": table},

@@ -1,17 +1,35 @@
-"""See before doing: the revisions an upgrade would run, their timeouts and their SQL.
+"""See before doing: what an upgrade would run, and what it would do to *this* database.
 
-The SQL is Alembic's offline rendering (``--sql``); the database is only read (its current
-revision), never changed, and no lock is taken.
+Per pending revision and per table it touches: the lock mode, whether the table is
+rewritten or read in full, its size and row estimate here (``pg_class.reltuples``,
+``pg_total_relation_size``), an estimate of how long the lock would be held here, and what
+would fail on the rows there (:mod:`.preflight`).
+
+Locks, rewrites, scans and their time are measured (:mod:`.impact`) on a scratch database
+built from the migrations on the same server (the user needs CREATEDB): brought to this
+database's revision, then each pending revision applied to tables filled with rows made
+from their columns. The estimate scales each statement's measured time by the table's size
+here over its size there. When no scratch database can be made, the plan says so and shows
+what the SQL text tells (marked static), without estimates.
+
+The live database is only read, in READ ONLY transactions; its SQL is Alembic's offline
+rendering. No lock is taken on it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from alembic.config import Config
 from alembic.script import Script
-from sqlalchemy.engine import URL
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection
 
+from terrafusion_sync.database import connect
+from terrafusion_sync.errors import first_line
+from terrafusion_sync.migrations import preflight
+from terrafusion_sync.migrations import statements as st
 from terrafusion_sync.migrations.commands import current_revisions, upgrade_sql
 from terrafusion_sync.migrations.config import (
     alembic_config,
@@ -19,16 +37,68 @@ from terrafusion_sync.migrations.config import (
     file_name,
     script_directory,
 )
+from terrafusion_sync.migrations.impact import (
+    SEED_ROWS,
+    Impact,
+    Probe,
+    measure_upgrade,
+    sizes,
+)
+from terrafusion_sync.migrations.preflight import WillFail
+from terrafusion_sync.migrations.steps import Stepper
 from terrafusion_sync.migrations.timeouts import Timeouts
+from terrafusion_sync.provision import scratch_database
+
+STATIC_LOCKS = {
+    st.CREATE_INDEX: "ShareLock",
+    st.VALIDATE_CONSTRAINT: "ShareUpdateExclusiveLock",
+    st.UPDATE: "RowExclusiveLock",
+    st.DELETE: "RowExclusiveLock",
+    st.INSERT: "RowExclusiveLock",
+}
+"""When nothing could be measured: the lock each kind of statement asks for (PostgreSQL's
+documentation, "Explicit Locking"); any other ALTER TABLE takes AccessExclusiveLock."""
+
+
+@dataclass(frozen=True)
+class TableImpact:
+    """What a revision would do to one table of this database."""
+
+    table: str
+    lock: str | None
+    rewrite: bool
+    scan: bool
+    rows: int
+    """Row estimate here (``pg_class.reltuples``)."""
+    bytes: int
+    """Size here, indexes and TOAST included (``pg_total_relation_size``)."""
+    estimated_lock_s: float | None
+    """Measured time scaled by size here; None when nothing could be measured."""
+
+    def describe(self) -> str:
+        """``report_jobs: AccessExclusiveLock, rewrite; 40000000 rows, 9.1 GB; lock ~12 s``."""
+        work = [w for w, on in (("rewrite", self.rewrite), ("full scan", self.scan)) if on]
+        held = (
+            f"lock held ~{self.estimated_lock_s:.3g} s (estimate)"
+            if self.estimated_lock_s is not None
+            else "lock time unknown"
+        )
+        return (
+            f"{self.table}: {self.lock or 'no lock seen'}"
+            f"{', ' + ', '.join(work) if work else ', no rewrite, no scan'}; "
+            f"{self.rows} rows, {_size(self.bytes)} here; {held}"
+        )
 
 
 @dataclass(frozen=True)
 class Planned:
-    """One revision that would run."""
+    """One revision that would run, and what it would do here."""
 
     script: Script
     lock_timeout: str
     statement_timeout: str
+    tables: list[TableImpact] = field(default_factory=list)
+    will_fail: list[WillFail] = field(default_factory=list)
 
     def describe(self) -> str:
         """``rev  doc  (file; lock_timeout 5s, statement_timeout 1h)``."""
@@ -36,6 +106,15 @@ class Planned:
             f"{self.script.revision}  {self.script.doc}  ({file_name(self.script)}; lock_timeout "
             f"{self.lock_timeout}, statement_timeout {self.statement_timeout})"
         )
+
+    def as_json(self) -> dict[str, Any]:
+        """The revision as the plan's JSON shows it."""
+        return {
+            "revision": self.script.revision,
+            "file": file_name(self.script),
+            "tables": [asdict(t) for t in self.tables],
+            "will_fail": [{"table": w.table, "reason": w.reason} for w in self.will_fail],
+        }
 
 
 @dataclass(frozen=True)
@@ -45,19 +124,221 @@ class Plan:
     current: tuple[str, ...]
     revisions: list[Planned]
     sql: str
+    measured: str = ""
+    """How locks and times were known: measured on a scratch database, or why not."""
+
+    def as_json(self, database: str, target: str) -> dict[str, Any]:
+        """``{"database", "current", "target", "revisions": [...]}`` for tools."""
+        return {
+            "database": database,
+            "current": list(self.current),
+            "target": target,
+            "revisions": [p.as_json() for p in self.revisions],
+        }
 
 
 async def plan(
     url: URL, target: str = "head", *, cfg: Config | None = None, limits: Timeouts | None = None
 ) -> Plan:
-    """What ``upgrade`` to ``target`` would do; changes nothing."""
+    """What ``upgrade`` to ``target`` would do on ``url``; changes nothing there."""
     cfg = cfg or alembic_config()
     limits = limits or Timeouts()
     scripts = script_directory(cfg)
     current = await current_revisions(url, cfg)
     with alembic_errors():
         pending = list(reversed(list(scripts.iterate_revisions(target, current))))
-    planned = [Planned(s, *limits.for_revision(s)) for s in pending]
+    if not pending:
+        return Plan(current, [], "")
     spec = f"{current[0]}:{target}" if len(current) == 1 else target  # known: no reconnect
-    sql = await upgrade_sql(url, spec, cfg=cfg) if planned else ""
-    return Plan(current, planned, sql)
+    sql = await upgrade_sql(url, spec, cfg=cfg)
+    by_revision = preflight.split(sql)
+    touched = _touched(by_revision)
+    everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
+    async with connect(url) as conn:
+        live, failing = await conn.run_sync(lambda c: _read_live(c, everything, by_revision))
+    impacts, how = await _measure(url, cfg, current, [s.revision for s in pending], touched)
+    planned = []
+    for script in pending:
+        rev = script.revision
+        tables = (
+            _measured_tables(impacts[rev], live)
+            if rev in impacts
+            else _static_tables(dict(by_revision).get(rev, ""), touched.get(rev, []), live)
+        )
+        planned.append(
+            Planned(
+                script,
+                *limits.for_revision(script),
+                tables=tables,
+                will_fail=[w for w in failing if w.revision == rev],
+            )
+        )
+    return Plan(current, planned, sql, how)
+
+
+def _touched(by_revision: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Per revision, the tables it acts on that exist before the pending run."""
+    created: set[str] = set()
+    touched: dict[str, list[str]] = {}
+    for revision, sql in by_revision:
+        mine: dict[str, None] = {}
+        for action in st.actions(sql):
+            if action.kind == st.CREATE_TABLE:
+                created.add(action.table)
+            for table in (action.table, action.references):
+                if table and table not in created and table != "alembic_version":
+                    mine.setdefault(table, None)
+        touched[revision] = list(mine)
+    return touched
+
+
+def _read_live(
+    conn: Connection, tables: list[str], by_revision: list[tuple[str, str]]
+) -> tuple[dict[str, tuple[int, int]], list[WillFail]]:
+    conn.execute(text("SET TRANSACTION READ ONLY"))
+    try:
+        found = {}
+        for table, (rows, total) in sizes(conn, tables).items():
+            if rows == 0:  # never analysed (reltuples -1): small enough to count
+                rows = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() or 0
+            found[table] = (int(rows), int(total or 0))
+    finally:
+        conn.rollback()
+    return found, preflight.check(conn, by_revision)
+
+
+async def _measure(
+    url: URL, cfg: Config, current: tuple[str, ...], pending: list[str], touched: dict
+) -> tuple[dict[str, Impact], str]:
+    """Measure ``pending`` on a scratch database at ``current``; or say why it could not."""
+    if len(current) > 1:
+        return {}, "not measured: the database has several heads"
+    impacts: dict[str, Impact] = {}
+    try:
+        async with scratch_database(url, "plan") as scratch, connect(scratch) as conn:
+
+            def run(sync: Connection) -> None:
+                stepper = Stepper(cfg, sync)
+                if current:
+                    stepper.upgrade(current[0])
+                paths = {str(s.path) for s in stepper.scripts.walk_revisions()}
+                probe = Probe(sync, paths)
+                for rev in pending:
+                    impacts[rev] = measure_upgrade(
+                        sync, stepper.upgrade, rev, probe, touched.get(rev, [])
+                    )
+
+            await conn.run_sync(run)
+    except Exception as exc:
+        if not impacts:
+            return {}, f"not measured ({first_line(exc)}): locks from the SQL text (static)"
+        return (
+            impacts,
+            f"measured until a revision failed on the scratch database: {first_line(exc)}",
+        )
+    return impacts, (
+        f"measured on a scratch database built from the migrations, {SEED_ROWS} rows per "
+        "table; lock times scale the measured time by each table's size here (estimates)"
+    )
+
+
+def _measured_tables(impact: Impact, live: dict[str, tuple[int, int]]) -> list[TableImpact]:
+    estimated = _estimates(impact, live)
+    return [
+        TableImpact(
+            rel.name,
+            rel.lock,
+            rel.rewrite,
+            rel.scan,
+            *live.get(rel.name, (0, 0)),
+            estimated.get(rel.name),
+        )
+        for rel in impact.tables()
+        if rel.name in live
+    ]
+
+
+def _estimates(impact: Impact, live: dict[str, tuple[int, int]]) -> dict[str, float | None]:
+    """Per table: the measured time from the statement that locked it to the commit, each
+    statement that rewrote or read a table scaled by that table's size here over there."""
+    per_statement: list[float | None] = []
+    for statement in impact.statements:
+        factor: float | None = 1.0
+        for name in statement.rewrote + statement.scanned:
+            table = impact.relations[name].table
+            there = impact.relations[table].bytes if table in impact.relations else 0
+            here = live.get(table, (0, 0))[1]
+            if here and not there:
+                factor = None
+                break
+            factor = max(factor, here / there if there else 1.0)
+        per_statement.append(None if factor is None else statement.seconds * factor)
+    found: dict[str, float | None] = {}
+    for rel in impact.tables():
+        first = next(
+            (
+                i
+                for i, s in enumerate(impact.statements)
+                if any(
+                    impact.relations[n].table == rel.name for n in s.locked if n in impact.relations
+                )
+            ),
+            None,
+        )
+        if first is None:
+            found[rel.name] = 0.0
+            continue
+        rest = per_statement[first:]
+        found[rel.name] = None if None in rest else round(sum(rest), 6)  # type: ignore[arg-type]
+    return found
+
+
+def _static_tables(
+    sql: str, touched: list[str], live: dict[str, tuple[int, int]]
+) -> list[TableImpact]:
+    """What the SQL text says (no measurement): lock by statement kind, rewrite and scan
+    where PostgreSQL's documentation says a statement of that kind usually does them."""
+    found: dict[str, TableImpact] = {}
+    for action in st.actions(sql):
+        rows_bytes = _live_of(action.table, live)
+        if action.table not in touched or rows_bytes is None:
+            continue
+        lock = STATIC_LOCKS.get(action.kind, "AccessExclusiveLock")
+        if action.kind == st.CREATE_INDEX and action.concurrently:
+            lock = "ShareUpdateExclusiveLock"
+        if action.kind == st.ADD_CONSTRAINT and action.constraint_type == st.FOREIGN_KEY:
+            lock = "ShareRowExclusiveLock"
+        scan = (
+            action.kind in (st.SET_NOT_NULL, st.VALIDATE_CONSTRAINT)
+            or (action.kind == st.CREATE_INDEX and not action.concurrently)
+            or (action.kind == st.ADD_CONSTRAINT and not action.not_valid)
+        )
+        rewrite = action.kind == st.ALTER_TYPE
+        name, (rows, size) = rows_bytes
+        was = found.get(name)
+        if was is not None:
+            lock = max((lock, was.lock or ""), key=_rank)
+            rewrite, scan = rewrite or was.rewrite, scan or was.scan
+        found[name] = TableImpact(name, lock, rewrite, scan, rows, size, None)
+    return list(found.values())
+
+
+def _live_of(table: str, live: dict[str, tuple[int, int]]) -> tuple[str, tuple[int, int]] | None:
+    for name in (table, table.split(".")[-1]):
+        if name in live:
+            return name, live[name]
+    return None
+
+
+def _rank(mode: str) -> int:
+    from terrafusion_sync.migrations.impact import LOCK_MODES
+
+    return LOCK_MODES.index(mode) if mode in LOCK_MODES else -1
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} TB"

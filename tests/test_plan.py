@@ -1,0 +1,204 @@
+"""See before doing, on the live database (README, Deploying safely): `make plan` per table,
+and the read-only pre-flight that makes `make upgrade` refuse a revision the rows would fail.
+
+Each test copies the migrated template (``fresh_database``), puts rows in it, adds pending
+revisions to a copy of versions/, and asks the same core the CLI calls.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from terrafusion_sync import migrations
+from terrafusion_sync.cli import main
+from terrafusion_sync.database import connect
+from terrafusion_sync.migrations import preflight
+
+from helpers import add_revision, assert_one_line_error
+
+on_loop = pytest.mark.asyncio(loop_scope="session")
+
+INITIAL = "0b22f05953e4"
+REPORTS = (
+    "INSERT INTO report_jobs (report_id, report_type, county_id)"
+    " SELECT g::text, 'assessment', 'county-' || (g % 50) FROM generate_series(1, 2000) g"
+)
+
+
+async def execute(url: URL, *sql: str) -> None:
+    async with connect(url) as conn:
+        for statement in sql:
+            await conn.execute(text(statement))
+        await conn.commit()
+
+
+async def history_rows(url: URL) -> int:
+    async with connect(url) as conn:
+        return await conn.scalar(text("SELECT count(*) FROM tfsync_migration_history"))
+
+
+def tfsync(env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: URL, *argv: str):
+    env.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@on_loop
+async def test_plan_shows_per_table_lock_rewrite_size_estimate_and_what_will_fail(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fresh_database: URL,
+    versions: Path,
+) -> None:
+    await execute(fresh_database, REPORTS, "ANALYZE report_jobs")
+    add_revision(
+        versions,
+        "a12000000001",
+        INITIAL,
+        'op.alter_column("report_jobs", "message", type_=sa.String(500))',
+    )
+    add_revision(
+        versions,
+        "a12000000002",
+        "a12000000001",
+        'op.create_index("ix_county", "report_jobs", ["county_id"], unique=True)',
+    )
+    env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
+    steps_before = await history_rows(fresh_database)
+
+    code, out, err = tfsync(env, capsys, fresh_database, "upgrade", "--plan", "--format", "json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["current"] == [INITIAL]
+    assert shown["target"] == "head"
+    rewrite, index = shown["revisions"]
+    assert rewrite["revision"] == "a12000000001"
+    assert rewrite["file"].endswith("a12000000001_test_step.py")
+    [jobs] = rewrite["tables"]
+    assert set(jobs) == {"table", "lock", "rewrite", "scan", "rows", "bytes", "estimated_lock_s"}
+    assert (jobs["table"], jobs["lock"], jobs["rewrite"], jobs["rows"]) == (
+        "report_jobs",
+        "AccessExclusiveLock",
+        True,
+        2000,
+    )
+    assert jobs["bytes"] > 0
+    assert jobs["estimated_lock_s"] > 0
+    assert rewrite["will_fail"] == []
+    assert index["tables"][0]["lock"] == "ShareLock"
+    assert index["tables"][0]["scan"] is True
+    assert index["will_fail"] == [
+        {"table": "report_jobs", "reason": "unique (county_id) over 50 duplicated value(s)"}
+    ]
+
+    code, out, _ = tfsync(env, capsys, fresh_database, "upgrade", "--plan")
+    assert code == 0
+    assert "report_jobs: AccessExclusiveLock, rewrite" in out
+    assert "2000 rows" in out
+    assert "(estimate)" in out
+    assert "will fail: report_jobs: unique (county_id) over 50 duplicated value(s)" in out
+    # it read the database and changed nothing there
+    cfg = migrations.alembic_config(versions_dir=versions)
+    assert await migrations.current_revisions(fresh_database, cfg) == (INITIAL,)
+    assert await history_rows(fresh_database) == steps_before
+
+
+@on_loop
+async def test_upgrade_refuses_a_revision_the_rows_would_fail_unless_forced(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fresh_database: URL,
+    versions: Path,
+) -> None:
+    await execute(fresh_database, REPORTS)
+    add_revision(
+        versions,
+        "a12000000003",
+        INITIAL,
+        'op.alter_column("report_jobs", "message", nullable=False)',
+    )
+    env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
+    cfg = migrations.alembic_config(versions_dir=versions)
+
+    code, _, err = tfsync(env, capsys, fresh_database, "upgrade")
+    assert code == 2
+    assert_one_line_error(
+        err,
+        "revision a12000000003",
+        "would fail on the rows there: report_jobs: SET NOT NULL on message, but 2000 row(s)",
+        "nothing was run",
+        "upgrade --force",
+    )
+    assert await migrations.current_revisions(fresh_database, cfg) == (INITIAL,)
+
+    # forced: the pre-flight is skipped and PostgreSQL itself refuses (rolled back)
+    code, _, err = tfsync(env, capsys, fresh_database, "upgrade", "--force")
+    assert code == 2
+    assert_one_line_error(err, 'failed: column "message"', "contains null values")
+
+    await execute(fresh_database, "UPDATE report_jobs SET message = 'ok'")
+    code, _, err = tfsync(env, capsys, fresh_database, "upgrade")
+    assert code == 0, err
+    assert await migrations.current_revisions(fresh_database, cfg) == ("a12000000003",)
+
+
+PREFLIGHT = {
+    "NOT NULL column without a default": (
+        "ALTER TABLE report_jobs ADD COLUMN priority integer NOT NULL",
+        "adds NOT NULL column priority without a default to a table with rows",
+    ),
+    "NOT NULL column with a default": (
+        "ALTER TABLE report_jobs ADD COLUMN priority integer NOT NULL DEFAULT 0",
+        None,
+    ),
+    "CHECK over breaking rows": (
+        "ALTER TABLE report_jobs ADD CONSTRAINT ck CHECK (county_id <> 'county-7')",
+        "40 row(s) break CHECK (county_id <> 'county-7')",
+    ),
+    "CHECK NOT VALID": (
+        "ALTER TABLE report_jobs ADD CONSTRAINT ck CHECK (county_id <> 'county-7') NOT VALID",
+        None,
+    ),
+    "foreign key onto missing rows": (
+        "ALTER TABLE report_jobs ADD CONSTRAINT fk FOREIGN KEY (county_id)"
+        " REFERENCES property_operational (property_id)",
+        "2000 row(s) reference no row of property_operational (foreign key on county_id)",
+    ),
+    "rows written first": (
+        "UPDATE report_jobs SET message = 'x'; ALTER TABLE report_jobs ALTER message SET NOT NULL",
+        None,
+    ),
+}
+
+
+@on_loop
+@pytest.mark.parametrize(("sql", "reason"), PREFLIGHT.values(), ids=list(PREFLIGHT))
+async def test_preflight_reads_the_rows_there(
+    fresh_database: URL, sql: str, reason: str | None
+) -> None:
+    await execute(fresh_database, REPORTS)
+    async with connect(fresh_database) as conn:
+        found = await conn.run_sync(lambda c: preflight.check(c, [("r1", sql)]))
+    assert [w.reason for w in found] == ([reason] if reason else [])
+
+
+@on_loop
+async def test_validate_constraint_is_checked_against_the_rows_there(fresh_database: URL) -> None:
+    await execute(
+        fresh_database,
+        REPORTS,
+        "ALTER TABLE report_jobs ADD CONSTRAINT ck CHECK (county_id <> 'county-7') NOT VALID",
+    )
+    async with connect(fresh_database) as conn:
+        found = await conn.run_sync(
+            lambda c: preflight.check(c, [("r1", "ALTER TABLE report_jobs VALIDATE CONSTRAINT ck")])
+        )
+    assert [w.reason for w in found] == [
+        "VALIDATE ck: 40 row(s) break CHECK (((county_id)::text <> 'county-7'::text))"
+    ]
