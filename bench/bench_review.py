@@ -33,6 +33,49 @@ from terrafusion_sync.review.unsafe import squawk_binary
 from terrafusion_sync.settings import PROJECT_DIR, load_settings
 
 CHAIN_LENGTH = int(os.environ.get("BENCH_CHAIN_LENGTH", "40"))
+ALTERING = int(os.environ.get("BENCH_ALTERING", "10"))
+"""Revisions after the chain that change existing tables (so the measurement has work)."""
+
+ALTER = '''"""alter step {index:04d}
+
+Revision ID: {rev}
+Revises: {down}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = {rev!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.alter_column("{table}", "value", type_=sa.Numeric({new}, 2))
+
+
+def downgrade() -> None:
+    op.alter_column("{table}", "value", type_=sa.Numeric({old}, 2))
+'''
+
+
+def write_altering(versions: Path, after: str, count: int) -> list[str]:
+    """``count`` revisions after ``after``, in pairs on one chain table each: widen
+    ``value`` (a catalog change), then narrow it back (a rewrite); the models still match."""
+    ids = []
+    down = after
+    for index in range(count):
+        rev = f"a{index:011x}"
+        table = f"chain_{index // 2:04d}"
+        new, old = (16, 14) if index % 2 == 0 else (14, 16)
+        text = ALTER.format(index=index, rev=rev, down=down, table=table, new=new, old=old)
+        (versions / f"2026_01_02_0000-{rev}_alter_step_{index:04d}.py").write_text(text)
+        ids.append(rev)
+        down = rev
+    return ids
+
+
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 
 CONFTEST = """
@@ -100,8 +143,11 @@ def chain_metadata(length: int) -> MetaData:
     return metadata
 
 
-def review_chain(server: str, versions: str, length: str, changed: str = "") -> None:
-    """One review of the chain in ``versions`` (``changed``: incremental, that file only)."""
+def review_chain(
+    server: str, versions: str, length: str, changed: str = "", measure: str = "1"
+) -> None:
+    """One review of the chain in ``versions`` (``changed``: incremental, that file only;
+    ``measure`` "0": without measuring the revisions)."""
     from collections import Counter
 
     from terrafusion_sync.migrations import alembic_config
@@ -109,7 +155,9 @@ def review_chain(server: str, versions: str, length: str, changed: str = "") -> 
 
     cfg = alembic_config(versions_dir=Path(versions), target_metadata=chain_metadata(int(length)))
     files = [Path(changed)] if changed else None
-    done = asyncio.run(review(make_url(server), cfg=cfg, lint=False, files=files))
+    done = asyncio.run(
+        review(make_url(server), cfg=cfg, lint=False, files=files, measure=measure != "0")
+    )
     codes = Counter(f.code for f in done.findings)
     print(f"{done.revisions} revisions reviewed, findings by code: {dict(codes) or 'none'}")
 
@@ -130,10 +178,15 @@ def main() -> None:
         root = Path(tmp)
         versions = root / "versions"
         ids = write_chain(versions, CHAIN_LENGTH)
+        ids += write_altering(versions, ids[-1], ALTERING)
         newest = str(next(versions.glob(f"*{ids[-1]}*.py")))
-        print(f"chain: {CHAIN_LENGTH} revisions; median of {REPEAT} runs each", flush=True)
+        print(
+            f"chain: {CHAIN_LENGTH} revisions creating tables, {ALTERING} altering them; "
+            f"median of {REPEAT} runs each",
+            flush=True,
+        )
 
-        def ours(changed: str = "") -> str:
+        def ours(changed: str = "", measure: str = "1") -> str:
             return run(
                 sys.executable,
                 "-c",
@@ -143,9 +196,11 @@ def main() -> None:
                 str(versions),
                 str(CHAIN_LENGTH),
                 changed,
+                measure,
             )
 
         print("full review:", ours().strip(), flush=True)
+        print("full review, not measured:", ours(measure="0").strip(), flush=True)
         print("incremental review:", ours(newest).strip(), flush=True)
 
         pa_dir = root / "pytest_alembic"
@@ -202,11 +257,17 @@ def main() -> None:
                 asyncio.run(drop_database(stack_url))
 
         full = timed(ours, REPEAT)
+        unmeasured = timed(lambda: ours(measure="0"), REPEAT)
         incremental = timed(lambda: ours(newest), REPEAT)
         builtins = timed(pytest_alembic, REPEAT)
         glued = timed(stack, REPEAT)
         report(
-            "full review vs pytest-alembic built-ins",
+            "full review measured vs not measured (goal: at most 1.20)",
+            ("measured", full),
+            ("not measured", unmeasured),
+        )
+        report(
+            "full review vs pytest-alembic built-ins (goal: at most 0.50)",
             ("review", full),
             ("pytest-alembic", builtins),
         )

@@ -44,6 +44,7 @@ async def review(
     lint: bool = True,
     files: Sequence[Path] | None = None,
     docs: Path | None = None,
+    measure: bool = True,
 ) -> Review:
     """Review the chain ``cfg`` names (default: the project's).
 
@@ -52,6 +53,7 @@ async def review(
     (from pre-commit) limits the per-revision checks to the revision files among them.
     ``docs`` is the picture file to compare with what ``make docs`` writes (default:
     ``docs/schema.md`` when ``cfg`` names the project's own versions folder, else none).
+    ``measure=False`` leaves the text rules unmeasured (what the benchmark compares with).
     """
     cfg = cfg or alembic_config()
     versions = versions_dir(cfg)
@@ -82,11 +84,11 @@ async def review(
         segments, offline = await unsafe.render(cfg, revisions, wanted, order)
         touched = {s.revision: unsafe.touched_tables(s) for s in segments}
         walked, impacts = await _on_scratch_database(
-            server_url, cfg, revisions, wanted, order, touched
+            server_url, cfg, revisions, wanted, order, touched, measure
         )
         # the text rules guess; the stairway's first upgrade of each revision measured
         static = offline + unsafe.segment_findings(segments, revisions)
-        findings += measured.reconcile(static, impacts, revisions) + walked
+        findings += (measured.reconcile(static, impacts, revisions) if measure else static) + walked
     elif _one_head_all_known(revisions):
         # merged branches: the stairway and the SQL check walk a straight line only, but
         # the drift check still runs on the schema the whole history builds
@@ -104,11 +106,12 @@ async def _on_scratch_database(
     wanted: set[str],
     order: list[str],
     touched: dict[str, list[str]],
+    measure: bool,
 ) -> tuple[list[Finding], dict[str, Impact]]:
     # scratch_database names it after the server's database: whose it is shows in pg_database
     async with scratch_database(server_url, "review") as scratch:
         found, at_head, impacts = await stairway.stairway_findings(
-            scratch, cfg, revisions, wanted, order, touched
+            scratch, cfg, revisions, wanted, order, touched, measure=measure
         )
         return found + (await _drift(scratch, cfg) if at_head else []), impacts
 

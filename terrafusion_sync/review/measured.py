@@ -65,6 +65,7 @@ def reconcile(
                     finding,
                     message=f"{finding.message}; failed on {rows} (measured): "
                     f"{impact.failed_on_rows}",
+                    measured={"seeded": impact.seeded, "failed_on_rows": impact.failed_on_rows},
                 )
             )
         else:
@@ -87,8 +88,9 @@ def reconcile(
                     MEASURED_BLOCKING,
                     f"{rel.describe()}: {_consequence(rel)} while it runs, and no rule "
                     "explains why",
-                    "find which statement rewrites or reads the table (make plan shows it per "
-                    "table), and do it in steps that keep writers going",
+                    "do it in steps that keep writers going (a new column backfilled in "
+                    "batches, a constraint NOT VALID then VALIDATE), or accept it with a reason "
+                    "if the table is small everywhere",
                     rel.facts(),
                 )
             )

@@ -113,12 +113,15 @@ async def stairway_findings(
     wanted: set[str],
     order: list[str],
     touched: dict[str, list[str]] | None = None,
+    *,
+    measure: bool = True,
 ) -> tuple[list[Finding], bool, dict[str, Impact]]:
     """Walk ``url`` (an empty scratch database) from base to head; stairway the ``wanted``.
 
     The first upgrade of each wanted revision is measured (:mod:`~terrafusion_sync.migrations.
     impact`), with the tables ``touched[rev]`` filled with rows first. Returns the findings,
-    whether the database ended at head (so drift can be checked), and the measurements.
+    whether the database ended at head (so drift can be checked), and the measurements
+    (none without ``measure``).
     """
     by_id = {r.revision: r for r in revisions if r.revision}
     impacts: dict[str, Impact] = {}
@@ -145,7 +148,8 @@ async def stairway_findings(
             rev = by_id[rev_id]
             parent = rev.down_revisions[0] if rev.down_revisions else "base"
             before = snapshot(conn)
-            if not _step(measured, rev_id, rev, UPGRADE_FAILS, findings):
+            first_up = measured if measure else stepper.upgrade
+            if not _step(first_up, rev_id, rev, UPGRADE_FAILS, findings):
                 return findings, False
             if downgrade_missing(rev) is not None:
                 continue  # reported statically; stepping down would leave the schema behind
