@@ -36,7 +36,7 @@ sql: $(VENV)/.bootstrapped  ## The SQL an upgrade would run, changing nothing: m
 	$(NOX) -s sql -- $(REV)
 
 .PHONY: plan
-plan: $(VENV)/.bootstrapped  ## The revisions an upgrade would run, with their SQL; changes nothing
+plan: $(VENV)/.bootstrapped  ## What an upgrade would run and do here, per table (locks, rewrites, sizes, will fail); changes nothing
 	$(NOX) -s upgrade -- --plan $(REV)
 
 .PHONY: history

@@ -202,3 +202,43 @@ async def test_validate_constraint_is_checked_against_the_rows_there(fresh_datab
     assert [w.reason for w in found] == [
         "VALIDATE ck: 40 row(s) break CHECK (((county_id)::text <> 'county-7'::text))"
     ]
+
+
+@on_loop
+async def test_a_user_who_may_only_read_gets_a_static_plan_and_nothing_is_written(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fresh_database: URL,
+    versions: Path,
+) -> None:
+    reader = f"{fresh_database.database}_reader"[:63]
+    await execute(
+        fresh_database,
+        REPORTS,
+        f'CREATE ROLE "{reader}" LOGIN NOCREATEDB',
+        f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{reader}"',
+    )
+    add_revision(
+        versions,
+        "a12000000004",
+        INITIAL,
+        'op.alter_column("report_jobs", "message", nullable=False)',
+    )
+    env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
+    try:
+        code, out, err = tfsync(
+            env, capsys, fresh_database.set(username=reader), "upgrade", "--plan"
+        )
+    finally:
+        await execute(
+            fresh_database,
+            f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{reader}"',
+            f'DROP ROLE "{reader}"',
+        )
+    assert code == 0, err
+    # no scratch database without CREATEDB: the SQL text's locks, no estimate
+    assert "not measured (" in out
+    assert "report_jobs: AccessExclusiveLock, full scan; 2000 rows" in out
+    assert "lock time unknown" in out
+    # the pre-flight needs only SELECT
+    assert "will fail: report_jobs: SET NOT NULL on message, but 2000 row(s) hold NULL" in out

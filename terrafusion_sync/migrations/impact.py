@@ -51,20 +51,21 @@ LOCK_MODES = (
 BLOCKS_WRITES = frozenset(LOCK_MODES[4:])
 """Modes that make every INSERT, UPDATE and DELETE of the table wait."""
 
-_SNAPSHOT = text(
-    """
+_SNAPSHOT = """
 SELECT c.oid, c.oid::regclass::text, c.relkind::text, c.relfilenode,
-       COALESCE(i.indrelid::regclass::text, c.oid::regclass::text),
-       COALESCE(s.seq_scan, 0), COALESCE(s.seq_tup_read, 0),
+       COALESCE(i.indrelid, c.oid)::regclass::text,
+       CASE WHEN c.relkind = 'i' THEN 0 ELSE pg_stat_get_xact_numscans(c.oid) END,
        (SELECT array_agg(l.mode::text) FROM pg_locks l
          WHERE l.locktype = 'relation' AND l.relation = c.oid
            AND l.pid = pg_backend_pid() AND l.granted)
   FROM pg_class c
   LEFT JOIN pg_index i ON i.indexrelid = c.oid
-  LEFT JOIN pg_stat_xact_user_tables s ON s.relid = c.oid
- WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'i', 'm')
+ WHERE c.relkind IN ('r', 'p', 'i', 'm') AND {where}
 """
-)
+_OF_TABLES = text(_SNAPSHOT.format(where="(c.oid = ANY (:oids) OR i.indrelid = ANY (:oids))"))
+"""The tables a revision touches and their indexes (sequential scans: tables only)."""
+_OF_SCHEMA = text(_SNAPSHOT.format(where="c.relnamespace = current_schema()::regnamespace"))
+"""Every table and index of the schema, when which tables are touched is not known."""
 _IGNORED = ("alembic_version", "tfsync_")
 
 
@@ -188,18 +189,30 @@ class Probe:
         self.paths = set(paths)
         self.impact: Impact | None = None
         self._seen: dict[int, _Seen] = {}
-        self._names: dict[int, str] = {}
+        self._known: set[int] = set()
+        """Relations that existed before the step (the others are its own)."""
+        self._oids: list[int] | None = None
+        """The tables watched (None: the whole schema)."""
         self._transaction: Any = None
         self._started = 0.0
         self._busy = False
 
-    def start(self, revision: str) -> None:
-        """Before the step: remember every relation's storage, then watch."""
+    def start(self, revision: str, tables: Iterable[str] | None = None) -> None:
+        """Before the step: remember the storage of ``tables`` and their indexes (None:
+        every relation of the schema), then watch."""
         self.impact = Impact(revision)
         self._seen = {}
-        for oid, name, _kind, filenode, _table, scans, _read, _modes in self._snapshot():
+        self._oids: list[int] | None = None
+        if tables is not None:
+            self._oids = [
+                oid
+                for t in tables
+                if (
+                    oid := self.conn.execute(text("SELECT to_regclass(:t)::oid"), {"t": t}).scalar()
+                )
+            ]
+        for oid, _name, _kind, filenode, _table, scans, _modes in self._snapshot():
             self._seen[oid] = _Seen(filenode, scans)
-            self._names[oid] = name
         self._known = set(self._seen)
         self._transaction = None
         self._clock = time.perf_counter()
@@ -217,7 +230,9 @@ class Probe:
     def _snapshot(self) -> list[Any]:
         self._busy = True
         try:
-            return list(self.conn.execute(_SNAPSHOT).all())
+            if self._oids is None:
+                return list(self.conn.execute(_OF_SCHEMA).all())
+            return list(self.conn.execute(_OF_TABLES, {"oids": self._oids}).all())
         finally:
             self._busy = False
 
@@ -228,7 +243,7 @@ class Probe:
         if transaction is not self._transaction and _in_transaction(conn):
             # a new step transaction: its scan counters start from what is pending now
             self._transaction = transaction
-            for oid, _n, _k, filenode, _t, scans, _r, _m in self._snapshot():
+            for oid, _n, _k, filenode, _t, scans, _m in self._snapshot():
                 seen = self._seen.setdefault(oid, _Seen(filenode, scans))
                 seen.scans = scans
         self._started = time.perf_counter()
@@ -240,7 +255,7 @@ class Probe:
         inside = _in_transaction(conn)
         done = Statement(self._line(), seconds, inside)
         assert self.impact is not None
-        for oid, name, kind, filenode, table, scans, _read, modes in self._snapshot():
+        for oid, name, kind, filenode, table, scans, modes in self._snapshot():
             if name.startswith(_IGNORED) or table.startswith(_IGNORED):
                 continue
             seen = self._seen.get(oid)
@@ -335,7 +350,9 @@ def value_for(sql_type: str, category: str, name: str, typmod: int) -> str | Non
     return None
 
 
-def seed(conn: Connection, tables: Iterable[str], rows: int = SEED_ROWS) -> tuple[dict, dict]:
+def seed(
+    conn: Connection, tables: Iterable[str], rows: int = SEED_ROWS
+) -> tuple[dict[str, int], dict[str, str]]:
     """Fill each empty existing table of ``tables`` with ``rows`` rows made from its columns.
 
     Columns with a default (or identity, or generated) get it; nullable columns of a type
@@ -378,7 +395,6 @@ def seed(conn: Connection, tables: Iterable[str], rows: int = SEED_ROWS) -> tupl
                     ),
                     {"n": rows},
                 )
-                conn.execute(text(f"ANALYZE {name}"))
                 conn.commit()
                 seeded[name] = rows
                 continue
@@ -418,20 +434,35 @@ def sizes(conn: Connection, tables: Iterable[str]) -> dict[str, tuple[int, int]]
 
 
 def measure_upgrade(
-    conn: Connection, upgrade: Any, target: str, probe: Probe, touched: Iterable[str]
+    conn: Connection,
+    upgrade: Any,
+    target: str,
+    probe: Probe,
+    touched: Iterable[str] | None,
+    rows: int = SEED_ROWS,
 ) -> Impact:
-    """Seed the tables ``touched``, run ``upgrade(target)`` under ``probe``; the impact.
+    """Seed the tables ``touched`` with ``rows`` rows each, run ``upgrade(target)`` under
+    ``probe``; the impact.
 
+    ``touched`` are the existing tables the revision's SQL names (None: not known, then
+    every relation of the schema is watched). A revision that touches none (it only
+    creates) is run unwatched: nothing it does can block a reader or writer of today.
     When the seeded rows make the revision fail (a NOT NULL column without a default, a
     constraint the made-up values break), the rows are removed, the error kept, and the
     revision measured again on the empty tables. A failure then is the revision's own, and
     is raised as ``upgrade`` raised it.
     """
-    touched = list(touched)
-    seeded, skipped = seed(conn, touched)
-    measured = sizes(conn, seeded)
+    if touched is not None:
+        touched = list(touched)
+        if not touched:
+            clock = time.perf_counter()
+            upgrade(target)
+            return Impact(target, seconds=time.perf_counter() - clock)
+    seeded, skipped = seed(conn, touched or [], rows)
+    measured = {name: (count, _bytes(conn, name)) for name, count in seeded.items()}
+    conn.commit()
     failed_on_rows = None
-    probe.start(target)
+    probe.start(target, touched)
     try:
         upgrade(target)
     except Exception as exc:
@@ -440,14 +471,15 @@ def measure_upgrade(
             raise
         failed_on_rows = first_line(exc)
         empty(conn, seeded)
-        probe.start(target)
+        probe.start(target, touched)
         try:
             upgrade(target)
         finally:
             impact = probe.stop()
     else:
         impact = probe.stop()
-        empty(conn, seeded)
+        if seeded:
+            empty(conn, seeded)
     impact.seeded = seeded
     impact.not_seeded = skipped
     impact.failed_on_rows = failed_on_rows
@@ -456,3 +488,10 @@ def measure_upgrade(
             if rel.name in measured:
                 rel.rows, rel.bytes = measured[rel.name]
     return impact
+
+
+def _bytes(conn: Connection, table: str) -> int:
+    return int(
+        conn.execute(text("SELECT pg_total_relation_size(to_regclass(:t))"), {"t": table}).scalar()
+        or 0
+    )

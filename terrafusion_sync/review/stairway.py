@@ -133,7 +133,7 @@ async def stairway_findings(
 
         def measured(target: str) -> None:
             impacts[target] = measure_upgrade(
-                conn, stepper.upgrade, target, probe, (touched or {}).get(target, ())
+                conn, stepper.upgrade, target, probe, (touched or {}).get(target)
             )
 
         findings: list[Finding] = []
