@@ -12,6 +12,8 @@ PostgreSQL 18 and on TEST_DATABASE_URL's server (15 in CI).
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations.impact import SEED_ROWS, Impact, Probe, measure_upgrade
 from terrafusion_sync.migrations.steps import Stepper
+from terrafusion_sync.review import format_json, review
 
 from helpers import add_revision
 
@@ -141,3 +144,20 @@ async def test_work_in_an_autocommit_block_is_seen_outside_the_transaction(
     assert not concurrently[0].in_transaction
     # its ShareUpdateExclusiveLock was released before anyone could look: no write was blocked
     assert not any(rel.blocks_writes for rel in impact.tables())
+
+
+@on_loop
+async def test_a_confirmed_finding_says_what_was_measured_and_json_carries_it(
+    test_database_url: URL, versions: Path
+) -> None:
+    fixture = "2026_12_01_1000-bad000000030_year_built_as_bigint.py"
+    shutil.copy(Path(__file__).parent / "revisions" / fixture, versions / fixture)
+    cfg = migrations.alembic_config(versions_dir=versions)
+    done = await review(test_database_url, cfg=cfg, lint=False)
+    [rewrite] = [f for f in done.findings if f.code == "TF407"]
+    assert "rewrote property_operational under AccessExclusiveLock (measured)" in rewrite.message
+    shown = json.loads(format_json(done.findings, done.revisions))
+    [facts] = [f["measured"] for f in shown["findings"] if f["code"] == "TF407"]
+    assert facts["table"] == "property_operational"
+    assert (facts["lock"], facts["rewrite"], facts["rows"]) == ("AccessExclusiveLock", True, 1000)
+    assert facts["bytes"] > 0
