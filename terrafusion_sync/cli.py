@@ -46,6 +46,10 @@ def fail(message: str) -> NoReturn:
     raise SystemExit(EXIT_ERROR)
 
 
+def quiet_progress(line: str) -> None:
+    """Progress that is not shown (JSON output is for tools)."""
+
+
 def say(line: str) -> None:
     """Progress and results go to stdout, flushed so they show as they happen."""
     print(line, flush=True)
@@ -265,7 +269,10 @@ def alembic_config(settings: Settings) -> Any:
 def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings, test=args.test)
     if args.plan:
-        plan = run(migrations.plan(url, args.revision, cfg=alembic_config(settings)))
+        progress = say if args.format == "text" else quiet_progress
+        plan = run(
+            migrations.plan(url, args.revision, cfg=alembic_config(settings), report=progress)
+        )
         return show_plan(settings, url, args, plan)
     say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}")
     outcome = run(

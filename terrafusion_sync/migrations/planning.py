@@ -37,6 +37,7 @@ from terrafusion_sync.migrations.config import (
     file_name,
     script_directory,
 )
+from terrafusion_sync.migrations.deploy import Report, quiet
 from terrafusion_sync.migrations.impact import (
     LOCK_MODES,
     Impact,
@@ -144,9 +145,17 @@ class Plan:
 
 
 async def plan(
-    url: URL, target: str = "head", *, cfg: Config | None = None, limits: Timeouts | None = None
+    url: URL,
+    target: str = "head",
+    *,
+    cfg: Config | None = None,
+    limits: Timeouts | None = None,
+    report: Report = quiet,
 ) -> Plan:
-    """What ``upgrade`` to ``target`` would do on ``url``; changes nothing there."""
+    """What ``upgrade`` to ``target`` would do on ``url``; changes nothing there.
+
+    ``report`` hears what takes time (reading the live tables, the scratch measurement).
+    """
     cfg = cfg or alembic_config()
     limits = limits or Timeouts()
     scripts = script_directory(cfg)
@@ -160,8 +169,10 @@ async def plan(
     by_revision = preflight.split(sql)
     touched = _touched(by_revision)
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
+    report(f"reading {len(everything)} table(s) here and checking their rows (read only)")
     async with connect(url) as conn:
         live, failing = await conn.run_sync(lambda c: _read_live(c, everything, by_revision))
+    report(f"measuring {len(pending)} revision(s) on a scratch database")
     impacts, how = await _measure(url, cfg, current, [s.revision for s in pending], touched)
     planned = []
     for script in pending:

@@ -167,7 +167,7 @@ def migrate(
     run = _Run(conn, scripts, target, upgrading, limits, report, watch, checksums)
     try:
         if upgrading and not force:
-            _preflight(conn, cfg, scripts, target)
+            _preflight(conn, cfg, scripts, target, report)
         history.ensure_table(conn)
         validation.refuse_changed(conn, scripts, checksums)
         conn.commit()
@@ -210,7 +210,9 @@ def migrate(
         lock.release(conn)
 
 
-def _preflight(conn: Connection, cfg: Config, scripts: ScriptDirectory, target: str) -> None:
+def _preflight(
+    conn: Connection, cfg: Config, scripts: ScriptDirectory, target: str, report: Report
+) -> None:
     """Refuse before any change when a pending revision would fail on the rows there.
 
     A database at base (or at several heads) has no live rows a revision knows of: skipped.
@@ -222,7 +224,8 @@ def _preflight(conn: Connection, cfg: Config, scripts: ScriptDirectory, target: 
         return
     try:
         sql = offline_sql(cfg, f"{current[0]}:{target}")
-    except Exception:
+    except Exception as exc:
+        report(f"  pre-flight skipped: the pending SQL cannot be rendered offline ({exc})")
         return
     files = {s.revision: file_name(s) for s in scripts.walk_revisions()}
     preflight.refuse(conn, preflight.split(sql), files)
