@@ -202,14 +202,11 @@ class Probe:
         every relation of the schema), then watch."""
         self.impact = Impact(revision)
         self._seen = {}
-        self._oids: list[int] | None = None
+        self._oids = None
         if tables is not None:
+            found = text("SELECT to_regclass(:t)::oid")
             self._oids = [
-                oid
-                for t in tables
-                if (
-                    oid := self.conn.execute(text("SELECT to_regclass(:t)::oid"), {"t": t}).scalar()
-                )
+                oid for t in tables if (oid := self.conn.execute(found, {"t": t}).scalar())
             ]
         for oid, _name, _kind, filenode, _table, scans, _modes in self._snapshot():
             self._seen[oid] = _Seen(filenode, scans)
