@@ -150,7 +150,7 @@ async def test_work_in_an_autocommit_block_is_seen_outside_the_transaction(
 async def test_a_confirmed_finding_says_what_was_measured_and_json_carries_it(
     test_database_url: URL, versions: Path
 ) -> None:
-    fixture = "2026_12_01_1000-bad000000030_year_built_as_bigint.py"
+    fixture = "2026_12_01_1000-bad000000031_year_built_as_bigint.py"
     shutil.copy(Path(__file__).parent / "revisions" / fixture, versions / fixture)
     cfg = migrations.alembic_config(versions_dir=versions)
     done = await review(test_database_url, cfg=cfg, lint=False)

@@ -242,3 +242,18 @@ async def test_a_user_who_may_only_read_gets_a_static_plan_and_nothing_is_writte
     assert "lock time unknown" in out
     # the pre-flight needs only SELECT
     assert "will fail: report_jobs: SET NOT NULL on message, but 2000 row(s) hold NULL" in out
+
+
+@on_loop
+async def test_a_column_filled_by_an_earlier_backfill_is_not_said_to_fail(
+    fresh_database: URL,
+) -> None:
+    await execute(fresh_database, REPORTS)
+    pending = [
+        ("r1", "-- op.backfill on report_jobs, run by tfsync once this revision has committed:\n"),
+        ("r2", "ALTER TABLE report_jobs ALTER COLUMN message SET NOT NULL"),
+    ]
+    async with connect(fresh_database) as conn:
+        assert await conn.run_sync(lambda c: preflight.check(c, pending)) == []
+        found = await conn.run_sync(lambda c: preflight.check(c, pending[1:]))
+    assert [w.table for w in found] == ["report_jobs"]

@@ -67,13 +67,13 @@ BAD = {
     "2026_12_01_1000-bad000000025_add_report_notes.py": [],
     # type changes squawk flags alike; measured, only the real rewrites remain (ALTER TABLE,
     # Notes: binary coercible types and wider varchar/numeric change the catalog only)
-    "2026_12_01_1000-bad000000027_widen_correlation_id.py": [],
-    "2026_12_01_1000-bad000000028_correlation_id_as_text.py": [],
-    "2026_12_01_1000-bad000000029_widen_assessed_value.py": [],
-    "2026_12_01_1000-bad000000030_year_built_as_bigint.py": [("TF407", 18)],
-    "2026_12_01_1000-bad000000031_message_as_varchar_500.py": [("TF407", 18)],
+    "2026_12_01_1000-bad000000028_widen_correlation_id.py": [],
+    "2026_12_01_1000-bad000000029_correlation_id_as_text.py": [],
+    "2026_12_01_1000-bad000000030_widen_assessed_value.py": [],
+    "2026_12_01_1000-bad000000031_year_built_as_bigint.py": [("TF407", 18)],
+    "2026_12_01_1000-bad000000032_message_as_varchar_500.py": [("TF407", 18)],
     # ADD COLUMN ... serial: no text rule, but measured rewriting report_jobs
-    "2026_12_01_1000-bad000000032_number_reports.py": [("TF415", 17)],
+    "2026_12_01_1000-bad000000033_number_reports.py": [("TF416", 17)],
 }
 NULLABLE_COLUMN = "2026_12_01_1000-good00000101_add_owner_email.py"
 CONCURRENT_INDEX = "2026_12_01_1000-good00000102_index_report_messages.py"

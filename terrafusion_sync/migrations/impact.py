@@ -16,7 +16,9 @@ Per statement rather than once per step (Alembic's ``on_version_apply``): so a f
 be confirmed or refuted at its own line, and a revision with two ALTERs on one table tells
 which of them rewrote it. Statements in an ``autocommit_block`` run outside the step's
 transaction: their rewrites are still seen, but their locks are released and their scans
-unaccounted by the time the probe looks, so they are reported without lock or scan.
+unaccounted by the time the probe looks, so they are reported without lock or scan. An
+``op.backfill``, which the scratch run applies inline but a deploy runs in batches after
+the revision commits, is not counted as the revision's.
 """
 
 from __future__ import annotations
@@ -250,7 +252,14 @@ class Probe:
             return
         seconds = time.perf_counter() - self._started
         inside = _in_transaction(conn)
-        done = Statement(self._line(), seconds, inside)
+        line, deferred = self._origin()
+        if deferred:
+            # op.backfill, run inline here, runs in batches after the commit when deployed:
+            # what it does is not the revision's, only the counters move on
+            for oid, _n, _k, filenode, _t, scans, _m in self._snapshot():
+                self._seen[oid] = _Seen(filenode, scans)
+            return
+        done = Statement(line, seconds, inside)
         assert self.impact is not None
         for oid, name, kind, filenode, table, scans, modes in self._snapshot():
             if name.startswith(_IGNORED) or table.startswith(_IGNORED):
@@ -279,13 +288,19 @@ class Probe:
             self._seen[oid] = _Seen(filenode, scans)
         self.impact.statements.append(done)
 
-    def _line(self) -> int | None:
+    def _origin(self) -> tuple[int | None, bool]:
+        """The revision line that sent the statement, and whether ``op.backfill`` did."""
+        from terrafusion_sync.migrations.ops import run_backfill
+
+        backfill = run_backfill.__code__
+        deferred = False
         frame: Any = sys._getframe(2)
         while frame is not None:
+            deferred = deferred or frame.f_code is backfill
             if frame.f_code.co_filename in self.paths:
-                return frame.f_lineno
+                return frame.f_lineno, deferred
             frame = frame.f_back
-        return None
+        return None, deferred
 
 
 def _in_transaction(conn: Connection) -> bool:

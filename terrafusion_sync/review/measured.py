@@ -9,7 +9,7 @@ impact`). Here the two meet, line by line:
   ``varchar(100)`` is a catalog change in PostgreSQL, whatever squawk says);
 - one the measurement confirms says what was measured, and carries the facts;
 - a measured rewrite or full read of an existing table under a write-blocking lock that no
-  text rule noticed is a finding of its own, TF415.
+  text rule noticed is a finding of its own, TF416.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from terrafusion_sync.migrations.impact import BLOCKS_WRITES, Impact, Relation
 from terrafusion_sync.review import unsafe
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
+from terrafusion_sync.review.rewrites import PLAIN_REWRITE
 
-MEASURED_BLOCKING = "TF415"
+MEASURED_BLOCKING = "TF416"
 
 REFUTABLE = frozenset(
     {
@@ -38,6 +39,7 @@ COVERING = REFUTABLE | {
     unsafe.NOT_NULL_WITHOUT_DEFAULT,
     unsafe.CONCURRENT_IN_TRANSACTION,
     unsafe.SCHEMA_AND_ROWS,
+    PLAIN_REWRITE,
     unsafe.OTHER_LOCK,
 }
 """Codes that already tell the reader that a statement locks its table."""
@@ -46,7 +48,7 @@ COVERING = REFUTABLE | {
 def reconcile(
     findings: list[Finding], impacts: dict[str, Impact], revisions: list[RevisionFile]
 ) -> list[Finding]:
-    """``findings`` confirmed, refuted or annotated by ``impacts``; plus TF415 findings."""
+    """``findings`` confirmed, refuted or annotated by ``impacts``; plus TF416 findings."""
     by_path = {r.shown: r for r in revisions if r.revision}
     kept: list[Finding] = []
     for finding in findings:

@@ -1,4 +1,4 @@
-"""correlation id as text
+"""widen correlation id
 
 Revision ID: bad000000028
 Revises: 0b22f05953e4
@@ -15,8 +15,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.alter_column("report_jobs", "correlation_id", existing_type=sa.String(64), type_=sa.Text())
+    op.alter_column(
+        "report_jobs", "correlation_id", existing_type=sa.String(64), type_=sa.String(100)
+    )
 
 
 def downgrade() -> None:
-    op.alter_column("report_jobs", "correlation_id", existing_type=sa.Text(), type_=sa.String(64))
+    op.alter_column(
+        "report_jobs", "correlation_id", existing_type=sa.String(100), type_=sa.String(64)
+    )

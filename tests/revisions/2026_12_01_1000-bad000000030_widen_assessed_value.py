@@ -1,6 +1,6 @@
 """widen assessed value
 
-Revision ID: bad000000029
+Revision ID: bad000000030
 Revises: 0b22f05953e4
 Create Date: 2026-12-01 10:00:00+00:00
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-01 10:00:00+00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "bad000000029"
+revision = "bad000000030"
 down_revision = "0b22f05953e4"
 branch_labels = None
 depends_on = None

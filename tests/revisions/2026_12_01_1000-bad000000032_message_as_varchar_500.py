@@ -1,6 +1,6 @@
 """message as varchar 500
 
-Revision ID: bad000000031
+Revision ID: bad000000032
 Revises: 0b22f05953e4
 Create Date: 2026-12-01 10:00:00+00:00
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-01 10:00:00+00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "bad000000031"
+revision = "bad000000032"
 down_revision = "0b22f05953e4"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,22 @@
+"""correlation id as text
+
+Revision ID: bad000000029
+Revises: 0b22f05953e4
+Create Date: 2026-12-01 10:00:00+00:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "bad000000029"
+down_revision = "0b22f05953e4"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.alter_column("report_jobs", "correlation_id", existing_type=sa.String(64), type_=sa.Text())
+
+
+def downgrade() -> None:
+    op.alter_column("report_jobs", "correlation_id", existing_type=sa.Text(), type_=sa.String(64))
