@@ -56,3 +56,12 @@ def test_indexes_row_writes_and_names() -> None:
 def test_text_that_does_not_parse_says_nothing() -> None:
     assert st.actions("SELECT 'DROP TABLE t'") == []
     assert st.actions("this is not SQL ((") == []
+
+
+def test_row_writes_inside_a_statement_count_and_those_in_strings_do_not() -> None:
+    sql = (
+        "WITH gone AS (DELETE FROM report_jobs WHERE status = 'DONE' RETURNING report_id)"
+        " SELECT count(*) FROM gone; SELECT 'UPDATE t SET a = 1'; -- UPDATE u SET b = 2\n"
+        "DO $$ BEGIN UPDATE v SET c = 3; END $$"
+    )
+    assert [(a.kind, a.table) for a in st.row_writes(sql)] == [(st.DELETE, "report_jobs")]

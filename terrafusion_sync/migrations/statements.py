@@ -123,7 +123,8 @@ def created_tables(sql: str) -> list[str]:
 
 
 def row_writes(sql: str, kinds: tuple[str, ...] = (UPDATE, DELETE)) -> list[Action]:
-    """The plain data changes in ``sql`` (by default ``UPDATE`` and ``DELETE``), by table."""
+    """The plain data changes in ``sql`` (by default ``UPDATE`` and ``DELETE``), by table,
+    those inside another statement (a CTE) included; none inside a string or a comment."""
     return [a for a in actions(sql) if a.kind in kinds]
 
 
@@ -151,6 +152,11 @@ def _parsed(sql: str) -> tuple[Any, ...]:
 def _actions(sql: str) -> Iterator[Action]:
     for statement in _parsed(sql):
         yield from _of_statement(statement)
+        for node in _walk(statement):  # row writes inside it: WITH gone AS (DELETE ...) ...
+            if node is not statement and isinstance(
+                node, ast.UpdateStmt | ast.DeleteStmt | ast.InsertStmt
+            ):
+                yield from _of_statement(node)
 
 
 def _of_statement(node: Any) -> Iterator[Action]:

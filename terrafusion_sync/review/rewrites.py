@@ -11,12 +11,9 @@ reported as TF413 (schema change and row rewrite together) is not reported twice
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pglast import ast, parse_sql
-from pglast.parser import ParseError
-from pglast.visitors import Visitor
-
+from terrafusion_sync.migrations import statements
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
 
@@ -24,27 +21,7 @@ if TYPE_CHECKING:
     from terrafusion_sync.review.unsafe import Segment
 
 PLAIN_REWRITE = "TF415"
-
-
-class _Rewrites(Visitor):
-    """Every UPDATE and DELETE in a statement: (verb, table)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[tuple[str, str]] = []
-
-    def visit_UpdateStmt(self, ancestors: Any, node: ast.UpdateStmt) -> None:
-        self.found.append(("updated", node.relation.relname))
-
-    def visit_DeleteStmt(self, ancestors: Any, node: ast.DeleteStmt) -> None:
-        self.found.append(("deleted", node.relation.relname))
-
-
-def _statements(sql: str) -> list[Any]:
-    try:
-        return [raw.stmt for raw in parse_sql(sql)]
-    except ParseError:
-        return []  # squawk reports what PostgreSQL cannot parse
+_VERBS = {statements.UPDATE: "updated", statements.DELETE: "deleted"}
 
 
 def plain_rewrites(segment: Segment, rev: RevisionFile, reported: list[Finding]) -> list[Finding]:
@@ -53,18 +30,16 @@ def plain_rewrites(segment: Segment, rev: RevisionFile, reported: list[Finding])
     created: set[str] = set()
     findings = []
     for chunk in segment.chunks:
-        statements = _statements(chunk.text)
         if chunk.line is None:  # Alembic's own (alembic_version), not the revision's
             continue
-        for stmt in statements:
-            if isinstance(stmt, ast.CreateStmt):
-                created.add(stmt.relation.relname)
-            visitor = _Rewrites()
-            visitor(stmt)
-            live = [(verb, table) for verb, table in visitor.found if table not in created]
-            if not live or (rev.shown, chunk.line) in already:
+        for action in statements.actions(chunk.text):
+            if action.kind == statements.CREATE_TABLE:
+                created.add(action.table)
+            if action.kind not in _VERBS or action.table in created:
                 continue
-            verb, table = live[0]
+            if (rev.shown, chunk.line) in already:
+                continue
+            verb, table = _VERBS[action.kind], action.table
             findings.append(
                 Finding(
                     rev.shown,
