@@ -54,7 +54,7 @@ PLAN_ROWS = 20_000
 """Rows per table on the plan's scratch database: more than the review's, so that a
 statement's fixed cost weighs less in the rate the estimates scale. Seen on PostgreSQL 15
 on a shared machine: a 400000-row rewrite that took 1.3 s to 3.1 s on copies was estimated
-at 14 s from 1000 rows, at 1.2 s to 3.1 s from 20000."""
+at 14 s from 1000 rows, at 1.1 s to 3.1 s from 20000."""
 
 STATIC_LOCKS = {
     st.CREATE_INDEX: "ShareLock",
