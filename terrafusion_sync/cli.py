@@ -267,11 +267,19 @@ def alembic_config(settings: Settings) -> Any:
 
 
 def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    if args.format == "json" and not args.plan:
+        fail("--format json goes with --plan (see `tfsync upgrade --help`)")
     url = database_url(settings, test=args.test)
     if args.plan:
         progress = say if args.format == "text" else quiet_progress
         plan = run(
-            migrations.plan(url, args.revision, cfg=alembic_config(settings), report=progress)
+            migrations.plan(
+                url,
+                args.revision,
+                cfg=alembic_config(settings),
+                limits=Timeouts.from_settings(settings),
+                report=progress,
+            )
         )
         return show_plan(settings, url, args, plan)
     say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}")

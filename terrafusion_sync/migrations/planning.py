@@ -171,7 +171,9 @@ async def plan(
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
     report(f"reading {len(everything)} table(s) here and checking their rows (read only)")
     async with connect(url) as conn:
-        live, failing = await conn.run_sync(lambda c: _read_live(c, everything, by_revision))
+        live, failing = await conn.run_sync(
+            lambda c: _read_live(c, everything, by_revision, limits.statement)
+        )
     report(f"measuring {len(pending)} revision(s) on a scratch database")
     impacts, how = await _measure(url, cfg, current, [s.revision for s in pending], touched)
     planned = []
@@ -210,7 +212,7 @@ def _touched(by_revision: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 def _read_live(
-    conn: Connection, tables: list[str], by_revision: list[tuple[str, str]]
+    conn: Connection, tables: list[str], by_revision: list[tuple[str, str]], timeout: str
 ) -> tuple[dict[str, tuple[int, int]], list[WillFail]]:
     conn.execute(text("SET TRANSACTION READ ONLY"))
     try:
@@ -221,7 +223,7 @@ def _read_live(
             found[table] = (int(rows), int(total or 0))
     finally:
         conn.rollback()
-    return found, preflight.check(conn, by_revision)
+    return found, preflight.check(conn, by_revision, timeout)
 
 
 async def _measure(

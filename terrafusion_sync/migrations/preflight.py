@@ -58,20 +58,31 @@ def split(sql: str) -> list[tuple[str, str]]:
     ]
 
 
-def check(conn: Connection, pending: list[tuple[str, str]]) -> list[WillFail]:
-    """What of ``pending`` (``[(revision, SQL)]``) would fail on ``conn``'s rows; reads only."""
+def check(
+    conn: Connection, pending: list[tuple[str, str]], statement_timeout: str = "0"
+) -> list[WillFail]:
+    """What of ``pending`` (``[(revision, SQL)]``) would fail on ``conn``'s rows; reads only.
+
+    Each query stops after ``statement_timeout`` (then that check says nothing).
+    """
     if conn.in_transaction():
         conn.commit()
     conn.execute(text("SET TRANSACTION READ ONLY"))  # the first statement of its transaction
+    conn.execute(text("SELECT set_config('statement_timeout', :t, true)"), {"t": statement_timeout})
     try:
         return list(_check(conn, pending))
     finally:
         conn.rollback()
 
 
-def refuse(conn: Connection, pending: list[tuple[str, str]], files: dict[str, str]) -> None:
+def refuse(
+    conn: Connection,
+    pending: list[tuple[str, str]],
+    files: dict[str, str],
+    statement_timeout: str = "0",
+) -> None:
     """Raise :class:`WouldFail` when :func:`check` finds anything (``files``: rev -> file)."""
-    found = check(conn, pending)
+    found = check(conn, pending, statement_timeout)
     if not found:
         return
     first = found[0]

@@ -167,7 +167,7 @@ def migrate(
     run = _Run(conn, scripts, target, upgrading, limits, report, watch, checksums)
     try:
         if upgrading and not force:
-            _preflight(conn, cfg, scripts, target, report)
+            _preflight(conn, cfg, scripts, target, limits, report)
         history.ensure_table(conn)
         validation.refuse_changed(conn, scripts, checksums)
         conn.commit()
@@ -211,7 +211,12 @@ def migrate(
 
 
 def _preflight(
-    conn: Connection, cfg: Config, scripts: ScriptDirectory, target: str, report: Report
+    conn: Connection,
+    cfg: Config,
+    scripts: ScriptDirectory,
+    target: str,
+    limits: timeouts.Timeouts,
+    report: Report,
 ) -> None:
     """Refuse before any change when a pending revision would fail on the rows there.
 
@@ -228,7 +233,7 @@ def _preflight(
         report(f"  pre-flight skipped: the pending SQL cannot be rendered offline ({exc})")
         return
     files = {s.revision: file_name(s) for s in scripts.walk_revisions()}
-    preflight.refuse(conn, preflight.split(sql), files)
+    preflight.refuse(conn, preflight.split(sql), files, limits.statement)
 
 
 def _at_heads_of(scripts: ScriptDirectory, heads: tuple[str, ...]) -> bool:
