@@ -99,9 +99,7 @@ def calling_revision() -> tuple[str, str]:
     while frame is not None:
         module = frame.f_globals
         if isinstance(module.get("revision"), str) and "down_revision" in module:
-            name = Path(frame.f_code.co_filename).name
-            return module[
-                "revision"
-            ], f"revision {module['revision']} ({name}) line {frame.f_lineno}"
+            revision, name = module["revision"], Path(frame.f_code.co_filename).name
+            return revision, f"revision {revision} ({name}) line {frame.f_lineno}"
         frame = frame.f_back
     return "?", "a revision"
