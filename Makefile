@@ -55,6 +55,19 @@ backfills: $(VENV)/.bootstrapped  ## Every backfill (op.backfill): rows done, ra
 validate: $(VENV)/.bootstrapped  ## Check applied revision files are unchanged since applied
 	$(NOX) -s validate -- $(ARGS)
 
+##@ Many databases (fleet.toml)
+.PHONY: fleet-status
+fleet-status: $(VENV)/.bootstrapped  ## Every database of the fleet: reachable, revision, pending, last upgrade
+	$(NOX) -s fleet -- status $(ARGS)
+
+.PHONY: fleet-plan
+fleet-plan: $(VENV)/.bootstrapped  ## Per database, the revisions a fleet upgrade would run; changes nothing
+	$(NOX) -s fleet -- upgrade --plan $(ARGS)
+
+.PHONY: fleet-upgrade
+fleet-upgrade: $(VENV)/.bootstrapped  ## Upgrade every database, canaries first: ARGS="--jobs 8 --canary benton"
+	$(NOX) -s fleet -- upgrade $(ARGS)
+
 ##@ Checks
 .PHONY: test
 test: $(VENV)/.bootstrapped  ## Bring the test database to head, then run pytest (ARGS="-k sync")
@@ -84,4 +97,4 @@ db-stop: $(VENV)/.bootstrapped  ## Stop the embedded PostgreSQL (its data stays 
 ##@ Help
 .PHONY: help
 help:  ## Show this list
-	@awk 'BEGIN {FS = ":.*?## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z-]+:.*?## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*?## "} /^##@/ {printf "\n%s\n", substr($$0, 5)} /^[a-z-]+:.*?## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)

@@ -108,6 +108,13 @@ def validate(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def fleet(session: nox.Session) -> None:
+    """Every database of fleet.toml: nox -s fleet -- status | upgrade [--plan] [--jobs N]."""
+    install(session)
+    tfsync(session, "fleet", *session.posargs)
+
+
+@nox.session(default=False)
 def lint(session: nox.Session) -> None:
     """Fix what ruff can fix and format the code."""
     install(session, "lint")

@@ -198,7 +198,63 @@ def build_parser() -> Parser:
     sub.add_argument("pytest_args", nargs=argparse.REMAINDER, metavar="ARGS")
 
     add("db-stop", "Stop the embedded PostgreSQL (the data stays in .tfsync/).", cmd_db_stop)
+
+    about = "Every database of the fleet file (fleet.toml) at once: status, upgrade."
+    fleet = commands.add_parser("fleet", help=about, description=about)
+    fleet_commands = fleet.add_subparsers(
+        dest="fleet_command", required=True, metavar="COMMAND", parser_class=Parser
+    )
+    sub = fleet_commands.add_parser(
+        "status",
+        help="One row per database: reachable or why not, revision, pending, last upgrade.",
+    )
+    sub.set_defaults(handler=cmd_fleet_status)
+    _add_fleet_options(sub)
+    sub = fleet_commands.add_parser(
+        "upgrade",
+        help="Upgrade every database: canaries first, then N at a time; a summary at the end.",
+    )
+    sub.set_defaults(handler=cmd_fleet_upgrade)
+    sub.add_argument(
+        "revision", nargs="?", default="head", metavar="REV", help="target revision (default: head)"
+    )
+    _add_fleet_options(sub)
+    sub.add_argument(
+        "--jobs", "-j", type=int, metavar="N", help="databases at once (default: the file's jobs)"
+    )
+    sub.add_argument(
+        "--canary",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="upgrade NAME first, alone; nothing else starts unless every canary succeeds "
+        "(repeatable; default: the file's canaries)",
+    )
+    sub.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="after a failure, go on starting the other databases",
+    )
+    sub.add_argument(
+        "--plan", action="store_true", help="list per database the revisions that would run"
+    )
     return parser
+
+
+def _add_fleet_options(sub: Parser) -> None:
+    sub.add_argument(
+        "--fleet",
+        type=Path,
+        metavar="FILE",
+        help="the fleet file (default: TFSYNC_FLEET, fleet.toml)",
+    )
+    sub.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="TAG=VALUE",
+        help="only the databases with this tag (repeatable: all must match)",
+    )
 
 
 def _add_test_flag(sub: Parser) -> None:
@@ -507,3 +563,55 @@ def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> int:
     stopped = embedded.stop(settings.state_dir)
     say("embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running")
     return EXIT_OK
+
+
+def load_fleet(settings: Settings, args: argparse.Namespace) -> Any:
+    """The fleet file of ``--fleet``, else ``TFSYNC_FLEET``, with ``${VAR}`` expanded."""
+    from terrafusion_sync.fleet.config import load_fleet as load
+    from terrafusion_sync.settings import environment_values
+
+    return load(args.fleet or settings.fleet_file, environment_values())
+
+
+def cmd_fleet_status(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync.fleet import progress
+    from terrafusion_sync.fleet.status import status_of
+
+    fleet = load_fleet(settings, args)
+    states = run(status_of(fleet, fleet.select(args.only), settings.versions_dir))
+    progress.print_status(progress.console(), states, fleet.mask)
+    return EXIT_FINDINGS if any(s.problem for s in states) else EXIT_OK
+
+
+def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync.fleet import progress
+    from terrafusion_sync.fleet.config import positive_jobs
+    from terrafusion_sync.fleet.plan import plan_fleet
+    from terrafusion_sync.fleet.upgrade import Options, upgrade_fleet
+
+    fleet = load_fleet(settings, args)
+    members = fleet.select(args.only)
+    canaries = fleet.canaries_among(members, args.canary)
+    jobs = fleet.jobs if args.jobs is None else positive_jobs(args.jobs, "--jobs")
+    options = Options(
+        target=args.revision,
+        jobs=jobs,
+        keep_going=args.keep_going,
+        versions_dir=settings.versions_dir,
+        limits=Timeouts.from_settings(settings),
+    )
+    out = progress.console()
+    if args.plan:
+        plans = run(plan_fleet(fleet, members, options))
+        progress.print_plans(out, plans, fleet.mask)
+        return EXIT_FINDINGS if any(p.problem for p in plans) else EXIT_OK
+    say(
+        f"upgrading {len(members)} database(s) of {shown_path(fleet.path)} to {args.revision}, "
+        f"{jobs} at a time"
+        + (f", canaries first: {', '.join(c.name for c in canaries)}" if canaries else "")
+    )
+    results = run(
+        upgrade_fleet(fleet, members, canaries, options, progress.Progress(out, fleet.mask))
+    )
+    progress.print_summary(out, results, fleet.mask)
+    return EXIT_OK if all(r.at_target for r in results) else EXIT_FINDINGS

@@ -60,6 +60,8 @@ class Settings:
     lock_retries: int = DEFAULT_LOCK_RETRIES
     backfill_batch_time: str = DEFAULT_BACKFILL_BATCH_TIME
     versions_dir: Path | None = None
+    fleet_file: Path = PROJECT_DIR / "fleet.toml"
+    """The fleet's databases (``TFSYNC_FLEET``; see :mod:`terrafusion_sync.fleet.config`)."""
 
     @property
     def embedded(self) -> bool:
@@ -101,6 +103,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         versions_dir=Path(values["TFSYNC_VERSIONS_DIR"]).resolve()
         if values.get("TFSYNC_VERSIONS_DIR")
         else None,
+        fleet_file=Path(values.get("TFSYNC_FLEET") or PROJECT_DIR / "fleet.toml").resolve(),
     )
 
 
@@ -112,6 +115,12 @@ def debug_requested(environ: Mapping[str, str] | None = None) -> bool:
     except ConfigError:  # .env cannot be parsed: the environment alone
         values = dict(os.environ if environ is None else environ)
     return flag(values.get("TFSYNC_DEBUG", ""))
+
+
+def environment_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment (``environ``) over ``.env``, as every setting is read; also
+    where ``${VAR}`` in ``fleet.toml`` is looked up."""
+    return _values(os.environ if environ is None else environ)
 
 
 def _values(environ: Mapping[str, str]) -> dict[str, str]:

@@ -1,0 +1,133 @@
+"""Where every database of the fleet stands: read in parallel, each with a short timeout.
+
+One connection per database, three small reads: the core's one-query up-to-date check
+(:mod:`terrafusion_sync.migrations.uptodate`, what ``make upgrade`` asks first), the
+revision in ``alembic_version``, and the last successful upgrade in the history table. A
+database that does not answer, or whose revision the files do not know, is a row that
+says so: reading the fleet never stops at one database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from terrafusion_sync.database import connect
+from terrafusion_sync.errors import MigrationError, TfsyncError
+from terrafusion_sync.fleet.config import Fleet, Member
+from terrafusion_sync.migrations import history, uptodate
+from terrafusion_sync.migrations.checksums import versions_fingerprint
+from terrafusion_sync.migrations.config import (
+    alembic_config,
+    alembic_errors,
+    script_directory,
+    versions_dir,
+)
+
+READS_AT_ONCE = 16
+"""Databases read at the same time (each read is one short connection)."""
+
+_LAST_UPGRADE = sa.select(sa.func.max(history.table.c.finished_at)).where(
+    history.table.c.success, history.table.c.direction == "upgrade"
+)
+
+
+@dataclass(frozen=True)
+class State:
+    """What one database said, or why it could not say it."""
+
+    member: Member
+    current: tuple[str, ...] = ()
+    """Its revision(s) (empty: base)."""
+    pending: tuple[str, ...] = ()
+    """The revisions an upgrade to the target would apply, oldest first."""
+    last_upgrade: datetime | None = None
+    """When its last successful upgrade step finished (None: never, by tfsync)."""
+    up_to_date: bool = False
+    """The core's own check says an upgrade has nothing to do (so it is not started)."""
+    down: str | None = None
+    """Why it could not be reached (None: it answered)."""
+    broken: str | None = None
+    """Why its revision cannot be placed among the files (None: it can)."""
+
+    @property
+    def problem(self) -> str | None:
+        """Why this database cannot be upgraded as it is, if it cannot."""
+        return self.down or self.broken
+
+
+async def status_of(
+    fleet: Fleet, members: Sequence[Member], versions: Path | None = None
+) -> list[State]:
+    """``tfsync fleet status``: every member's :class:`State` against the files' head."""
+    cfg = alembic_config(versions_dir=versions)
+    scripts = script_directory(cfg)
+    fingerprint = versions_fingerprint(versions_dir(cfg))
+    return await read_states(members, scripts, fingerprint, "head", fleet.connect_timeout)
+
+
+async def read_states(
+    members: Sequence[Member],
+    scripts: ScriptDirectory,
+    fingerprint: str,
+    target: str,
+    wait: float,
+) -> list[State]:
+    """Every member's :class:`State`, in order; at most :data:`READS_AT_ONCE` at a time."""
+    gate = asyncio.Semaphore(READS_AT_ONCE)
+
+    async def one(member: Member) -> State:
+        async with gate:
+            return await read_state(member, scripts, fingerprint, target, wait)
+
+    return list(await asyncio.gather(*(one(m) for m in members)))
+
+
+async def read_state(
+    member: Member, scripts: ScriptDirectory, fingerprint: str, target: str, wait: float
+) -> State:
+    """One database's :class:`State`; connecting and reading take ``wait`` s at most."""
+    try:
+        async with asyncio.timeout(wait):
+            async with connect(member.url) as conn:
+                known, current, last = await conn.run_sync(lambda c: _read(c, fingerprint, target))
+    except TimeoutError:
+        return State(member, down=f"no answer from {member.where} within {wait:g} s")
+    except TfsyncError as exc:
+        return State(member, down=str(exc))
+    if known is not None:
+        return State(member, current, (), last, up_to_date=True)
+    try:
+        pending = pending_revisions(scripts, target, current)
+    except MigrationError as exc:
+        at = ", ".join(current) or "base"
+        return State(
+            member, current, (), last, broken=f"at {at}, which the files cannot place: {exc}"
+        )
+    return State(member, current, pending, last)
+
+
+def pending_revisions(
+    scripts: ScriptDirectory, target: str, current: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The revisions from ``current`` to ``target``, oldest first (as ``make status``)."""
+    with alembic_errors():
+        return tuple(s.revision for s in reversed(list(scripts.iterate_revisions(target, current))))
+
+
+def _read(
+    conn: Connection, fingerprint: str, target: str
+) -> tuple[tuple[str, ...] | None, tuple[str, ...], datetime | None]:
+    known = uptodate.heads_if_current(conn, fingerprint, target)
+    current = tuple(MigrationContext.configure(conn).get_current_heads())
+    last = conn.execute(_LAST_UPGRADE).scalar() if history.exists(conn) else None
+    conn.rollback()
+    return known, current, last
