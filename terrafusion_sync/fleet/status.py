@@ -18,10 +18,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from sqlalchemy.engine import Connection
 
 from terrafusion_sync.database import connect
-from terrafusion_sync.errors import MigrationError, TfsyncError
+from terrafusion_sync.errors import MigrationError, TfsyncError, first_line
 from terrafusion_sync.fleet.config import Fleet, Member
 from terrafusion_sync.migrations import history, uptodate
 from terrafusion_sync.migrations.checksums import versions_fingerprint
@@ -107,10 +108,15 @@ async def read_state(
         return State(member, current, (), last, up_to_date=True)
     try:
         pending = pending_revisions(scripts, target, current)
-    except MigrationError as exc:
+    except (MigrationError, RevisionError) as exc:
         at = ", ".join(current) or "base"
+        why = first_line(exc).rstrip(".")
         return State(
-            member, current, (), last, broken=f"at {at}, which the files cannot place: {exc}"
+            member,
+            current,
+            (),
+            last,
+            broken=f"at {at}, which the revision files do not know: {why}",
         )
     return State(member, current, pending, last)
 

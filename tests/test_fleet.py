@@ -1,0 +1,393 @@
+"""Many counties: ``tfsync fleet status`` and ``tfsync fleet upgrade`` over real databases.
+
+Every county database is a copy of the migrated test template (``CREATE DATABASE ...
+TEMPLATE``), named after the test database and dropped afterwards. The revision files are
+the project's plus one tiny revision on top, so each copy is exactly one revision behind.
+Passwords come from ``${FLEET_PW}`` in the fleet file and must never be shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.engine import URL
+
+from terrafusion_sync import migrations
+from terrafusion_sync.aio import run_blocking
+from terrafusion_sync.cli import main
+from terrafusion_sync.database import connect
+from terrafusion_sync.migrations.history import TABLE_NAME
+from terrafusion_sync.provision import derived_name, drop_database, ensure_database
+from terrafusion_sync.settings import PROJECT_DIR
+from terrafusion_sync.testing import TestDatabases
+
+from helpers import HANG_GUARD, SECRET, add_revision, assert_one_line_error
+
+NEW = "f1ee70000001"
+"""The tiny revision every county is one behind."""
+DOWN = f"postgresql://tfsync:{SECRET}@127.0.0.1:1/county_down"
+"""A database nobody listens for: a closed port."""
+
+MakeCounties = Callable[[int], Awaitable[list[URL]]]
+
+
+@pytest.fixture
+def fleet_versions(versions: Path) -> Path:
+    """The project's revisions and one more that creates a small table."""
+    head = migrations.script_directory(migrations.alembic_config()).get_current_head()
+    add_revision(
+        versions,
+        NEW,
+        head,
+        upgrade='op.create_table("fleet_probe", sa.Column("id", sa.Integer()))',
+        downgrade='op.drop_table("fleet_probe")',
+        doc="fleet probe",
+    )
+    return versions
+
+
+@pytest.fixture
+def fleet_env(env: pytest.MonkeyPatch, fleet_versions: Path) -> pytest.MonkeyPatch:
+    """The clean CLI environment, on the revisions with the tiny one, with the password."""
+    env.setenv("TFSYNC_VERSIONS_DIR", str(fleet_versions))
+    env.setenv("FLEET_PW", SECRET)
+    env.delenv("TFSYNC_FLEET", raising=False)
+    return env
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def counties(tfsync_test_databases: TestDatabases) -> AsyncIterator[MakeCounties]:
+    """Make N county databases, copies of the migrated template; all dropped afterwards."""
+    base = tfsync_test_databases.url
+    template = tfsync_test_databases.template.database
+    token = secrets.token_hex(3)
+    made: list[URL] = []
+
+    async def make(count: int) -> list[URL]:
+        gate = asyncio.Semaphore(4)  # on the loop of this call (tests call it from their own)
+
+        async def copy(url: URL) -> None:
+            async with gate:
+                await ensure_database(url, template=template)
+
+        first = len(made)
+        urls = [
+            base.set(database=derived_name(base.database or "", "fleet", token, f"{first + i:02d}"))
+            for i in range(count)
+        ]
+        made.extend(urls)
+        await asyncio.gather(*(copy(url) for url in urls))
+        return urls
+
+    yield make
+    gate = asyncio.Semaphore(4)
+
+    async def drop(url: URL) -> None:
+        async with gate:
+            await drop_database(url)
+
+    await asyncio.gather(*(drop(url) for url in made))
+
+
+def fleet_file(
+    path: Path,
+    databases: Mapping[str, URL | str],
+    *,
+    tags: Mapping[str, str] | None = None,
+    head: str = "",
+) -> Path:
+    """A fleet file: each URL with the password ``${FLEET_PW}``; ``tags`` by name."""
+    lines = [head]
+    for name, url in databases.items():
+        if isinstance(url, URL):
+            url = (
+                url.set(drivername="postgresql", password="PW")
+                .render_as_string(hide_password=False)
+                .replace(":PW@", ":${FLEET_PW}@")
+            )
+        lines += [f"[databases.{name}]", f'url = "{url}"']
+        if tags and name in tags:
+            lines.append(f'tags = {{ region = "{tags[name]}" }}')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def named(urls: list[URL]) -> dict[str, URL | str]:
+    return {f"c{i:02d}": url for i, url in enumerate(urls)}
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert SECRET not in out + err
+    return code, out, err
+
+
+async def run_sql(url: URL, sql: str) -> None:
+    async with connect(url) as conn:
+        await conn.execute(text(sql))
+        await conn.commit()
+
+
+async def at(url: URL) -> tuple[str, ...]:
+    return await migrations.current_revisions(url)
+
+
+async def upgrades_of_new(url: URL) -> int:
+    """How many times the tiny revision was applied, by the database's own history."""
+    async with connect(url) as conn:
+        return await conn.scalar(
+            text(
+                f"SELECT count(*) FROM {TABLE_NAME}"
+                " WHERE revision = :rev AND direction = 'upgrade' AND success"
+            ),
+            {"rev": NEW},
+        )
+
+
+def row(out: str, name: str) -> str:
+    """The line of ``name`` in a printed table."""
+    found = [line for line in out.splitlines() if re.match(rf"{name}\s", line)]
+    assert len(found) == 1, (name, out)
+    return found[0].rstrip()
+
+
+def summary_row(out: str, name: str) -> str:
+    """``name``'s row of the summary table (after the progress lines)."""
+    header = list(re.finditer(r"^database\s+from\s+to\s+time\s+result", out, re.MULTILINE))
+    assert header, out
+    return row(out[header[-1].start() :], name)
+
+
+async def behind(urls: list[URL]) -> bool:
+    """True when every database is still exactly where the template was, untouched."""
+    head = migrations.script_directory(migrations.alembic_config()).get_current_head()
+    for url in urls:
+        if await at(url) != (head,) or await upgrades_of_new(url):
+            return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "said"),
+    [
+        ("[databases.c00\nurl = 1", (), "is not valid TOML"),
+        ("{c00}\ncolour = 'red'", (), "unknown key 'colour' at databases.c00"),
+        (
+            "{c00}\n[databases.c01]\nurl = 'postgresql://u:${FLEET_NOT_SET}@h/x'",
+            (),
+            "FLEET_NOT_SET",
+        ),
+        ("{c00}\n[databases.again]\nurl = '{url}'", (), "are the same database"),
+        ("{c00}", ("--canary", "nope"), "canary 'nope' is not a database of"),
+        ("{c00}", ("--only", "region=mars"), "no database in"),
+        ("{c00}\n[databases.other]\nurl = 'mysql://u:${FLEET_PW}@h/x'", (), "not PostgreSQL"),
+        ("jobs = 0\n{c00}", (), "jobs is 0"),
+        ("", (), "lists no databases"),
+    ],
+    ids=[
+        "bad-toml",
+        "unknown-key",
+        "unset-var",
+        "duplicate",
+        "unknown-canary",
+        "only-nothing",
+        "not-postgres",
+        "bad-jobs",
+        "empty",
+    ],
+)
+def test_a_bad_fleet_is_one_line_and_runs_nothing(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+    content: str,
+    extra: tuple[str, ...],
+    said: str,
+) -> None:
+    (county,) = run_blocking(counties(1))
+    good = fleet_file(tmp_path / "good.toml", {"c00": county}).read_text().strip()
+    url = good.split("url = ", 1)[1].strip('"')
+    path = tmp_path / "fleet.toml"
+    path.write_text(content.replace("{c00}", good).replace("{url}", url))
+
+    code, out, err = run_cli(capsys, "fleet", "upgrade", "--fleet", str(path), *extra)
+
+    assert code == 2
+    assert_one_line_error(err, said)
+    assert out == ""
+    assert run_blocking(behind([county]))
+
+
+def test_no_fleet_file_says_how_to_make_one(
+    fleet_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fleet_env.setenv("TFSYNC_FLEET", str(tmp_path / "absent.toml"))
+    code, _, err = run_cli(capsys, "fleet", "status")
+    assert code == 2
+    assert_one_line_error(err, "no fleet file at", "fleet.example.toml")
+
+
+def test_status_has_a_row_for_every_database_even_down_or_broken(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+    fleet_versions: Path,
+) -> None:
+    behind_one, broken, current = run_blocking(counties(3))
+    run_blocking(run_sql(broken, "UPDATE alembic_version SET version_num = 'badbadbadbad'"))
+    run_blocking(migrations.upgrade(current, versions_dir=fleet_versions))
+    databases = {"late": behind_one, "broken": broken, "current": current, "down": DOWN}
+    path = fleet_file(tmp_path / "fleet.toml", databases, head="connect_timeout = 3")
+
+    code, out, err = run_cli(capsys, "fleet", "status", "--fleet", str(path))
+
+    assert code == 1, err  # a database that cannot be read is a finding, not a crash
+    assert err == ""
+    assert re.search(r"yes\s+0b22f05953e4\s+1\s+\S+", row(out, "late"))
+    assert re.search(rf"yes\s+{NEW}\s+0\s+\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d$", row(out, "current"))
+    assert re.search(r"yes\s+badbadbadbad \(broken\)\s+\?", row(out, "broken"))
+    assert re.search(r"no\s+\?\s+\?", row(out, "down"))
+    assert "down: cannot connect to PostgreSQL at 127.0.0.1:1/county_down" in out
+    assert "broken: at badbadbadbad, which the revision files do not know" in out
+    assert "4 database(s): 1 at head, 1 behind, 1 down, 1 broken" in out
+    assert run_blocking(behind([behind_one]))
+
+
+def test_a_canary_that_fails_starts_nothing_else(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+) -> None:
+    urls = run_blocking(counties(4))
+    run_blocking(run_sql(urls[2], "CREATE TABLE fleet_probe (id int)"))  # the revision fails
+    path = fleet_file(tmp_path / "fleet.toml", named(urls))
+
+    code, out, _ = run_cli(
+        capsys, "fleet", "upgrade", "--fleet", str(path), "--canary", "c02", "--jobs", "4"
+    )
+
+    assert code == 1
+    assert "c02: FAILED" in out
+    assert 'relation "fleet_probe" already exists' in out
+    assert re.search(r"FAILED$", summary_row(out, "c02"))
+    for name in ("c00", "c01", "c03"):
+        assert re.search(r"not started$", summary_row(out, name))
+    assert run_blocking(behind([urls[0], urls[1], urls[3]]))
+
+
+def test_after_a_failure_nothing_new_starts_unless_keep_going_and_a_rerun_does_what_is_left(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+) -> None:
+    urls = run_blocking(counties(4))
+    run_blocking(run_sql(urls[1], "CREATE TABLE fleet_probe (id int)"))
+    path = str(fleet_file(tmp_path / "fleet.toml", named(urls)))
+
+    code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--jobs", "1")
+    assert code == 1
+    assert re.search(rf"0b22f05953e4\s+{NEW}\s+[\d.]+ s\s+upgraded$", summary_row(out, "c00"))
+    assert re.search(r"FAILED$", summary_row(out, "c01"))
+    assert re.search(r"not started$", summary_row(out, "c02"))
+    assert re.search(r"not started$", summary_row(out, "c03"))
+    assert "stopped after the first failure" in out
+    assert run_blocking(behind(urls[2:]))
+
+    code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--keep-going", "-j", "2")
+    assert code == 1
+    assert re.search(r"already at target$", summary_row(out, "c00"))
+    assert re.search(r"FAILED$", summary_row(out, "c01"))
+    assert re.search(r"upgraded$", summary_row(out, "c02"))
+    assert re.search(r"upgraded$", summary_row(out, "c03"))
+    assert "c00: started" not in out  # already done: not started again
+
+    run_blocking(run_sql(urls[1], "DROP TABLE fleet_probe"))
+    code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path)
+    assert code == 0
+    assert [line.split(":")[0] for line in out.splitlines() if ": started" in line] == ["c01"]
+    assert re.search(r"upgraded$", summary_row(out, "c01"))
+    assert "4 of 4 database(s) at the target" in out
+    assert [run_blocking(upgrades_of_new(url)) for url in urls] == [1, 1, 1, 1]
+
+
+def test_plan_lists_what_would_run_per_database_and_changes_nothing(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+) -> None:
+    urls = run_blocking(counties(3))
+    tags = {"c00": "east", "c01": "west", "c02": "east"}
+    path = str(fleet_file(tmp_path / "fleet.toml", named(urls), tags=tags))
+
+    code, out, err = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--plan")
+    assert (code, err) == (0, "")
+    for name in ("c00", "c01", "c02"):
+        assert f"{name}: at 0b22f05953e4, 1 revision(s) would run" in out
+    assert out.count(f"  {NEW}  fleet probe  (2026_12_01_0000-{NEW}_fleet_probe.py;") == 3
+    assert "nothing was changed" in out
+
+    code, out, _ = run_cli(
+        capsys, "fleet", "upgrade", "--fleet", path, "--plan", "--only", "region=west"
+    )
+    assert code == 0
+    assert "c01: at" in out
+    assert "c00" not in out
+    assert "c02" not in out
+    assert run_blocking(behind(urls))
+
+
+def test_thirty_two_counties_two_runs_at_once_upgrade_each_exactly_once(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+) -> None:
+    """Two deploy jobs start the same fleet upgrade at once, with no coordinator."""
+    urls = run_blocking(counties(32))
+    path = fleet_file(tmp_path / "fleet.toml", named(urls), head="jobs = 4")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    command = [sys.executable, "-m", "terrafusion_sync", "fleet", "upgrade", "--fleet", str(path)]
+    runs = [
+        subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=HANG_GUARD * 2) for run in runs]
+
+    for run, (out, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, out[-3000:] + err[-3000:]
+        assert err == ""
+        assert SECRET not in out
+        assert "32 of 32 database(s) at the target" in out
+    for name in named(urls):  # each database: upgraded by one run, found done by the other
+        results = sorted(summary_row(out, name).split("  ")[-1].strip() for out, _ in outputs)
+        assert results[-1] == "upgraded", (name, results)
+        assert results[0] in {"already at target", "nothing left (done by another run)"}
+    assert [run_blocking(upgrades_of_new(url)) for url in urls] == [1] * 32  # the history says
+    assert all(run_blocking(at(url)) == (NEW,) for url in urls)
+
+    code, out, _ = run_cli(capsys, "fleet", "status", "--fleet", str(path))
+    assert code == 0
+    assert "32 database(s): 32 at head, 0 behind, 0 down, 0 broken" in out
