@@ -61,7 +61,8 @@ def fleet_env(env: pytest.MonkeyPatch, fleet_versions: Path) -> pytest.MonkeyPat
     """The clean CLI environment, on the revisions with the tiny one, with the password."""
     env.setenv("TFSYNC_VERSIONS_DIR", str(fleet_versions))
     env.setenv("FLEET_PW", SECRET)
-    env.delenv("TFSYNC_FLEET", raising=False)
+    for name in ("TFSYNC_FLEET", "FORCE_COLOR", "TTY_COMPATIBLE"):  # plain lines: not a terminal
+        env.delenv(name, raising=False)
     return env
 
 
@@ -323,6 +324,26 @@ def test_after_a_failure_nothing_new_starts_unless_keep_going_and_a_rerun_does_w
     assert re.search(r"upgraded$", summary_row(out, "c01"))
     assert "4 of 4 database(s) at the target" in out
     assert [run_blocking(upgrades_of_new(url)) for url in urls] == [1, 1, 1, 1]
+
+
+def test_on_a_terminal_a_live_table_shows_each_database_then_the_summary(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+) -> None:
+    urls = run_blocking(counties(2))
+    path = str(fleet_file(tmp_path / "fleet.toml", named(urls)))
+    fleet_env.setenv("FORCE_COLOR", "1")  # what rich takes for a terminal
+
+    code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path)
+
+    assert code == 0
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
+    assert re.search(r"database\s+on revision\s+done\s+time\s+last", plain)  # the live table
+    assert "c00: started" not in plain  # no plain progress lines on a terminal
+    assert re.search(rf"c01\s+0b22f05953e4\s+{NEW}\s+[\d.]+ s\s+upgraded", plain)
+    assert "2 of 2 database(s) at the target" in plain
 
 
 def test_plan_lists_what_would_run_per_database_and_changes_nothing(

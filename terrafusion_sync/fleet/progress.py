@@ -31,7 +31,7 @@ WIDE = 10_000
 
 def console() -> Console:
     """Standard output: live and coloured on a terminal, plain unwrapped text elsewhere."""
-    probe = Console()
+    probe = Console(highlight=False)
     return probe if probe.is_terminal else Console(width=WIDE, no_color=True, highlight=False)
 
 
@@ -83,7 +83,7 @@ class Progress:
         self.pending = {s.member.name: s.pending for s in states}
         self.total = len(states)
         if self.out.is_terminal:
-            self.live = Live(self._render(), console=self.out, refresh_per_second=8)
+            self.live = Live(self._render(), console=self.out, refresh_per_second=8, transient=True)
             self.live.start()
 
     def started(self, name: str) -> None:
