@@ -584,15 +584,18 @@ def cmd_fleet_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    from terrafusion_sync.fleet import progress
+    from terrafusion_sync.fleet import pool, progress
     from terrafusion_sync.fleet.config import positive_jobs
-    from terrafusion_sync.fleet.plan import plan_fleet
-    from terrafusion_sync.fleet.upgrade import Options, upgrade_fleet
 
     fleet = load_fleet(settings, args)
     members = fleet.select(args.only)
     canaries = fleet.canaries_among(members, args.canary)
     jobs = fleet.jobs if args.jobs is None else positive_jobs(args.jobs, "--jobs")
+    if not args.plan:
+        pool.start_early()  # the workers' imports, while this process reads the databases
+    from terrafusion_sync.fleet.plan import plan_fleet
+    from terrafusion_sync.fleet.upgrade import Options, upgrade_fleet
+
     options = Options(
         target=args.revision,
         jobs=jobs,

@@ -4,7 +4,7 @@
    by the core's own one-query check, is not started: running again does only what is
    left. One that cannot be read is a failure before anything starts.
 2. The canaries, one at a time; if one fails nothing else starts.
-3. The rest, at most ``jobs`` at once, each in a worker process (:mod:`.worker`) through
+3. The rest, at most ``jobs`` at once, each in a worker process (:mod:`.pool`) through
    the same safe upgrade as ``make upgrade``. After the first failure no new database
    starts (the running ones finish) unless ``keep_going``.
 
@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from terrafusion_sync.fleet.config import Fleet, Member
+from terrafusion_sync.fleet.pool import Finished, start_pool, stop_listening, upgrade_in_worker
 from terrafusion_sync.fleet.progress import Display
 from terrafusion_sync.fleet.status import State, read_states
-from terrafusion_sync.fleet.worker import Finished, start_pool, upgrade_one
 from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.config import (
     alembic_config,
@@ -147,7 +147,7 @@ async def _run(
         await _bounded(pool, rest, options, display, results)
     finally:
         pool.shutdown(wait=True)
-        events.put(None)
+        stop_listening(events)
         listener.join()
 
 
@@ -183,7 +183,7 @@ async def _one(
     loop = asyncio.get_running_loop()
     done: Finished = await loop.run_in_executor(
         pool,
-        upgrade_one,
+        upgrade_in_worker,
         member.name,
         member.url,
         options.target,

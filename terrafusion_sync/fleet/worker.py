@@ -1,87 +1,47 @@
-"""The worker processes of a fleet upgrade: each upgrades one database after another.
+"""One database's upgrade, in a worker process (see :mod:`.pool` for why processes).
 
-Why processes: Alembic's ``alembic.context`` and ``alembic.op`` are module-global proxies,
-installed for the duration of one run. Two upgrades interleaved in one process (asyncio
-tasks or threads) would send one database's ``op.*`` calls into the other's run. So each
-upgrade runs alone in its process, through the same :func:`terrafusion_sync.migrations.upgrade`
-as ``make upgrade`` (lock, timeouts, history, validation).
-
-The processes are forked from a fork server that imported this module (and so SQLAlchemy,
-Alembic and the core) once: a pool of N workers pays the imports once, not N times, and
-never once per database. Progress lines go back to the parent through a queue.
+Each goes through :func:`terrafusion_sync.migrations.upgrade`, exactly as ``make upgrade``
+does (lock, timeouts, history, validation); its progress lines go back to the parent.
+Everything it needs is imported here, at the top, so that the fork server loads it once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import functools
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 
+from alembic.config import Config
 from sqlalchemy.engine import URL
 
-# imported here so that the fork server has them loaded before it forks a worker
 from terrafusion_sync import migrations
 from terrafusion_sync.errors import TfsyncError, first_line
-from terrafusion_sync.migrations import runner  # noqa: F401
+from terrafusion_sync.fleet.pool import Finished, say
+from terrafusion_sync.migrations import runner  # noqa: F401  (loaded by the fork server)
 from terrafusion_sync.migrations.timeouts import Timeouts
 
-Event = tuple[str, str]
-"""``(database name, progress line)``, from a worker to the parent."""
 
-_events: SimpleQueue[Event | None] | None = None
-
-
-@dataclass(frozen=True)
-class Finished:
-    """What one database's upgrade did, as the worker saw it."""
-
-    name: str
-    applied: tuple[str, ...]
-    heads: tuple[str, ...]
-    seconds: float
-    error: str | None = None
-
-
-def start_pool(jobs: int) -> tuple[ProcessPoolExecutor, SimpleQueue[Event | None]]:
-    """``jobs`` worker processes, and the queue their progress lines come back on."""
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload([__name__])
-    events: SimpleQueue[Event | None] = context.SimpleQueue()
-    pool = ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_listen_to, initargs=(events,)
-    )
-    return pool, events
-
-
-def _listen_to(events: SimpleQueue[Event | None]) -> None:
-    global _events
-    _events = events
-
-
-def _say(name: str, line: str) -> None:
-    if _events is not None:
-        _events.put((name, line.strip()))
+@functools.cache
+def _config(versions_dir: Path | None) -> Config:
+    """The Alembic config, once per worker: the parent has just done the one-query check
+    an upgrade without a config would do first (the runner does it again under its lock)."""
+    return migrations.alembic_config(versions_dir=versions_dir)
 
 
 def upgrade_one(
     name: str, url: URL, target: str, versions_dir: Path | None, limits: Timeouts
 ) -> Finished:
-    """Upgrade one database to ``target``, exactly as ``make upgrade`` does; never raises
-    for a failure of that database (its one-line error is in the result)."""
+    """Upgrade one database to ``target``; a failure of that database is in the result
+    (its one-line error), never raised."""
     started = time.perf_counter()
     try:
         outcome = asyncio.run(
             migrations.upgrade(
                 url,
                 target,
-                versions_dir=versions_dir,
-                report=lambda line: _say(name, line),
+                cfg=_config(versions_dir),
+                report=lambda line: say(name, line),
                 limits=limits,
             )
         )
