@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sqlalchemy.engine import URL
 
@@ -29,6 +29,9 @@ from terrafusion_sync.settings import (
     shown_path,
     url_label,
 )
+
+if TYPE_CHECKING:
+    from terrafusion_sync.fleet.config import Fleet
 
 PROG = "tfsync"
 
@@ -204,16 +207,12 @@ def build_parser() -> Parser:
     fleet_commands = fleet.add_subparsers(
         dest="fleet_command", required=True, metavar="COMMAND", parser_class=Parser
     )
-    sub = fleet_commands.add_parser(
-        "status",
-        help="One row per database: reachable or why not, revision, pending, last upgrade.",
-    )
+    about = "One row per database: reachable or why not, revision, pending, last upgrade."
+    sub = fleet_commands.add_parser("status", help=about, description=about)
     sub.set_defaults(handler=cmd_fleet_status)
     _add_fleet_options(sub)
-    sub = fleet_commands.add_parser(
-        "upgrade",
-        help="Upgrade every database: canaries first, then N at a time; a summary at the end.",
-    )
+    about = "Upgrade every database: canaries first, then N at a time; a summary at the end."
+    sub = fleet_commands.add_parser("upgrade", help=about, description=about)
     sub.set_defaults(handler=cmd_fleet_upgrade)
     sub.add_argument(
         "revision", nargs="?", default="head", metavar="REV", help="target revision (default: head)"
@@ -565,7 +564,7 @@ def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def load_fleet(settings: Settings, args: argparse.Namespace) -> Any:
+def load_fleet(settings: Settings, args: argparse.Namespace) -> Fleet:
     """The fleet file of ``--fleet``, else ``TFSYNC_FLEET``, with ``${VAR}`` expanded."""
     from terrafusion_sync.fleet.config import load_fleet as load
     from terrafusion_sync.settings import environment_values

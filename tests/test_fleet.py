@@ -262,7 +262,8 @@ def test_status_has_a_row_for_every_database_even_down_or_broken(
     assert re.search(r"yes\s+badbadbadbad \(broken\)\s+\?", row(out, "broken"))
     assert re.search(r"no\s+\?\s+\?", row(out, "down"))
     assert "down: cannot connect to PostgreSQL at 127.0.0.1:1/county_down" in out
-    assert "broken: at badbadbadbad, which the revision files do not know" in out
+    assert "broken: at badbadbadbad, which the revision files cannot take to head: " in out
+    assert "No such revision or branch 'badbadbadbad'" in out
     assert "4 database(s): 1 at head, 1 behind, 1 down, 1 broken" in out
     assert run_blocking(behind([behind_one]))
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from multiprocessing.context import BaseContext
 from multiprocessing.queues import SimpleQueue
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -94,6 +94,6 @@ def upgrade_in_worker(
     return upgrade_one(name, url, target, versions_dir, limits)
 
 
-def stop_listening(events: Any) -> None:
+def stop_listening(events: SimpleQueue[Event | None]) -> None:
     """Tell the parent's listener that no more lines will come."""
     events.put(None)

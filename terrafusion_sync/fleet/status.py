@@ -116,7 +116,7 @@ async def read_state(
             current,
             (),
             last,
-            broken=f"at {at}, which the revision files do not know: {why}",
+            broken=f"at {at}, which the revision files cannot take to {target}: {why}",
         )
     return State(member, current, pending, last)
 

@@ -19,10 +19,17 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 
 from terrafusion_sync.fleet.config import Fleet, Member
-from terrafusion_sync.fleet.pool import Finished, start_pool, stop_listening, upgrade_in_worker
+from terrafusion_sync.fleet.pool import (
+    Event,
+    Finished,
+    start_pool,
+    stop_listening,
+    upgrade_in_worker,
+)
 from terrafusion_sync.fleet.progress import Display
 from terrafusion_sync.fleet.status import State, read_states
 from terrafusion_sync.migrations.checksums import versions_fingerprint
@@ -201,7 +208,7 @@ async def _one(
     return result
 
 
-def _forward(events: object, display: Display) -> None:
+def _forward(events: SimpleQueue[Event | None], display: Display) -> None:
     """Pass the workers' progress lines to the display until the end (``None``)."""
-    while (event := events.get()) is not None:  # type: ignore[attr-defined]
+    while (event := events.get()) is not None:
         display.line(*event)
