@@ -607,13 +607,12 @@ def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:
         plans = run(plan_fleet(fleet, members, options))
         progress.print_plans(out, plans, fleet.mask)
         return EXIT_FINDINGS if any(p.problem for p in plans) else EXIT_OK
-    say(
+    title = (
         f"upgrading {len(members)} database(s) of {shown_path(fleet.path)} to {args.revision}, "
         f"{jobs} at a time"
         + (f", canaries first: {', '.join(c.name for c in canaries)}" if canaries else "")
     )
-    results = run(
-        upgrade_fleet(fleet, members, canaries, options, progress.Progress(out, fleet.mask))
-    )
+    display = progress.Progress(out, fleet.mask, title)
+    results = run(upgrade_fleet(fleet, members, canaries, options, display))
     progress.print_summary(out, results, fleet.mask)
     return EXIT_OK if all(r.at_target for r in results) else EXIT_FINDINGS

@@ -195,6 +195,7 @@ async def behind(urls: list[URL]) -> bool:
         ("{c00}\n[databases.other]\nurl = 'mysql://u:${FLEET_PW}@h/x'", (), "not PostgreSQL"),
         ("jobs = 0\n{c00}", (), "jobs is 0"),
         ("", (), "lists no databases"),
+        ("{c00}", ("nope",), "Can't locate revision identified by 'nope'"),
     ],
     ids=[
         "bad-toml",
@@ -206,6 +207,7 @@ async def behind(urls: list[URL]) -> bool:
         "not-postgres",
         "bad-jobs",
         "empty",
+        "unknown-target",
     ],
 )
 def test_a_bad_fleet_is_one_line_and_runs_nothing(
@@ -238,6 +240,25 @@ def test_no_fleet_file_says_how_to_make_one(
     code, _, err = run_cli(capsys, "fleet", "status")
     assert code == 2
     assert_one_line_error(err, "no fleet file at", "fleet.example.toml")
+
+
+def test_a_variable_may_come_from_dot_env(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+) -> None:
+    (county,) = run_blocking(counties(1))
+    dot_env = tmp_path / "county.env"
+    dot_env.write_text(f"FLEET_PW={SECRET}\n")
+    fleet_env.setenv("TFSYNC_ENV_FILE", str(dot_env))
+    fleet_env.delenv("FLEET_PW")
+    fleet_env.setenv("TFSYNC_FLEET", str(fleet_file(tmp_path / "fleet.toml", {"benton": county})))
+
+    code, out, err = run_cli(capsys, "fleet", "status")
+
+    assert (code, err) == (0, "")
+    assert re.search(r"yes\s+0b22f05953e4\s+1\s", row(out, "benton"))
 
 
 def test_status_has_a_row_for_every_database_even_down_or_broken(
@@ -289,6 +310,26 @@ def test_a_canary_that_fails_starts_nothing_else(
     for name in ("c00", "c01", "c03"):
         assert re.search(r"not started$", summary_row(out, name))
     assert run_blocking(behind([urls[0], urls[1], urls[3]]))
+
+
+def test_a_canary_that_is_down_starts_nothing_even_with_keep_going(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+) -> None:
+    urls = run_blocking(counties(2))
+    path = fleet_file(
+        tmp_path / "fleet.toml", {**named(urls), "down": DOWN}, head='canaries = ["down"]'
+    )
+
+    code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", str(path), "--keep-going")
+
+    assert code == 1
+    assert "down: FAILED: cannot connect to PostgreSQL at 127.0.0.1:1/county_down" in out
+    assert re.search(r"not started$", summary_row(out, "c00"))
+    assert re.search(r"not started$", summary_row(out, "c01"))
+    assert run_blocking(behind(urls))
 
 
 def test_after_a_failure_nothing_new_starts_unless_keep_going_and_a_rerun_does_what_is_left(

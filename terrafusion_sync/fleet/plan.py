@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from terrafusion_sync import migrations
 from terrafusion_sync.errors import TfsyncError
 from terrafusion_sync.fleet.config import Fleet, Member
-from terrafusion_sync.fleet.status import read_states
+from terrafusion_sync.fleet.status import check_target, read_states
 from terrafusion_sync.fleet.upgrade import Options
 from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.config import (
     alembic_config,
-    alembic_errors,
     script_directory,
     versions_dir,
 )
@@ -41,8 +40,7 @@ async def plan_fleet(
     """A :class:`DatabasePlan` for each of ``members``, in order."""
     cfg = alembic_config(versions_dir=options.versions_dir)
     scripts = script_directory(cfg)
-    with alembic_errors():
-        scripts.get_revisions(options.target)
+    check_target(scripts, options.target)
     fingerprint = versions_fingerprint(versions_dir(cfg))
     states = await read_states(members, scripts, fingerprint, options.target, fleet.connect_timeout)
     plans = []

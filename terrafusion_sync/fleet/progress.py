@@ -38,8 +38,8 @@ def console() -> Console:
 class Display(Protocol):
     """Where an upgrade's progress goes."""
 
-    def begin(self, states: Sequence[State]) -> None: ...
-    def started(self, name: str) -> None: ...
+    def begin(self, total: int) -> None: ...
+    def started(self, state: State) -> None: ...
     def line(self, name: str, text: str) -> None: ...
     def finished(self, result: Result) -> None: ...
     def end(self) -> None: ...
@@ -68,29 +68,29 @@ class _Running:
 class Progress:
     """Live on a terminal, plain lines elsewhere; thread-safe (lines come from a thread)."""
 
-    def __init__(self, out: Console, mask: Callable[[str], str]) -> None:
+    def __init__(self, out: Console, mask: Callable[[str], str], title: str) -> None:
         self.out = out
+        self.title = title
         self.mask = mask
         self.live: Live | None = None
         self.lock = threading.Lock()
-        self.pending: dict[str, tuple[str, ...]] = {}
         self.running: dict[str, _Running] = {}
         self.total = 0
         self.finished_count = 0
         self.failed = 0
 
-    def begin(self, states: Sequence[State]) -> None:
-        self.pending = {s.member.name: s.pending for s in states}
-        self.total = len(states)
+    def begin(self, total: int) -> None:
+        """Say what is about to happen (once the run is known to be possible)."""
+        self.out.print(Text(self.mask(self.title)), soft_wrap=True)
+        self.total = total
         if self.out.is_terminal:
             self.live = Live(self._render(), console=self.out, refresh_per_second=8, transient=True)
             self.live.start()
 
-    def started(self, name: str) -> None:
+    def started(self, state: State) -> None:
         with self.lock:
-            self.running[name] = _Running(self.pending.get(name, ()))
-            todo = len(self.pending.get(name, ()))
-            self._say(f"{name}: started, {todo} revision(s) to apply")
+            self.running[state.member.name] = _Running(state.pending)
+            self._say(f"{state.member.name}: started, {len(state.pending)} revision(s) to apply")
 
     def line(self, name: str, text: str) -> None:
         with self.lock:

@@ -121,6 +121,18 @@ async def read_state(
     return State(member, current, pending, last)
 
 
+def check_target(scripts: ScriptDirectory, target: str) -> None:
+    """Refuse a target the revision files do not have, before any database is touched."""
+    try:
+        with alembic_errors():
+            scripts.get_revisions(target)
+    except RevisionError as exc:
+        raise MigrationError(
+            f"target {target!r}: {first_line(exc).rstrip('.')}",
+            "give a revision of the files, or head; nothing was run",
+        ) from exc
+
+
 def pending_revisions(
     scripts: ScriptDirectory, target: str, current: tuple[str, ...]
 ) -> tuple[str, ...]:

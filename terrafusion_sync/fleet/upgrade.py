@@ -1,12 +1,16 @@
 """Upgrade every database of a fleet: canaries first, then the rest, N at a time.
 
-1. Read every database in parallel (:mod:`.status`). One that is already at the target,
-   by the core's own one-query check, is not started: running again does only what is
-   left. One that cannot be read is a failure before anything starts.
-2. The canaries, one at a time; if one fails nothing else starts.
-3. The rest, at most ``jobs`` at once, each in a worker process (:mod:`.pool`) through
-   the same safe upgrade as ``make upgrade``. After the first failure no new database
-   starts (the running ones finish) unless ``keep_going``.
+Every database is read in parallel (:mod:`.status`) from the start, and each is taken,
+in order, as soon as its read is in:
+
+1. The canaries, one at a time; if one fails (or cannot be read) nothing else starts.
+2. The rest, in file order, at most ``jobs`` at once, each in a worker process
+   (:mod:`.pool`) through the same safe upgrade as ``make upgrade``. After the first
+   failure (a database that cannot be read is one) no new database starts, the running
+   ones finish, unless ``keep_going``.
+
+A database already at the target, by the core's own one-query check, is not started:
+running again does only what is left.
 
 There is no coordinator: two fleet runs at once each take every database's own advisory
 lock in turn, and the second finds nothing left to do.
@@ -31,11 +35,10 @@ from terrafusion_sync.fleet.pool import (
     upgrade_in_worker,
 )
 from terrafusion_sync.fleet.progress import Display
-from terrafusion_sync.fleet.status import State, read_states
+from terrafusion_sync.fleet.status import READS_AT_ONCE, State, check_target, read_state
 from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.config import (
     alembic_config,
-    alembic_errors,
     script_directory,
     versions_dir,
 )
@@ -100,112 +103,143 @@ async def upgrade_fleet(
     """Upgrade ``members`` (``canaries`` first); one :class:`Result` each, in file order."""
     cfg = alembic_config(versions_dir=options.versions_dir)
     scripts = script_directory(cfg)
-    with alembic_errors():  # an unknown target is one error before anything runs
-        scripts.get_revisions(options.target)
+    check_target(scripts, options.target)
     fingerprint = versions_fingerprint(versions_dir(cfg))
-    states = await read_states(members, scripts, fingerprint, options.target, fleet.connect_timeout)
-    results: dict[str, Result] = {}
-    todo: list[State] = []
-    for state in states:
-        if state.problem:
-            results[state.member.name] = Result(
-                state.member, FAILED, state.current or None, error=state.problem
-            )
-        elif state.up_to_date:
-            results[state.member.name] = Result(
-                state.member, AT_TARGET, state.current, state.current
-            )
-        else:
-            todo.append(state)
-    display.begin(states)
-    try:
-        for result in results.values():
-            display.finished(result)
-        if todo and (options.keep_going or not any(r.failed for r in results.values())):
-            await _run(todo, [c.name for c in canaries], options, display, results)
-        for state in todo:
-            if state.member.name not in results:
-                results[state.member.name] = Result(state.member, NOT_STARTED, state.current)
-    finally:
-        display.end()
-    return [results[m.name] for m in members]
+    gate = asyncio.Semaphore(READS_AT_ONCE)
 
+    async def read(member: Member) -> State:
+        async with gate:
+            return await read_state(
+                member, scripts, fingerprint, options.target, fleet.connect_timeout
+            )
 
-async def _run(
-    todo: list[State],
-    canary_names: list[str],
-    options: Options,
-    display: Display,
-    results: dict[str, Result],
-) -> None:
-    """Canaries one by one, then the rest ``jobs`` at a time, through the worker pool."""
-    canaries = [s for s in todo if s.member.name in canary_names]
-    canaries.sort(key=lambda s: canary_names.index(s.member.name))
-    rest = [s for s in todo if s.member.name not in canary_names]
-    pool, events = start_pool(min(options.jobs, len(todo)))
-    listener = threading.Thread(target=_forward, args=(events, display), daemon=True)
-    listener.start()
+    reads = {m.name: asyncio.ensure_future(read(m)) for m in members}
+    run = _Dispatch(options, display, min(options.jobs, len(members)))
+    display.begin(len(members))
     try:
-        for state in canaries:
-            result = await _one(pool, state, options, display)
-            results[state.member.name] = result
+        canaries_ok = True
+        for canary in canaries:  # one at a time: each must succeed before anything else
+            result = await run.now(await reads[canary.name])
             if result.failed:
-                return
-        await _bounded(pool, rest, options, display, results)
+                canaries_ok = False
+                break
+        if canaries_ok:
+            for member in members:
+                if run.stopped:
+                    break
+                if member.name not in run.results:
+                    await run.start(await reads[member.name])
+        await run.finish()
+        for member in members:
+            if member.name not in run.results:
+                state = await reads[member.name]
+                run.results[member.name] = Result(member, NOT_STARTED, state.current)
     finally:
-        pool.shutdown(wait=True)
-        stop_listening(events)
-        listener.join()
+        for task in reads.values():
+            task.cancel()
+        run.close()
+        display.end()
+    return [run.results[m.name] for m in members]
 
 
-async def _bounded(
-    pool: ProcessPoolExecutor,
-    states: list[State],
-    options: Options,
-    display: Display,
-    results: dict[str, Result],
-) -> None:
-    """At most ``jobs`` at once; after a failure start no more unless ``keep_going``."""
-    waiting = list(reversed(states))
-    running: set[asyncio.Task[Result]] = set()
-    stopped = False
-    while waiting or running:
-        while waiting and not stopped and len(running) < options.jobs:
-            running.add(asyncio.create_task(_one(pool, waiting.pop(), options, display)))
-        if not running:
+class _Dispatch:
+    """The worker pool (started on first use), what runs in it, and every result so far."""
+
+    def __init__(self, options: Options, display: Display, workers: int) -> None:
+        self.options = options
+        self.display = display
+        self.workers = workers
+        self.results: dict[str, Result] = {}
+        self.running: set[asyncio.Task[Result]] = set()
+        self.stopped = False
+        """After a failure without ``keep_going``: start nothing more."""
+        self.pool: ProcessPoolExecutor | None = None
+        self.events: SimpleQueue[Event | None] | None = None
+        self.listener: threading.Thread | None = None
+
+    def settled(self, state: State) -> Result | None:
+        """The result of a database that needs no worker (cannot be read, or at target)."""
+        if state.problem:
+            return Result(state.member, FAILED, state.current or None, error=state.problem)
+        if state.up_to_date:
+            return Result(state.member, AT_TARGET, state.current, state.current)
+        return None
+
+    async def now(self, state: State) -> Result:
+        """Upgrade one database and wait for it (a canary)."""
+        result = self.settled(state)
+        if result is None:
+            result = await self._upgrade(state)
+        else:
+            self._record(result)
+        return result
+
+    async def start(self, state: State) -> None:
+        """Start one database once fewer than ``jobs`` run (unless stopped meanwhile)."""
+        result = self.settled(state)
+        if result is not None:
+            self._record(result)
             return
-        done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+        while len(self.running) >= self.options.jobs:
+            await self._reap()
+        if not self.stopped:
+            self.running.add(asyncio.ensure_future(self._upgrade(state)))
+
+    async def finish(self) -> None:
+        """Wait for every database still running."""
+        while self.running:
+            await self._reap()
+
+    async def _reap(self) -> None:
+        done, self.running = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            result = task.result()
-            results[result.member.name] = result
-            stopped = stopped or (result.failed and not options.keep_going)
+            task.result()  # recorded by _upgrade; raises what went wrong in the pool itself
 
+    def _record(self, result: Result) -> None:
+        self.results[result.member.name] = result
+        self.display.finished(result)
+        if result.failed and not self.options.keep_going:
+            self.stopped = True
 
-async def _one(
-    pool: ProcessPoolExecutor, state: State, options: Options, display: Display
-) -> Result:
-    """Upgrade one database in a worker; its :class:`Result`."""
-    member = state.member
-    display.started(member.name)
-    loop = asyncio.get_running_loop()
-    done: Finished = await loop.run_in_executor(
-        pool,
-        upgrade_in_worker,
-        member.name,
-        member.url,
-        options.target,
-        options.versions_dir,
-        options.limits,
-    )
-    if done.error is not None:
-        result = Result(member, FAILED, state.current, seconds=done.seconds, error=done.error)
-    elif done.applied:
-        result = Result(member, UPGRADED, state.current, done.heads, done.applied, done.seconds)
-    else:  # another run applied what was pending while this one waited for the lock
-        what = NOTHING_LEFT if state.pending else AT_TARGET
-        result = Result(member, what, state.current, done.heads, (), done.seconds)
-    display.finished(result)
-    return result
+    async def _upgrade(self, state: State) -> Result:
+        """Upgrade one database in a worker; record and return its :class:`Result`."""
+        member = state.member
+        self.display.started(state)
+        done: Finished = await asyncio.get_running_loop().run_in_executor(
+            self._pool(),
+            upgrade_in_worker,
+            member.name,
+            member.url,
+            self.options.target,
+            self.options.versions_dir,
+            self.options.limits,
+        )
+        if done.error is not None:
+            result = Result(member, FAILED, state.current, seconds=done.seconds, error=done.error)
+        elif done.applied:
+            result = Result(member, UPGRADED, state.current, done.heads, done.applied, done.seconds)
+        else:  # another run applied what was pending while this one waited for the lock
+            what = NOTHING_LEFT if state.pending else AT_TARGET
+            result = Result(member, what, state.current, done.heads, (), done.seconds)
+        self._record(result)
+        return result
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self.pool is None:
+            self.pool, self.events = start_pool(self.workers)
+            self.listener = threading.Thread(
+                target=_forward, args=(self.events, self.display), daemon=True
+            )
+            self.listener.start()
+        return self.pool
+
+    def close(self) -> None:
+        """Wait for the workers to finish and the last progress line to be shown."""
+        if self.pool is None or self.events is None or self.listener is None:
+            return
+        self.pool.shutdown(wait=True)
+        stop_listening(self.events)
+        self.listener.join()
 
 
 def _forward(events: SimpleQueue[Event | None], display: Display) -> None:
