@@ -358,6 +358,12 @@ def test_after_a_failure_nothing_new_starts_unless_keep_going_and_a_rerun_does_w
     assert re.search(r"upgraded$", summary_row(out, "c02"))
     assert re.search(r"upgraded$", summary_row(out, "c03"))
     assert "c00: started" not in out  # already done: not started again
+    lines = out.splitlines()  # each database's progress lines come before its result
+
+    def first(prefix: str) -> int:
+        return next(i for i, line in enumerate(lines) if line.startswith(prefix))
+
+    assert first(f"c02: upgraded   {NEW}  fleet probe") < first("c02: upgraded 1 revision(s)")
 
     run_blocking(run_sql(urls[1], "DROP TABLE fleet_probe"))
     code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path)

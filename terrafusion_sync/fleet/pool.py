@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 WORKER_MODULE = "terrafusion_sync.fleet.worker"
 
-Event = tuple[str, str]
-"""``(database name, progress line)``, from a worker to the parent."""
+Event = tuple[str, str | None]
+"""``(database name, progress line)`` from a worker; ``(name, None)`` from the parent once
+the worker's result is in, so that the listener knows every line of it has been read."""
 
 _events: SimpleQueue[Event | None] | None = None
 
@@ -92,6 +93,11 @@ def upgrade_in_worker(
     from terrafusion_sync.fleet.worker import upgrade_one
 
     return upgrade_one(name, url, target, versions_dir, limits)
+
+
+def mark_drained(events: SimpleQueue[Event | None], name: str) -> None:
+    """In the parent, once ``name``'s result is in: its lines are all queued before this."""
+    events.put((name, None))
 
 
 def stop_listening(events: SimpleQueue[Event | None]) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.queues import SimpleQueue
@@ -30,6 +30,7 @@ from terrafusion_sync.fleet.config import Fleet, Member
 from terrafusion_sync.fleet.pool import (
     Event,
     Finished,
+    mark_drained,
     start_pool,
     stop_listening,
     upgrade_in_worker,
@@ -49,6 +50,8 @@ AT_TARGET = "already at target"
 NOTHING_LEFT = "nothing left (done by another run)"
 FAILED = "FAILED"
 NOT_STARTED = "not started"
+LINES_GRACE = 10.0
+"""Seconds a finished database's result waits for its last progress lines to be shown."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ class _Dispatch:
         self.pool: ProcessPoolExecutor | None = None
         self.events: SimpleQueue[Event | None] | None = None
         self.listener: threading.Thread | None = None
+        self.drained: dict[str, asyncio.Future[None]] = {}
+        """Per database in a worker: set when the listener has shown its last line."""
 
     def settled(self, state: State) -> Result | None:
         """The result of a database that needs no worker (cannot be read, or at target)."""
@@ -214,6 +219,7 @@ class _Dispatch:
             self.options.versions_dir,
             self.options.limits,
         )
+        await self._lines_shown(member.name)  # its progress lines before its result
         if done.error is not None:
             result = Result(member, FAILED, state.current, seconds=done.seconds, error=done.error)
         elif done.applied:
@@ -224,11 +230,28 @@ class _Dispatch:
         self._record(result)
         return result
 
+    async def _lines_shown(self, name: str) -> None:
+        """Wait until the listener has passed on every progress line of ``name``."""
+        assert self.events is not None
+        shown = self.drained[name] = asyncio.get_running_loop().create_future()
+        mark_drained(self.events, name)
+        try:  # bounded: a result is never held back by its progress display
+            await asyncio.wait([shown], timeout=LINES_GRACE)
+        finally:
+            del self.drained[name]
+
     def _pool(self) -> ProcessPoolExecutor:
         if self.pool is None:
             self.pool, self.events = start_pool(self.workers)
+            loop = asyncio.get_running_loop()
+
+            def drained(name: str) -> None:  # in the listener's thread
+                shown = self.drained.get(name)
+                if shown is not None:
+                    loop.call_soon_threadsafe(shown.set_result, None)
+
             self.listener = threading.Thread(
-                target=_forward, args=(self.events, self.display), daemon=True
+                target=_forward, args=(self.events, self.display, drained), daemon=True
             )
             self.listener.start()
         return self.pool
@@ -242,7 +265,13 @@ class _Dispatch:
         self.listener.join()
 
 
-def _forward(events: SimpleQueue[Event | None], display: Display) -> None:
+def _forward(
+    events: SimpleQueue[Event | None], display: Display, drained: Callable[[str], None]
+) -> None:
     """Pass the workers' progress lines to the display until the end (``None``)."""
     while (event := events.get()) is not None:
-        display.line(*event)
+        name, line = event
+        if line is None:
+            drained(name)
+        else:
+            display.line(name, line)
