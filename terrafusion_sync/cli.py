@@ -235,7 +235,14 @@ def build_parser() -> Parser:
         help="after a failure, go on starting the other databases",
     )
     sub.add_argument(
-        "--plan", action="store_true", help="list per database the revisions that would run"
+        "--plan",
+        action="store_true",
+        help="per database, what would run and do there (as upgrade --plan); change nothing",
+    )
+    sub.add_argument(
+        "--force",
+        action="store_true",
+        help="upgrade even where a revision would fail on the rows there (refused otherwise)",
     )
     return parser
 
@@ -601,12 +608,13 @@ def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:
         keep_going=args.keep_going,
         versions_dir=settings.versions_dir,
         limits=Timeouts.from_settings(settings),
+        force=args.force,
     )
     out = progress.console()
     if args.plan:
         plans = run(plan_fleet(fleet, members, options))
         progress.print_plans(out, plans, fleet.mask)
-        return EXIT_FINDINGS if any(p.problem for p in plans) else EXIT_OK
+        return EXIT_FINDINGS if any(p.problem or p.will_fail for p in plans) else EXIT_OK
     title = (
         f"upgrading {len(members)} database(s) of {shown_path(fleet.path)} to {args.revision}, "
         f"{jobs} at a time"

@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -26,6 +27,7 @@ from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.cli import main
 from terrafusion_sync.database import connect
+from terrafusion_sync.migrations.config import VERSIONS_DIR
 from terrafusion_sync.migrations.history import TABLE_NAME
 from terrafusion_sync.provision import derived_name, drop_database, ensure_database
 from terrafusion_sync.settings import PROJECT_DIR
@@ -407,7 +409,7 @@ def test_plan_lists_what_would_run_per_database_and_changes_nothing(
     code, out, err = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--plan")
     assert (code, err) == (0, "")
     for name in ("c00", "c01", "c02"):
-        assert f"{name}: at 0b22f05953e4, 1 revision(s) would run" in out
+        assert f"{name}: at 0b22f05953e4, would run:" in out
     assert out.count(f"  {NEW}  fleet probe  (2026_12_01_0000-{NEW}_fleet_probe.py;") == 3
     assert "nothing was changed" in out
 
@@ -460,3 +462,53 @@ def test_thirty_two_counties_two_runs_at_once_upgrade_each_exactly_once(
     code, out, _ = run_cli(capsys, "fleet", "status", "--fleet", str(path))
     assert code == 0
     assert "32 database(s): 32 at head, 0 behind, 0 down, 0 broken" in out
+
+
+def test_the_pre_flight_check_holds_per_database_and_force_passes_through(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+) -> None:
+    """A revision that would fail on one county's rows: planned as such, refused there only."""
+    versions = tmp_path / "strict_versions"
+    shutil.copytree(VERSIONS_DIR, versions, ignore=shutil.ignore_patterns("__pycache__"))
+    head = migrations.script_directory(migrations.alembic_config()).get_current_head()
+    strict = "5e7000000001"
+    add_revision(
+        versions,
+        strict,
+        head,
+        upgrade='op.alter_column("report_jobs", "message", nullable=False)',
+        downgrade='op.alter_column("report_jobs", "message", nullable=True)',
+        doc="message required",
+    )
+    fleet_env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
+    urls = run_blocking(counties(2))
+    run_blocking(
+        run_sql(
+            urls[1],
+            "INSERT INTO report_jobs (report_id, report_type, county_id) VALUES ('r1', 't', 'x')",
+        )
+    )
+    path = str(fleet_file(tmp_path / "fleet.toml", named(urls)))
+
+    code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--plan")
+    assert code == 1  # a revision would fail somewhere: a finding
+    assert "  will fail: report_jobs: SET NOT NULL on message, but 1 row(s) hold NULL" in out
+    assert out.count("will fail:") == 1
+    assert "1 with a revision that would fail there" in out
+
+    code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--keep-going")
+    assert code == 1
+    assert re.search(r"upgraded$", summary_row(out, "c00"))
+    assert re.search(r"FAILED$", summary_row(out, "c01"))
+    assert f"c01: revision {strict} (" in out
+    assert "would fail on the rows there: report_jobs: SET NOT NULL on message" in out
+    assert run_blocking(at(urls[1])) == (head,)
+
+    code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--force")
+    assert code == 1  # forced past the check, the revision itself fails, rolled back
+    assert re.search(r"already at target$", summary_row(out, "c00"))
+    assert 'column "message" of relation "report_jobs" contains null values' in out
+    assert run_blocking(at(urls[1])) == (head,)

@@ -31,6 +31,10 @@ class DatabasePlan:
     member: Member
     current: tuple[str, ...] | None
     revisions: tuple[str, ...] = ()
+    """Each revision that would run, then per table what it would do there (indented)."""
+    will_fail: int = 0
+    """How many pre-flight findings say a revision would fail on the rows there."""
+    measured: str = ""
     problem: str | None = None
 
 
@@ -58,6 +62,11 @@ async def plan_fleet(
         except TfsyncError as exc:
             plans.append(DatabasePlan(state.member, state.current, problem=str(exc)))
             continue
-        described = tuple(p.describe() for p in plan.revisions)
-        plans.append(DatabasePlan(state.member, plan.current, described))
+        lines: list[str] = []
+        for planned in plan.revisions:
+            lines.append(planned.describe())
+            lines += [f"  {table.describe()}" for table in planned.tables]
+            lines += [f"  will fail: {w.table}: {w.reason}" for w in planned.will_fail]
+        failing = sum(len(p.will_fail) for p in plan.revisions)
+        plans.append(DatabasePlan(state.member, plan.current, tuple(lines), failing, plan.measured))
     return plans

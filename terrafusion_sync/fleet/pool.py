@@ -85,14 +85,25 @@ def say(name: str, line: str) -> None:
         _events.put((name, line.strip()))
 
 
-def upgrade_in_worker(
-    name: str, url: URL, target: str, versions_dir: Path | None, limits: Timeouts
-) -> Finished:
+@dataclass(frozen=True)
+class Job:
+    """One database to upgrade, and how: what a worker is sent."""
+
+    name: str
+    url: URL
+    target: str
+    versions_dir: Path | None
+    limits: Timeouts
+    force: bool = False
+    """Run even when the pre-flight check says a revision would fail on the rows there."""
+
+
+def upgrade_in_worker(job: Job) -> Finished:
     """Run in a worker: :func:`terrafusion_sync.fleet.worker.upgrade_one` (already imported
     there, so the parent never imports it to name it)."""
     from terrafusion_sync.fleet.worker import upgrade_one
 
-    return upgrade_one(name, url, target, versions_dir, limits)
+    return upgrade_one(job)
 
 
 def mark_drained(events: SimpleQueue[Event | None], name: str) -> None:

@@ -212,17 +212,15 @@ def print_plans(out: Console, plans: Sequence[DatabasePlan], mask: Callable[[str
         elif not plan.revisions:
             out.print(Text(f"{name}: at {revisions(plan.current)}: nothing would run"))
         else:
-            out.print(
-                Text(
-                    f"{name}: at {revisions(plan.current)}, {len(plan.revisions)} revision(s) "
-                    "would run, each in its own transaction:"
-                )
-            )
+            out.print(Text(f"{name}: at {revisions(plan.current)}, would run:"))
             for line in plan.revisions:
                 out.print(Text(f"  {line}"), soft_wrap=True)
+            if plan.measured:
+                out.print(Text(f"  ({plan.measured})"), soft_wrap=True)
     would = sum(bool(p.revisions) for p in plans)
+    failing = sum(bool(p.will_fail) for p in plans)
     failed = sum(bool(p.problem) for p in plans)
     out.print(
-        f"{len(plans)} database(s): {would} would be upgraded, {failed} cannot be planned; "
-        "nothing was changed"
+        f"{len(plans)} database(s): {would} would be upgraded, {failing} with a revision that "
+        f"would fail there, {failed} cannot be planned; nothing was changed"
     )

@@ -30,6 +30,7 @@ from terrafusion_sync.fleet.config import Fleet, Member
 from terrafusion_sync.fleet.pool import (
     Event,
     Finished,
+    Job,
     mark_drained,
     start_pool,
     stop_listening,
@@ -94,6 +95,8 @@ class Options:
     keep_going: bool = False
     versions_dir: Path | None = None
     limits: Timeouts = field(default_factory=Timeouts)
+    force: bool = False
+    """Upgrade even where the pre-flight check says a revision would fail on the rows."""
 
 
 async def upgrade_fleet(
@@ -213,11 +216,14 @@ class _Dispatch:
         done: Finished = await asyncio.get_running_loop().run_in_executor(
             self._pool(),
             upgrade_in_worker,
-            member.name,
-            member.url,
-            self.options.target,
-            self.options.versions_dir,
-            self.options.limits,
+            Job(
+                member.name,
+                member.url,
+                self.options.target,
+                self.options.versions_dir,
+                self.options.limits,
+                self.options.force,
+            ),
         )
         await self._lines_shown(member.name)  # its progress lines before its result
         if done.error is not None:

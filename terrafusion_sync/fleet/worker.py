@@ -13,13 +13,11 @@ import time
 from pathlib import Path
 
 from alembic.config import Config
-from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.errors import TfsyncError, first_line
-from terrafusion_sync.fleet.pool import Finished, say
+from terrafusion_sync.fleet.pool import Finished, Job, say
 from terrafusion_sync.migrations import runner  # noqa: F401  (loaded by the fork server)
-from terrafusion_sync.migrations.timeouts import Timeouts
 
 
 @functools.cache
@@ -29,20 +27,19 @@ def _config(versions_dir: Path | None) -> Config:
     return migrations.alembic_config(versions_dir=versions_dir)
 
 
-def upgrade_one(
-    name: str, url: URL, target: str, versions_dir: Path | None, limits: Timeouts
-) -> Finished:
-    """Upgrade one database to ``target``; a failure of that database is in the result
+def upgrade_one(job: Job) -> Finished:
+    """Upgrade one database as ``job`` says; a failure of that database is in the result
     (its one-line error), never raised."""
-    started = time.perf_counter()
+    name, started = job.name, time.perf_counter()
     try:
         outcome = asyncio.run(
             migrations.upgrade(
-                url,
-                target,
-                cfg=_config(versions_dir),
+                job.url,
+                job.target,
+                cfg=_config(job.versions_dir),
                 report=lambda line: say(name, line),
-                limits=limits,
+                limits=job.limits,
+                force=job.force,
             )
         )
     except TfsyncError as exc:
