@@ -228,3 +228,19 @@ async def test_only_database_failures_are_reported_as_database_failures(
     lost = "lost the connection to PostgreSQL at .*run the command again"
     with pytest.raises(DatabaseError, match=lost):
         await use_after_the_server_ended_the_session()
+
+
+def test_database_at_a_revision_the_files_do_not_have(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fresh_database: URL
+) -> None:
+    async def stamp_unknown() -> None:
+        async with connect(fresh_database) as conn:
+            await conn.execute(text("UPDATE alembic_version SET version_num = 'ffffffffffff'"))
+            await conn.commit()
+
+    run_blocking(stamp_unknown())
+    env.setenv("DATABASE_URL", fresh_database.render_as_string(hide_password=False))
+    code, _, err = run_cli(capsys, "status")
+    assert code == 2
+    assert_one_line_error(err, "ffffffffffff", "see `make status`")
+    assert "unexpected" not in err  # Alembic's RevisionError is explained, not a crash

@@ -18,11 +18,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.script.revision import RevisionError
 from sqlalchemy.engine import Connection
 
 from terrafusion_sync.database import connect
-from terrafusion_sync.errors import MigrationError, TfsyncError, first_line
+from terrafusion_sync.errors import MigrationError, TfsyncError
 from terrafusion_sync.fleet.config import Fleet, Member
 from terrafusion_sync.migrations import history, uptodate
 from terrafusion_sync.migrations.checksums import versions_fingerprint
@@ -108,9 +107,9 @@ async def read_state(
         return State(member, current, (), last, up_to_date=True)
     try:
         pending = pending_revisions(scripts, target, current)
-    except (MigrationError, RevisionError) as exc:
+    except MigrationError as exc:
         at = ", ".join(current) or "base"
-        why = first_line(exc).rstrip(".")
+        why = exc.message
         return State(
             member,
             current,
@@ -126,9 +125,9 @@ def check_target(scripts: ScriptDirectory, target: str) -> None:
     try:
         with alembic_errors():
             scripts.get_revisions(target)
-    except RevisionError as exc:
+    except MigrationError as exc:
         raise MigrationError(
-            f"target {target!r}: {first_line(exc).rstrip('.')}",
+            f"target {target!r}: {exc.message}",
             "give a revision of the files, or head; nothing was run",
         ) from exc
 

@@ -12,6 +12,7 @@ from typing import TextIO
 
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from sqlalchemy import MetaData
 
@@ -63,11 +64,12 @@ def script_directory(cfg: Config) -> ScriptDirectory:
 
 @contextmanager
 def alembic_errors() -> Iterator[None]:
-    """Alembic's ``CommandError`` (unknown revision, several heads, ...) and a revision file
+    """Alembic's ``CommandError`` and ``RevisionError`` (unknown revision, several heads, a
+    database at a revision the files do not have, ...) and a revision file
     it cannot load (a syntax error, a failing import) as a one-line error."""
     try:
         yield
-    except CommandError as exc:
+    except (CommandError, RevisionError) as exc:
         raise MigrationError(first_line(exc).rstrip("."), _hint_for(str(exc))) from exc
     except Exception as exc:
         unloadable = _unloadable_revision(exc)
