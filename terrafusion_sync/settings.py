@@ -123,6 +123,26 @@ def environment_values(environ: Mapping[str, str] | None = None) -> dict[str, st
     return _values(os.environ if environ is None else environ)
 
 
+SETTING_NAMES = ("DATABASE_URL", "TEST_DATABASE_URL")
+SETTING_PREFIX = "TFSYNC_"
+"""Every setting is one of :data:`SETTING_NAMES` or starts with this."""
+
+
+def child_environ(**values: str) -> dict[str, str]:
+    """The environment for a child process that must see only the settings in ``values``.
+
+    This process's environment without any setting, without pytest's variables of this
+    process (a child pytest is not one of its xdist workers) and with no ``.env`` read, so
+    that neither the caller's shell nor its ``.env`` decides what the child does.
+    """
+    kept = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in SETTING_NAMES and not k.startswith((SETTING_PREFIX, "PYTEST_"))
+    }
+    return kept | {"TFSYNC_ENV_FILE": os.devnull} | values
+
+
 def _values(environ: Mapping[str, str]) -> dict[str, str]:
     """Every setting's raw value: ``environ`` (empty values ignored) over ``.env``."""
     env_file = Path(environ.get("TFSYNC_ENV_FILE") or PROJECT_DIR / ".env")

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import URL
 
+from terrafusion_sync import PACKAGE_DIR
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations import history
@@ -106,3 +107,16 @@ def add_revision(
     )
     shutil.rmtree(versions / "__pycache__", ignore_errors=True)  # never run a stale .pyc
     return path
+
+
+def project_copy(tmp_path: Path) -> Path:
+    """The package, ``pyproject.toml`` and ``alembic.ini`` in a temporary folder: a scratch
+    copy of the project that a test may change (run it with ``PYTHONPATH`` set to it)."""
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(PACKAGE_DIR.parent / "pyproject.toml", root)
+    shutil.copytree(
+        PACKAGE_DIR, root / "terrafusion_sync", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (root / "alembic.ini").symlink_to("terrafusion_sync/alembic.ini")
+    return root

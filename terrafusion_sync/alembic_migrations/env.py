@@ -91,12 +91,14 @@ async def run_async_migrations() -> None:
 
 
 def run_migrations_online() -> None:
-    """Run on the connection handed in, or on one made from the settings."""
-    connection = config.attributes.get("connection")
-    if connection is None:
+    """Run on what a caller handed in (a connection, or an engine: see
+    :func:`~terrafusion_sync.migrations.environment.run_on`), else on a connection made from
+    the settings."""
+    connectable = config.attributes.get("connection")
+    if connectable is None:
         run_blocking(run_async_migrations())
     else:
-        do_run_migrations(connection)
+        environment.run_on(connectable, do_run_migrations)
 
 
 if context.is_offline_mode():

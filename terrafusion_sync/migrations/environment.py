@@ -2,18 +2,23 @@
 
 Alembic's cookbook hands a connection to ``env.py`` through
 ``config.attributes["connection"]``, and tools such as pytest-alembic put
-``target_metadata`` there too: ``env.py`` treats both as Alembic's template does. The core
-needs three more things when it runs steps, under names of its own so that no other tool's
-value is ever mistaken for them. This module is the one place that names them.
+``target_metadata`` there too: ``env.py`` treats both as Alembic's template does
+(:func:`run_on` is how it uses whatever was handed in). The core needs three more things
+when it runs steps, under names of its own so that no other tool's value is ever mistaken
+for them. This module is the one place that names them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from alembic.config import Config
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from terrafusion_sync.aio import run_blocking
 
 SKIP_MODELS = "tfsync.skip_models"
 """True when the run only applies steps: ``env.py`` then need not import the models."""
@@ -66,3 +71,28 @@ def steps_on(
     finally:
         for key in given:
             cfg.attributes.pop(key, None)
+
+
+def run_on(connectable: Any, run: Callable[[Connection], None]) -> None:
+    """Call ``run`` (``env.py``'s ``do_run_migrations``) on what a caller handed in as
+    ``config.attributes["connection"]``, as Alembic's cookbook and pytest-alembic use it.
+
+    A ``Connection`` is used as it is (the core; the cookbook's connection sharing). An
+    ``AsyncEngine`` runs ``run`` through ``run_sync`` on a connection of its own, then lets
+    its pool go, since that pool's event loop ends here (pytest-alembic's asyncio recipe).
+    Anything else is connected to with its ``connect()``: an ``Engine``, or pytest-alembic's
+    wrapper around a connection it keeps in a transaction.
+    """
+    if isinstance(connectable, Connection):
+        run(connectable)
+    elif isinstance(connectable, AsyncEngine):
+        run_blocking(_run_async(connectable, run))
+    else:
+        with connectable.connect() as connection:
+            run(connection)
+
+
+async def _run_async(engine: AsyncEngine, run: Callable[[Connection], None]) -> None:
+    async with engine.connect() as connection:
+        await connection.run_sync(run)
+    await engine.dispose()
