@@ -19,7 +19,6 @@ See bench/README.md for how to read them.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,13 +37,12 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.embedded import database_url
 from terrafusion_sync.migrations import alembic_config
 from terrafusion_sync.migrations.testdb import (
-    READY_ENV,
     drop_test_databases,
     prepare_test_database,
     template_url,
 )
 from terrafusion_sync.provision import MAINTENANCE_DATABASE, derived_name, scratch_database
-from terrafusion_sync.settings import PROJECT_DIR, load_settings, mask_text
+from terrafusion_sync.settings import PROJECT_DIR, child_environ, load_settings, mask_text
 
 FILES = 20
 TESTS_PER_FILE = 10
@@ -198,9 +196,7 @@ def write_suite(folder: Path) -> tuple[list[Path], list[Path]]:
 
 def environment(bench_url: URL, **extra: str) -> dict[str, str]:
     """The bench's test database, and nothing inherited that would skip its check."""
-    env = {k: v for k, v in os.environ.items() if k != READY_ENV}
-    env["TEST_DATABASE_URL"] = bench_url.render_as_string(hide_password=False)
-    return env | extra
+    return child_environ(TEST_DATABASE_URL=bench_url.render_as_string(hide_password=False), **extra)
 
 
 def run_pytest(bench_url: URL, isolation: str, files: list[Path], out: Path) -> Run:

@@ -40,7 +40,7 @@ from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import connect
 from terrafusion_sync.embedded import database_url
 from terrafusion_sync.provision import drop_database
-from terrafusion_sync.settings import load_settings
+from terrafusion_sync.settings import child_environ, load_settings
 
 CHAIN = 200
 REPEAT_CHAIN = 7
@@ -70,14 +70,11 @@ def downgrade() -> None:
 
 def tfsync_cmd(url: URL, versions: Path, **extra: str) -> tuple[list[str], dict[str, str]]:
     """``python -m terrafusion_sync upgrade`` on ``url`` and the chain in ``versions``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TFSYNC_")}
-    env |= {
-        "DATABASE_URL": url.render_as_string(hide_password=False),
-        "TFSYNC_VERSIONS_DIR": str(versions),
-        "TFSYNC_ENV_FILE": os.devnull,
+    env = child_environ(
+        DATABASE_URL=url.render_as_string(hide_password=False),
+        TFSYNC_VERSIONS_DIR=str(versions),
         **extra,
-    }
-    env.pop("TEST_DATABASE_URL", None)
+    )
     return [sys.executable, "-m", "terrafusion_sync", "upgrade"], env
 
 

@@ -110,11 +110,12 @@ def add_revision(
 
 
 def project_copy(tmp_path: Path) -> Path:
-    """The package, ``pyproject.toml`` and ``alembic.ini`` in a temporary folder: a scratch
-    copy of the project that a test may change (run it with ``PYTHONPATH`` set to it)."""
+    """The package, ``pyproject.toml``, ``docs/`` and ``alembic.ini`` in a temporary folder: a
+    scratch copy of the project that a test may change (run it with ``PYTHONPATH`` set to it)."""
     root = tmp_path / "project"
     root.mkdir()
     shutil.copy(PACKAGE_DIR.parent / "pyproject.toml", root)
+    shutil.copytree(PACKAGE_DIR.parent / "docs", root / "docs")
     shutil.copytree(
         PACKAGE_DIR, root / "terrafusion_sync", ignore=shutil.ignore_patterns("__pycache__")
     )

@@ -7,7 +7,6 @@ script runs); one runs ``python -m terrafusion_sync`` for real to see what a per
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -23,7 +22,7 @@ from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.cli import main
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import DatabaseError
-from terrafusion_sync.settings import DRIVER
+from terrafusion_sync.settings import DRIVER, child_environ
 
 from helpers import SECRET, assert_one_line_error
 
@@ -182,11 +181,9 @@ def test_upgrade_reports_progress_then_is_a_no_op(
 
 
 def test_console_entry_point_prints_one_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TFSYNC_DEBUG"}}
-    env |= {"DATABASE_URL": "sqlite:///x.db", "TFSYNC_ENV_FILE": str(tmp_path / "none")}
     done = subprocess.run(
         [sys.executable, "-m", "terrafusion_sync", "upgrade"],
-        env=env,
+        env=child_environ(DATABASE_URL="sqlite:///x.db"),
         capture_output=True,
         text=True,
         check=False,

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from terrafusion_sync.settings import child_environ
+
 from helpers import finish
 
 
 def tfsync(state_dir: Path, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TEST_DATABASE_URL"}}
-    env |= {"TFSYNC_STATE_DIR": str(state_dir), "TFSYNC_ENV_FILE": str(state_dir / "none")}
     return subprocess.Popen(
         [sys.executable, "-m", "terrafusion_sync", *args],
-        env=env,
+        env=child_environ(TFSYNC_STATE_DIR=str(state_dir)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

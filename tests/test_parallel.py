@@ -8,7 +8,6 @@ nor depends on the databases of the run that started it.
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +17,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations.testdb import READY_ENV, template_url
+from terrafusion_sync.migrations.testdb import template_url
 from terrafusion_sync.provision import MAINTENANCE_DATABASE
-from terrafusion_sync.settings import PROJECT_DIR
+from terrafusion_sync.settings import PROJECT_DIR, child_environ
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -112,15 +111,10 @@ async def test_two_workers_each_get_a_database_and_leave_none_behind(
     (suite / "conftest.py").write_text(INNER_CONFTEST)
     (suite / "pytest.ini").write_text(INNER_INI)
     (suite / "test_inner.py").write_text(INNER_TESTS)
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PYTEST_", "TFSYNC_TEST")) and k != READY_ENV
-    }
-    env |= {
-        "TEST_DATABASE_URL": own_test_url.render_as_string(hide_password=False),
-        "INNER_SEEN_DIR": str(seen),
-    }
+    env = child_environ(
+        TEST_DATABASE_URL=own_test_url.render_as_string(hide_password=False),
+        INNER_SEEN_DIR=str(seen),
+    )
 
     done = await asyncio.to_thread(
         subprocess.run,

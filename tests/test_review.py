@@ -8,7 +8,6 @@ server, which it drops afterwards.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -22,9 +21,9 @@ from terrafusion_sync import PACKAGE_DIR, migrations
 from terrafusion_sync.errors import TfsyncError
 from terrafusion_sync.review import Finding, Review, format_json, format_text, review, seal_chain
 from terrafusion_sync.review.seal import manifest_path, read_manifest
-from terrafusion_sync.settings import shown_path
+from terrafusion_sync.settings import child_environ, shown_path
 
-from helpers import models
+from helpers import models, project_copy
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -232,19 +231,6 @@ def test_findings_print_like_a_compiler_and_as_json() -> None:
     assert '"code": "TF410"' in format_json([finding], 1)
 
 
-def project_copy(tmp_path: Path) -> Path:
-    """The package, pyproject.toml and docs/ in a temporary folder: a scratch copy of the
-    project."""
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(PACKAGE_DIR.parent / "pyproject.toml", root)
-    shutil.copytree(PACKAGE_DIR.parent / "docs", root / "docs")
-    shutil.copytree(
-        PACKAGE_DIR, root / "terrafusion_sync", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return root
-
-
 def hook(root: Path, url: URL, *files: str) -> subprocess.CompletedProcess[str]:
     """What the pre-commit hook runs (`nox -s review -- FILES`), in the copy."""
     return tfsync_in(root, url, "review", *files)
@@ -252,16 +238,12 @@ def hook(root: Path, url: URL, *files: str) -> subprocess.CompletedProcess[str]:
 
 def tfsync_in(root: Path, url: URL, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m terrafusion_sync ARGS`` in the copy."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "TFSYNC_DEBUG"}}
-    env |= {
-        "PYTHONPATH": str(root),
-        "TFSYNC_ENV_FILE": str(root / "absent.env"),
-        "TEST_DATABASE_URL": url.render_as_string(hide_password=False),
-    }
     return subprocess.run(
         [sys.executable, "-m", "terrafusion_sync", *args],
         cwd=root,
-        env=env,
+        env=child_environ(
+            PYTHONPATH=str(root), TEST_DATABASE_URL=url.render_as_string(hide_password=False)
+        ),
         capture_output=True,
         text=True,
         check=False,

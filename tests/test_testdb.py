@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect, create_engine
+from terrafusion_sync.embedded import database_url
 from terrafusion_sync.migrations import history
 from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.config import VERSIONS_DIR
@@ -25,7 +25,7 @@ from terrafusion_sync.migrations.testdb import (
     template_url,
 )
 from terrafusion_sync.provision import MAINTENANCE_DATABASE
-from terrafusion_sync.settings import PROJECT_DIR
+from terrafusion_sync.settings import PROJECT_DIR, child_environ, load_settings
 
 from helpers import add_revision, tables
 
@@ -175,7 +175,8 @@ def test_deselected():
 def test_tfsync_test_marks_the_database_and_passes_pytest_options(tmp_path: Path) -> None:
     (tmp_path / "test_marked.py").write_text(MARKED_TESTS)
     (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = session\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_") and k != READY_ENV}
+    server = database_url(load_settings(), test=True)  # the run's own, not a worker's copy
+    env = child_environ(TEST_DATABASE_URL=server.render_as_string(hide_password=False))
     pytest_args = ["-q", "-p", "no:cacheprovider", str(tmp_path), "-k", "ready"]
     done = subprocess.run(
         [sys.executable, "-m", "terrafusion_sync", "test", *pytest_args],
