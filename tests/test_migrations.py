@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,12 +14,11 @@ from terrafusion_sync import migrations
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.review import review
 from terrafusion_sync.review.drift_findings import ONLY_IN_MODELS
+from terrafusion_sync.settings import child_environ
 
-from helpers import models, tables
+from helpers import APP_TABLES, HANG_GUARD, models, tables
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-APP_TABLES = {"property_operational", "report_jobs"}
 
 
 async def test_upgrade_downgrade_upgrade_round_trip(scratch_url: URL) -> None:
@@ -134,8 +136,25 @@ async def test_review_of_the_project_finds_no_drift(test_database_url: URL) -> N
     assert findings == []
 
 
-async def test_every_name_the_core_exports_resolves() -> None:
-    for name in migrations.__all__:
-        assert callable(getattr(migrations, name)), name
+async def test_the_core_loads_a_module_only_when_one_of_its_names_is_used() -> None:
+    script = (
+        "import sys\n"
+        "from terrafusion_sync import migrations\n"
+        "print('alembic imported:', 'alembic' in sys.modules)\n"
+        "for name in migrations.__all__:\n"
+        "    getattr(migrations, name)\n"
+        "print('alembic imported:', 'alembic' in sys.modules)\n"
+    )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", script],
+        env=child_environ(),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=HANG_GUARD,
+    )
+    assert done.returncode == 0, done.stderr  # every exported name resolves
+    assert done.stdout.splitlines() == ["alembic imported: False", "alembic imported: True"]
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         _ = migrations.nothing_here
