@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import URL
 
-from terrafusion_sync import PACKAGE_DIR
+from terrafusion_sync import PACKAGE_DIR, migrations
+from terrafusion_sync.cli import main
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations import history
+from terrafusion_sync.migrations import history, lock
+from terrafusion_sync.settings import child_environ
 
 SECRET = "s3cret-Pa55"
 """The password tests put in URLs; no output may ever show it."""
@@ -121,3 +127,86 @@ def project_copy(tmp_path: Path) -> Path:
     )
     (root / "alembic.ini").symlink_to("terrafusion_sync/alembic.ini")
     return root
+
+
+INITIAL = "0b22f05953e4"
+"""The project's first revision."""
+APP_TABLES = {"property_operational", "report_jobs"}
+"""The application's tables at head."""
+
+
+def cli(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    url: URL,
+    *argv: str,
+    versions: Path | None = None,
+) -> tuple[int, str, str]:
+    """``tfsync ARGV`` in-process against ``url`` (and a versions folder): exit code, stdout,
+    stderr. ``env`` is conftest's clean configuration."""
+    env.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
+    if versions is not None:
+        env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def spawn(
+    url: URL,
+    *argv: str,
+    versions: Path | None = None,
+    module: str | None = "terrafusion_sync",
+    **settings: str,
+) -> subprocess.Popen[str]:
+    """``python -m terrafusion_sync ARGV`` (or ``python ARGV``) as a real process on ``url``,
+    with a versions folder and other ``settings`` if given, and nothing else configured."""
+    if versions is not None:
+        settings["TFSYNC_VERSIONS_DIR"] = str(versions)
+    return subprocess.Popen(
+        [sys.executable, *(["-m", module] if module else []), *argv],
+        env=child_environ(DATABASE_URL=url.render_as_string(hide_password=False), **settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def rows(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """The rows ``sql`` returns on ``url``."""
+    async with connect(url) as conn:
+        return [tuple(r) for r in await conn.execute(text(sql), params)]
+
+
+async def execute(url: URL, sql: str) -> None:
+    """Run ``sql`` on ``url`` and commit it."""
+    async with connect(url) as conn:
+        await conn.execute(text(sql))
+        await conn.commit()
+
+
+async def current(url: URL, versions: Path | None = None) -> tuple[str, ...]:
+    """The revision(s) ``url`` is at, by the revision files in ``versions``."""
+    cfg = migrations.alembic_config(versions_dir=versions)
+    return await migrations.current_revisions(url, cfg)
+
+
+async def wait_for(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:
+    """Poll until ``sql`` returns rows."""
+    for _ in range(HANG_GUARD * 10):
+        found = await rows(url, sql, **params)
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never happened: {sql}")
+
+
+async def advisory_holders(url: URL) -> list[tuple[Any, ...]]:
+    """Sessions holding or awaiting the migration lock of ``url``'s database only: tests on
+    other workers' scratch databases hold their own at the same time."""
+    return await rows(
+        url,
+        "SELECT pid, granted FROM pg_locks WHERE locktype = 'advisory' AND classid = :ns"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        ns=lock.NAMESPACE,
+    )

@@ -23,13 +23,12 @@ from terrafusion_sync.review import Finding, Review, format_json, format_text, r
 from terrafusion_sync.review.seal import manifest_path, read_manifest
 from terrafusion_sync.settings import child_environ, shown_path
 
-from helpers import models, project_copy
+from helpers import INITIAL, models, project_copy
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
 FIXTURES = Path(__file__).parent / "revisions"
-INITIAL = "0b22f05953e4"
-INITIAL_FILE = "2026_11_25_1439-0b22f05953e4_initial_schema.py"
+INITIAL_FILE = f"2026_11_25_1439-{INITIAL}_initial_schema.py"
 
 # fixture file -> the findings on that file, as (code, line)
 BAD = {
