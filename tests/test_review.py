@@ -59,6 +59,11 @@ BAD = {
     "2026_12_01_1000-bad000000026_backfill_priority.py": [("TF414", 18)],
     # one plain UPDATE of a live table: op.backfill is the safe way
     "2026_12_01_1000-bad000000027_uppercase_report_counties.py": [("TF415", 17)],
+    # its downgrade misspells the row it should delete: upgrading again inserts it twice
+    "2026_12_01_1000-bad000000028_seed_nightly_report.py": [("TF305", 17)],
+    "2026_12_01_1000-bad000000029_drop_correlation_index.py": [("TF419", 17)],
+    # `revison = ...`: Alembic finds no revision in it
+    "2026_12_01_1000-bad000000030_add_priority.py": [("TF106", 1)],
     # accepted with a reason: nothing on the file
     "2026_12_01_1000-bad000000024_drop_report_message.py": [],
     # a table created in the same revision is not live: index, rename, NOT NULL are fine
@@ -78,6 +83,8 @@ CONCURRENT_INDEX = "2026_12_01_1000-good00000102_index_report_messages.py"
 BATCHED_BACKFILL = "2026_12_01_1000-good00000103_backfill_report_status.py"
 MERGE = "2026_12_01_1000-good00000104_merge_heads.py"
 BACKFILL_AFTER_SCHEMA_CHANGE = "2026_12_01_1000-good00000105_add_owner_email_backfilled.py"
+UNFORMATTED = "2026_12_01_1000-bad000000031_add_priority.py"  # ruff's own config skips it
+REQUIRE_MESSAGE = "2026_12_01_1000-bad000000011_require_message.py"
 
 
 def add(versions: Path, fixture: str) -> Path:
@@ -96,7 +103,7 @@ def on(path: Path, findings: list[Finding]) -> list[tuple[str, int]]:
 
 
 def test_every_fixture_is_listed() -> None:
-    listed = {*BAD, NULLABLE_COLUMN, CONCURRENT_INDEX, BATCHED_BACKFILL, MERGE}
+    listed = {*BAD, NULLABLE_COLUMN, CONCURRENT_INDEX, BATCHED_BACKFILL, MERGE, UNFORMATTED}
     listed |= {BACKFILL_AFTER_SCHEMA_CHANGE}
     assert {p.name for p in FIXTURES.glob("*.py")} == listed
 
@@ -140,6 +147,30 @@ async def test_a_model_change_without_its_revision_is_drift(
         ("TF201", "terrafusion_sync/core_models.py")
     ]
     assert "property_operational.owner_email" in done.findings[0].message
+
+
+@on_loop
+async def test_an_unformatted_revision_is_found_by_the_lint(
+    test_database_url: URL, versions: Path
+) -> None:
+    path = add(versions, UNFORMATTED)
+    cfg = migrations.alembic_config(versions_dir=versions)
+    done = await review(test_database_url, cfg=cfg, files=[path])  # lint on, as pre-commit
+    assert on(path, done.findings) == [("TF001", 1)]
+
+
+@on_loop
+async def test_a_column_the_models_define_otherwise_is_found_at_the_model(
+    test_database_url: URL, versions: Path
+) -> None:
+    add(versions, REQUIRE_MESSAGE)  # makes report_jobs.message NOT NULL; the model does not
+    done = await review_of(test_database_url, versions)
+    models_file = PACKAGE_DIR / "core_models.py"
+    source = models_file.read_text().splitlines()
+    line = source.index("    message: Mapped[str | None] = mapped_column(Text)") + 1
+    assert on(models_file, done.findings) == [("TF203", line)]
+    [drift] = [f for f in done.findings if f.code == "TF203"]
+    assert "report_jobs.message nullable is False in the migrations but True" in drift.message
 
 
 @on_loop

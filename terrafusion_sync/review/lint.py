@@ -28,16 +28,29 @@ def ruff_findings(paths: list[Path] | None = None) -> list[Finding]:
         )
         for item in json.loads(checked.stdout or "[]")
     ]
-    formatted = _ruff("format", "--check", "--quiet", *targets)
-    for line in formatted.stdout.splitlines():
-        if line.startswith("Would reformat: "):
-            path = shown_path(Path(line.removeprefix("Would reformat: ").strip()))
-            findings.append(
-                Finding(
-                    path, 1, FORMAT_CODE, "file is not formatted", "run ruff format, or make lint"
-                )
+    for path in unformatted(_ruff("format", "--diff", "--quiet", *targets).stdout):
+        findings.append(
+            Finding(
+                shown_path(path),
+                1,
+                FORMAT_CODE,
+                "file is not formatted",
+                "run ruff format, or make lint",
             )
+        )
     return findings
+
+
+def unformatted(diff: str) -> list[Path]:
+    """The files a ``ruff format --diff`` would change: the ``---``/``+++``/``@@`` headers of
+    its unified diff, which every ruff release prints alike (its ``--check`` wording and
+    output formats have changed between releases)."""
+    lines = diff.splitlines()
+    return [
+        Path(line.removeprefix("--- ").strip())
+        for line, plus, hunk in zip(lines, lines[1:], lines[2:], strict=False)
+        if line.startswith("--- ") and plus.startswith("+++ ") and hunk.startswith("@@")
+    ]
 
 
 def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
