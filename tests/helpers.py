@@ -115,12 +115,25 @@ def add_revision(
     return path
 
 
+PROJECT_FILES = (
+    "pyproject.toml",
+    "README.md",
+    "noxfile.py",
+    ".pre-commit-config.yaml",
+    ".gitignore",
+)
+"""What a copy of the project needs besides the package: to install it, to run its nox
+sessions and its pre-commit hooks."""
+
+
 def project_copy(tmp_path: Path) -> Path:
-    """The package, ``pyproject.toml``, ``docs/`` and ``alembic.ini`` in a temporary folder: a
-    scratch copy of the project that a test may change (run it with ``PYTHONPATH`` set to it)."""
+    """The project (the package, :data:`PROJECT_FILES`, ``docs/``, ``alembic.ini``) in a
+    temporary folder: a scratch copy that a test may change (run it with ``PYTHONPATH`` set
+    to it)."""
     root = tmp_path / "project"
     root.mkdir()
-    shutil.copy(PACKAGE_DIR.parent / "pyproject.toml", root)
+    for name in PROJECT_FILES:
+        shutil.copy(PACKAGE_DIR.parent / name, root)
     shutil.copytree(PACKAGE_DIR.parent / "docs", root / "docs")
     shutil.copytree(
         PACKAGE_DIR, root / "terrafusion_sync", ignore=shutil.ignore_patterns("__pycache__")

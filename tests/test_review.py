@@ -8,6 +8,7 @@ server, which it drops afterwards.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -261,13 +262,8 @@ def test_findings_print_like_a_compiler_and_as_json() -> None:
     assert '"code": "TF410"' in format_json([finding], 1)
 
 
-def hook(root: Path, url: URL, *files: str) -> subprocess.CompletedProcess[str]:
-    """What the pre-commit hook runs (`nox -s review -- FILES`), in the copy."""
-    return tfsync_in(root, url, "review", *files)
-
-
 def tfsync_in(root: Path, url: URL, *args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m terrafusion_sync ARGS`` in the copy."""
+    """``python -m terrafusion_sync ARGS`` in the copy ``root``, on the test server ``url``."""
     return subprocess.run(
         [sys.executable, "-m", "terrafusion_sync", *args],
         cwd=root,
@@ -281,37 +277,72 @@ def tfsync_in(root: Path, url: URL, *args: str) -> subprocess.CompletedProcess[s
     )
 
 
+def git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+
+
+def commit_hook(root: Path, url: URL, staged: Path) -> subprocess.CompletedProcess[str]:
+    """Stage ``staged`` and run the real ``migrations-review`` hook of
+    ``.pre-commit-config.yaml`` on what is staged, as ``git commit`` would."""
+    git(root, "add", str(staged))
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", "run", "--verbose", "migrations-review"],
+        cwd=root,
+        env=child_environ(
+            TEST_DATABASE_URL=url.render_as_string(hide_password=False),
+            PRE_COMMIT_HOME=str(root.parent / "pre-commit-home"),
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
 def test_pre_commit_hook_blocks_a_bad_revision_and_passes_a_good_one(
     tmp_path: Path, test_database_url: URL
 ) -> None:
+    """In a git repository holding a copy of the project, whose ``.venv`` (the hook's nox)
+    is the project's own; the review runs in the copy's nox session, as on a laptop."""
     root = project_copy(tmp_path)
+    venv = PACKAGE_DIR.parent / ".venv"
+    assert (venv / "bin" / "nox").exists(), "the hook needs the project's .venv: run make once"
+    (root / ".venv").symlink_to(venv)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "the project")
     versions = root / "terrafusion_sync" / "alembic_migrations" / "versions"
 
-    bad = "2026_12_01_1000-bad000000021_add_report_token.py"
-    shutil.copy(FIXTURES / bad, versions / bad)
-    done = hook(root, test_database_url, f"terrafusion_sync/alembic_migrations/versions/{bad}")
-    assert done.returncode == 1, done.stderr
-    assert f"terrafusion_sync/alembic_migrations/versions/{bad}:18: TF412 " in done.stdout
-    assert done.stdout.rstrip().endswith("findings in 1 revision")
-    (versions / bad).unlink()
+    bad = Path(shutil.copy(FIXTURES / "2026_12_01_1000-bad000000021_add_report_token.py", versions))
+    done = commit_hook(root, test_database_url, bad)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "migrations review" in done.stdout
+    assert "Failed" in done.stdout
+    assert f"{bad.relative_to(root)}:18: TF412 " in done.stdout
+    git(root, "rm", "-q", "--cached", str(bad))
+    bad.unlink()
 
-    shutil.copy(FIXTURES / BATCHED_BACKFILL, versions / BATCHED_BACKFILL)
-    good = f"terrafusion_sync/alembic_migrations/versions/{BATCHED_BACKFILL}"
-    done = hook(root, test_database_url, good)
+    good = Path(shutil.copy(FIXTURES / BATCHED_BACKFILL, versions))
+    done = commit_hook(root, test_database_url, good)
     assert done.returncode == 1  # a new revision without its picture
-    assert [line.split(" ")[1] for line in done.stdout.splitlines()[1:-1]] == ["TF601"]
-    assert done.stdout.splitlines()[1].startswith("docs/schema.md:")
+    assert re.search(r"^docs/schema\.md:\d+: TF601 ", done.stdout, re.MULTILINE), done.stdout
 
     assert tfsync_in(root, test_database_url, "docs").returncode == 0  # make docs
-    done = hook(root, test_database_url, good, "docs/schema.md")
+    done = commit_hook(root, test_database_url, root / "docs" / "schema.md")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.rstrip().endswith("0 findings in 1 revision")
+    assert "Passed" in done.stdout
+    assert "0 findings in 1 revision" in done.stdout
 
 
 def test_review_that_cannot_run_is_one_line_with_exit_2(tmp_path: Path) -> None:
     root = project_copy(tmp_path)
     bad_url = URL.create("postgresql+asyncpg", "tf", "s3cret", "127.0.0.1", 1, "county")
-    done = hook(root, bad_url)
+    done = tfsync_in(root, bad_url, "review")
     assert done.returncode == 2
     assert done.stderr.startswith("tfsync: error: cannot connect to PostgreSQL at 127.0.0.1:1")
     assert "s3cret" not in done.stderr + done.stdout
