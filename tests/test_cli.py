@@ -180,18 +180,43 @@ def test_upgrade_reports_progress_then_is_a_no_op(
     assert ":***@" in out
 
 
-def test_console_entry_point_prints_one_line(tmp_path: Path) -> None:
-    done = subprocess.run(
+def console(**settings: str) -> subprocess.CompletedProcess[str]:
+    """``python -m terrafusion_sync upgrade`` with only ``settings`` set, as a real process."""
+    return subprocess.run(
         [sys.executable, "-m", "terrafusion_sync", "upgrade"],
-        env=child_environ(DATABASE_URL="sqlite:///x.db"),
+        env=child_environ(**settings),
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
+
+
+def test_console_entry_point_prints_one_line() -> None:
+    done = console(DATABASE_URL="sqlite:///x.db")
     assert done.returncode == 2
     assert_one_line_error(done.stderr, "'sqlite', not PostgreSQL")
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize("where", ["environment", ".env"])
+def test_debug_prints_the_traceback_wherever_it_is_set(tmp_path: Path, where: str) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("DATABASE_URL=sqlite:///x.db\n")
+    if where == ".env":
+        env_file.write_text(env_file.read_text() + "TFSYNC_DEBUG=1\n")
+        done = console(TFSYNC_ENV_FILE=str(env_file))
+    else:
+        done = console(TFSYNC_ENV_FILE=str(env_file), TFSYNC_DEBUG="1")
+    assert done.returncode == 1  # Python's own exit code for an uncaught exception
+    assert done.stderr.startswith("Traceback (most recent call last):")
+    assert (
+        done.stderr.rstrip()
+        .splitlines()[-1]
+        .startswith(
+            "terrafusion_sync.errors.ConfigError: DATABASE_URL uses 'sqlite', not PostgreSQL"
+        )
+    )
 
 
 def test_usage_errors_are_one_line_with_exit_2(

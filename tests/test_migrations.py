@@ -16,7 +16,7 @@ from terrafusion_sync.review import review
 from terrafusion_sync.review.drift_findings import ONLY_IN_MODELS
 from terrafusion_sync.settings import child_environ
 
-from helpers import APP_TABLES, HANG_GUARD, models, tables
+from helpers import APP_TABLES, HANG_GUARD, INITIAL, models, tables
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -68,11 +68,32 @@ async def test_unknown_revision_is_refused_and_changes_nothing(scratch_url: URL)
     assert await tables(scratch_url) == set()
 
 
-async def test_downgrade_requires_a_target(scratch_url: URL) -> None:
+async def test_upgrade_and_downgrade_say_what_they_did_and_where_the_database_is(
+    scratch_url: URL,
+) -> None:
+    up = await migrations.upgrade(scratch_url)
+    assert up == migrations.Outcome([INITIAL], (INITIAL,))
+    assert up.summary() == f"applied 1 revision(s); now at {INITIAL}"
+    down = await migrations.downgrade(scratch_url, "base")
+    assert down == migrations.Outcome([INITIAL], ())
+    assert down.summary("undid") == "undid 1 revision(s); now at base"
+    await migrations.upgrade(scratch_url)
+    again = await migrations.upgrade(scratch_url)
+    assert again.summary() == f"already at {INITIAL}: nothing to do"
+
+
+@pytest.mark.parametrize("target", ["", " ", "\t\n"])
+async def test_downgrade_requires_a_target(scratch_url: URL, target: str) -> None:
     await migrations.upgrade(scratch_url)
     with pytest.raises(MigrationError, match="needs a target"):
-        await migrations.downgrade(scratch_url, " ")
+        await migrations.downgrade(scratch_url, target)
     assert await tables(scratch_url) == APP_TABLES
+
+
+async def test_downgrade_target_is_read_without_surrounding_blanks(scratch_url: URL) -> None:
+    await migrations.upgrade(scratch_url)
+    assert (await migrations.downgrade(scratch_url, " -1 ")).heads == ()
+    assert await tables(scratch_url) == set()
 
 
 async def test_revision_refuses_a_database_not_at_head(scratch_url: URL, versions: Path) -> None:
