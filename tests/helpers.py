@@ -165,6 +165,22 @@ def cli(
     return code, out, err
 
 
+def run_process(
+    argv: list[str], *, cwd: Path | None = None, timeout: float = HANG_GUARD, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` as a child process with only ``settings`` configured
+    (:func:`~terrafusion_sync.settings.child_environ`); its exit code and output as text."""
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=child_environ(**settings),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+
+
 def spawn(
     url: URL,
     *argv: str,

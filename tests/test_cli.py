@@ -22,9 +22,9 @@ from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.cli import main
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import DatabaseError
-from terrafusion_sync.settings import DRIVER, child_environ
+from terrafusion_sync.settings import DRIVER
 
-from helpers import SECRET, assert_one_line_error
+from helpers import SECRET, assert_one_line_error, run_process
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -182,14 +182,7 @@ def test_upgrade_reports_progress_then_is_a_no_op(
 
 def console(**settings: str) -> subprocess.CompletedProcess[str]:
     """``python -m terrafusion_sync upgrade`` with only ``settings`` set, as a real process."""
-    return subprocess.run(
-        [sys.executable, "-m", "terrafusion_sync", "upgrade"],
-        env=child_environ(**settings),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    return run_process([sys.executable, "-m", "terrafusion_sync", "upgrade"], **settings)
 
 
 def test_console_entry_point_prints_one_line() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,9 +13,8 @@ from terrafusion_sync import migrations
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.review import review
 from terrafusion_sync.review.drift_findings import ONLY_IN_MODELS
-from terrafusion_sync.settings import child_environ
 
-from helpers import APP_TABLES, HANG_GUARD, INITIAL, models, tables
+from helpers import APP_TABLES, INITIAL, models, run_process, tables
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -166,15 +164,7 @@ async def test_the_core_loads_a_module_only_when_one_of_its_names_is_used() -> N
         "    getattr(migrations, name)\n"
         "print('alembic imported:', 'alembic' in sys.modules)\n"
     )
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-c", script],
-        env=child_environ(),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=HANG_GUARD,
-    )
+    done = await asyncio.to_thread(run_process, [sys.executable, "-c", script])
     assert done.returncode == 0, done.stderr  # every exported name resolves
     assert done.stdout.splitlines() == ["alembic imported: False", "alembic imported: True"]
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):

@@ -8,7 +8,6 @@ nor depends on the databases of the run that started it.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +18,9 @@ from sqlalchemy.engine import URL
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations.testdb import template_url
 from terrafusion_sync.provision import MAINTENANCE_DATABASE
-from terrafusion_sync.settings import PROJECT_DIR, child_environ
+from terrafusion_sync.settings import PROJECT_DIR
+
+from helpers import run_process
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -111,20 +112,13 @@ async def test_two_workers_each_get_a_database_and_leave_none_behind(
     (suite / "conftest.py").write_text(INNER_CONFTEST)
     (suite / "pytest.ini").write_text(INNER_INI)
     (suite / "test_inner.py").write_text(INNER_TESTS)
-    env = child_environ(
-        TEST_DATABASE_URL=own_test_url.render_as_string(hide_password=False),
-        INNER_SEEN_DIR=str(seen),
-    )
-
     done = await asyncio.to_thread(
-        subprocess.run,
+        run_process,
         [sys.executable, "-m", "pytest", "-n", "2", "-q", str(suite)],
         cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
         timeout=300,
+        TEST_DATABASE_URL=own_test_url.render_as_string(hide_password=False),
+        INNER_SEEN_DIR=str(seen),
     )
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -22,9 +22,9 @@ from terrafusion_sync import PACKAGE_DIR, migrations
 from terrafusion_sync.errors import TfsyncError
 from terrafusion_sync.review import Finding, Review, format_json, format_text, review, seal_chain
 from terrafusion_sync.review.seal import manifest_path, read_manifest
-from terrafusion_sync.settings import child_environ, shown_path
+from terrafusion_sync.settings import shown_path
 
-from helpers import INITIAL, models, project_copy
+from helpers import INITIAL, models, project_copy, run_process
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -264,16 +264,11 @@ def test_findings_print_like_a_compiler_and_as_json() -> None:
 
 def tfsync_in(root: Path, url: URL, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m terrafusion_sync ARGS`` in the copy ``root``, on the test server ``url``."""
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "terrafusion_sync", *args],
         cwd=root,
-        env=child_environ(
-            PYTHONPATH=str(root), TEST_DATABASE_URL=url.render_as_string(hide_password=False)
-        ),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+        PYTHONPATH=str(root),
+        TEST_DATABASE_URL=url.render_as_string(hide_password=False),
     )
 
 
@@ -290,17 +285,11 @@ def commit_hook(root: Path, url: URL, staged: Path) -> subprocess.CompletedProce
     """Stage ``staged`` and run the real ``migrations-review`` hook of
     ``.pre-commit-config.yaml`` on what is staged, as ``git commit`` would."""
     git(root, "add", str(staged))
-    return subprocess.run(
+    return run_process(
         [sys.executable, "-m", "pre_commit", "run", "--verbose", "migrations-review"],
         cwd=root,
-        env=child_environ(
-            TEST_DATABASE_URL=url.render_as_string(hide_password=False),
-            PRE_COMMIT_HOME=str(root.parent / "pre-commit-home"),
-        ),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+        TEST_DATABASE_URL=url.render_as_string(hide_password=False),
+        PRE_COMMIT_HOME=str(root.parent / "pre-commit-home"),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,9 +24,9 @@ from terrafusion_sync.migrations.testdb import (
     template_url,
 )
 from terrafusion_sync.provision import MAINTENANCE_DATABASE
-from terrafusion_sync.settings import PROJECT_DIR, child_environ, load_settings
+from terrafusion_sync.settings import PROJECT_DIR, load_settings
 
-from helpers import add_revision, tables
+from helpers import add_revision, run_process, tables
 
 on_session_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -176,16 +175,11 @@ def test_tfsync_test_marks_the_database_and_passes_pytest_options(tmp_path: Path
     (tmp_path / "test_marked.py").write_text(MARKED_TESTS)
     (tmp_path / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = session\n")
     server = database_url(load_settings(), test=True)  # the run's own, not a worker's copy
-    env = child_environ(TEST_DATABASE_URL=server.render_as_string(hide_password=False))
     pytest_args = ["-q", "-p", "no:cacheprovider", str(tmp_path), "-k", "ready"]
-    done = subprocess.run(
+    done = run_process(
         [sys.executable, "-m", "terrafusion_sync", "test", *pytest_args],
         cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+        TEST_DATABASE_URL=server.render_as_string(hide_password=False),
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed, 1 deselected" in done.stdout
