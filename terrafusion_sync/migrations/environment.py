@@ -93,6 +93,8 @@ def run_on(connectable: Any, run: Callable[[Connection], None]) -> None:
 
 
 async def _run_async(engine: AsyncEngine, run: Callable[[Connection], None]) -> None:
-    async with engine.connect() as connection:
-        await connection.run_sync(run)
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run)
+    finally:
+        await engine.dispose()
