@@ -30,7 +30,7 @@ from bench.timing import report, timed
 from terrafusion_sync.embedded import database_url
 from terrafusion_sync.provision import drop_database
 from terrafusion_sync.review.unsafe import squawk_binary
-from terrafusion_sync.settings import PROJECT_DIR, load_settings
+from terrafusion_sync.settings import PROJECT_DIR, child_environ, load_settings
 
 CHAIN_LENGTH = int(os.environ.get("BENCH_CHAIN_LENGTH", "40"))
 ALTERING = int(os.environ.get("BENCH_ALTERING", "10"))
@@ -212,7 +212,7 @@ def main() -> None:
             "[pytest]\npytest_alembic_tests_path = conftest.py\n"
             "asyncio_default_fixture_loop_scope = function\n"
         )
-        pa_env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+        pa_env = child_environ(PYTHONPATH=str(PROJECT_DIR))
 
         def pytest_alembic() -> str:
             return run(
@@ -240,7 +240,7 @@ def main() -> None:
                 "target_metadata = None", "from chain_models import metadata as target_metadata"
             )
         )
-        stack_env = {**os.environ, "PYTHONPATH": f"{root / 'plain'}{os.pathsep}{PROJECT_DIR}"}
+        stack_env = child_environ(PYTHONPATH=f"{root / 'plain'}{os.pathsep}{PROJECT_DIR}")
         alembic = [sys.executable, "-m", "alembic", "-c", str(ini)]
         squawk = squawk_binary()
 

@@ -11,14 +11,10 @@ seconds and many batches (a small ``batch_time``).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic.config import Config
@@ -26,16 +22,23 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
-from terrafusion_sync.cli import main
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations import progress, uptodate
 from terrafusion_sync.testing import MigrationRunner
 
-from helpers import HANG_GUARD, add_revision, assert_one_line_error, finish
+from helpers import (
+    HANG_GUARD,
+    INITIAL,
+    add_revision,
+    assert_one_line_error,
+    cli,
+    finish,
+    rows,
+    spawn,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-INITIAL = "0b22f05953e4"
 PARCELS = "bf0000000001"
 BACKFILL = "bf0000000002"
 ROWS = 3000
@@ -68,49 +71,6 @@ def with_backfill(versions: Path, call: str = UPPER, rev: str = BACKFILL) -> Con
     add_revision(versions, PARCELS, INITIAL, CREATE_PARCELS, DROP_PARCELS, doc="parcels")
     add_revision(versions, rev, PARCELS, call, doc="backfill parcels")
     return migrations.alembic_config(versions_dir=versions)
-
-
-async def rows(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:
-    async with connect(url) as conn:
-        return [tuple(r) for r in await conn.execute(text(sql), params)]
-
-
-def environ(url: URL, versions: Path, **extra: str) -> dict[str, str]:
-    """A real process's environment, on ``url`` and the revisions in ``versions``."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("TFSYNC_")}
-    return clean | {
-        "DATABASE_URL": url.render_as_string(hide_password=False),
-        "TFSYNC_VERSIONS_DIR": str(versions),
-        "TFSYNC_ENV_FILE": os.devnull,
-        **extra,
-    }
-
-
-def upgrade_process(url: URL, versions: Path) -> subprocess.Popen[str]:
-    """``python -m terrafusion_sync upgrade`` as a child process."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "terrafusion_sync", "upgrade"],
-        env=environ(url, versions),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def cli(
-    env: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    url: URL,
-    versions: Path,
-    *argv: str,
-) -> tuple[int, str, str]:
-    """``tfsync ARGV`` in this process, on ``url`` and the revisions in ``versions``."""
-    for name, value in environ(url, versions).items():
-        if name.startswith(("TFSYNC_", "DATABASE_URL")):
-            env.setenv(name, value)
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 async def walked(url: URL) -> tuple[str, int]:
@@ -157,19 +117,19 @@ async def test_upgrade_prints_the_backfill_and_lists_it_in_status_and_history(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
 ) -> None:
     with_backfill(versions)
-    code, out, _ = cli(env, capsys, scratch_url, versions, "upgrade")
+    code, out, _ = cli(env, capsys, scratch_url, "upgrade", versions=versions)
     assert code == 0
     assert f"backfill {BACKFILL} parcels: about {ROWS:,} rows, batches of about 5 ms" in out
     assert f"backfilled {BACKFILL} parcels: {ROWS * 2 // 3:,} rows changed, {ROWS:,} walked" in out
     assert out.rstrip().endswith(f"now at {BACKFILL}")
 
-    code, out, _ = cli(env, capsys, scratch_url, versions, "backfill", "status")
+    code, out, _ = cli(env, capsys, scratch_url, "backfill", "status", versions=versions)
     assert code == 0
     [line] = [line for line in out.splitlines() if line.startswith(BACKFILL)]
     assert line.split()[1:6] == ["parcels", "done", f"{ROWS:,}", "of", f"~{ROWS:,}"]
     assert f"{ROWS * 2 // 3:,} changed" in line
 
-    code, out, _ = cli(env, capsys, scratch_url, versions, "history")
+    code, out, _ = cli(env, capsys, scratch_url, "history", versions=versions)
     [line] = [line for line in out.splitlines() if " backfill " in line]
     assert BACKFILL in line
     assert line.endswith(
@@ -202,7 +162,7 @@ async def test_sigkill_half_way_resumes_from_the_last_batch_changing_no_row_twic
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
 ) -> None:
     with_backfill(versions, EVERY_ROW_SLOWLY)
-    runner = upgrade_process(scratch_url, versions)
+    runner = spawn(scratch_url, "upgrade", versions=versions)
     await backfill_running(scratch_url, ROWS // 3)
     runner.send_signal(signal.SIGKILL)
     assert finish(runner)[0] == -signal.SIGKILL
@@ -225,7 +185,7 @@ async def test_sigkill_half_way_resumes_from_the_last_batch_changing_no_row_twic
     assert await rows(scratch_url, "SELECT version_num FROM alembic_version") == [(BACKFILL,)]
     assert await uptodate.current_heads(scratch_url, versions, "head") is None
 
-    code, out, err = cli(env, capsys, scratch_url, versions, "upgrade")
+    code, out, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
     assert (code, err) == (0, "")
     assert f"resuming after {done:,} rows" in out
     assert await rows(scratch_url, "SELECT touched, count(*) FROM parcels GROUP BY 1") == [
@@ -238,9 +198,9 @@ async def test_a_second_deploy_waits_for_the_lock_then_finds_nothing_to_do(
     scratch_url: URL, versions: Path
 ) -> None:
     with_backfill(versions, EVERY_ROW_SLOWLY)
-    first = upgrade_process(scratch_url, versions)
+    first = spawn(scratch_url, "upgrade", versions=versions)
     await backfill_running(scratch_url, 1)
-    second = upgrade_process(scratch_url, versions)
+    second = spawn(scratch_url, "upgrade", versions=versions)
     assert finish(first)[0] == 0
     code, out, err = finish(second)
     assert (code, err) == (0, "")
@@ -255,7 +215,7 @@ async def test_a_lost_connection_is_one_line_and_the_next_upgrade_resumes(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
 ) -> None:
     with_backfill(versions, EVERY_ROW_SLOWLY)
-    runner = upgrade_process(scratch_url, versions)
+    runner = spawn(scratch_url, "upgrade", versions=versions)
     await backfill_running(scratch_url, ROWS // 4)
     await rows(
         scratch_url,
@@ -272,7 +232,7 @@ async def test_a_lost_connection_is_one_line_and_the_next_upgrade_resumes(
     assert state == "running"
     assert 0 < done < ROWS
 
-    code, out, err = cli(env, capsys, scratch_url, versions, "upgrade")
+    code, out, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
     assert (code, err) == (0, "")
     assert f"resuming after {done:,} rows" in out
     assert await rows(scratch_url, "SELECT touched, count(*) FROM parcels GROUP BY 1") == [
@@ -284,7 +244,7 @@ async def test_a_writer_runs_between_the_batches(scratch_url: URL, versions: Pat
     """A single-row writer keeps committing while the backfill walks the table: it waits
     for one batch at most, never for the whole backfill as behind one UPDATE."""
     with_backfill(versions, EVERY_ROW_SLOWLY)
-    runner = upgrade_process(scratch_url, versions)
+    runner = spawn(scratch_url, "upgrade", versions=versions)
     await backfill_running(scratch_url, 1)
     seen: list[int] = []
     async with connect(scratch_url) as writer:
@@ -310,13 +270,13 @@ async def test_a_locked_row_shrinks_the_batch_then_stops_and_resumes(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
 ) -> None:
     with_backfill(versions)
-    code, _, _ = cli(env, capsys, scratch_url, versions, "upgrade", PARCELS)
+    code, _, _ = cli(env, capsys, scratch_url, "upgrade", PARCELS, versions=versions)
     assert code == 0
     env.setenv("TFSYNC_LOCK_TIMEOUT", "100ms")
     env.setenv("TFSYNC_LOCK_RETRIES", "2")
     async with connect(scratch_url) as holder:
         await holder.execute(text("UPDATE parcels SET note = 'held' WHERE id = 10"))
-        code, out, err = cli(env, capsys, scratch_url, versions, "upgrade")
+        code, out, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
         await holder.rollback()
     assert code == 2, err
     assert "retry 1 of 2 with 500 rows" in out, err
@@ -326,7 +286,7 @@ async def test_a_locked_row_shrinks_the_batch_then_stops_and_resumes(
     )
     assert await walked(scratch_url) == ("failed", 0)
 
-    code, out, err = cli(env, capsys, scratch_url, versions, "upgrade")
+    code, out, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
     assert (code, err) == (0, "")
     assert await walked(scratch_url) == ("done", ROWS)
 
@@ -362,8 +322,8 @@ async def test_bad_input_is_one_line_naming_the_revision_and_changes_nothing(
     said: str,
 ) -> None:
     with_backfill(versions, call)
-    assert cli(env, capsys, scratch_url, versions, "upgrade", PARCELS)[0] == 0
-    code, _, err = cli(env, capsys, scratch_url, versions, "upgrade")
+    assert cli(env, capsys, scratch_url, "upgrade", PARCELS, versions=versions)[0] == 0
+    code, _, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
     assert code == 2
     assert_one_line_error(err, f"revision {BACKFILL} (", "line 13: op.backfill on", said)
     assert await rows(scratch_url, "SELECT version_num FROM alembic_version") == [(PARCELS,)]
@@ -407,7 +367,7 @@ async def test_a_log_gets_a_plain_progress_line_at_a_readable_pace(
 ) -> None:
     with_backfill(versions, EVERY_ROW_SLOWLY)
     env.setattr(progress, "PLAIN_EVERY", 1.0)  # 5 s in real use
-    code, out, _ = cli(env, capsys, scratch_url, versions, "upgrade")
+    code, out, _ = cli(env, capsys, scratch_url, "upgrade", versions=versions)
     assert code == 0
     lines = [line for line in out.splitlines() if re.search(r" of ~3,000 rows \(\d+%\)", line)]
     assert lines, out
