@@ -42,15 +42,17 @@ def alembic_config():
 def alembic_engine():
     url = SERVER.set(database=derived_name(SERVER.database, "pa", secrets.token_hex(3)))
     asyncio.run(ensure_database(url))
-    if os.environ["PA_DRIVER"] == "asyncpg":
-        engine = create_async_engine(url)
-        yield engine
-        asyncio.run(engine.dispose())
-    else:
-        engine = create_engine(url.set(drivername="postgresql+psycopg"))
-        yield engine
-        engine.dispose()
-    asyncio.run(drop_database(url))
+    try:
+        if os.environ["PA_DRIVER"] == "asyncpg":
+            engine = create_async_engine(url)
+            yield engine
+            asyncio.run(engine.dispose())
+        else:
+            engine = create_engine(url.set(drivername="postgresql+psycopg"))
+            yield engine
+            engine.dispose()
+    finally:
+        asyncio.run(drop_database(url))
 """
 
 PYTEST_INI = """[pytest]
