@@ -283,10 +283,11 @@ def git(root: Path, *args: str) -> None:
 
 def commit_hook(root: Path, url: URL, staged: Path) -> subprocess.CompletedProcess[str]:
     """Stage ``staged`` and run the real ``migrations-review`` hook of
-    ``.pre-commit-config.yaml`` on what is staged, as ``git commit`` would."""
+    ``.pre-commit-config.yaml`` on what is staged, as ``git commit`` would, with the
+    pre-commit of the project's ``.venv`` (the one ``make hooks`` installs)."""
     git(root, "add", str(staged))
     return run_process(
-        [sys.executable, "-m", "pre_commit", "run", "--verbose", "migrations-review"],
+        [str(root / ".venv" / "bin" / "pre-commit"), "run", "--verbose", "migrations-review"],
         cwd=root,
         TEST_DATABASE_URL=url.render_as_string(hide_password=False),
         PRE_COMMIT_HOME=str(root.parent / "pre-commit-home"),
@@ -300,7 +301,7 @@ def test_pre_commit_hook_blocks_a_bad_revision_and_passes_a_good_one(
     is the project's own; the review runs in the copy's nox session, as on a laptop."""
     root = project_copy(tmp_path)
     venv = PACKAGE_DIR.parent / ".venv"
-    assert (venv / "bin" / "nox").exists(), "the hook needs the project's .venv: run make once"
+    assert (venv / "bin" / "pre-commit").exists(), "the hook needs the project's .venv: make"
     (root / ".venv").symlink_to(venv)
     git(root, "init", "-q")
     git(root, "add", "-A")
