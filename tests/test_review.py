@@ -60,11 +60,12 @@ BAD = {
     "2026_12_01_1000-bad000000026_backfill_priority.py": [("TF414", 18)],
     # one plain UPDATE of a live table: op.backfill is the safe way
     "2026_12_01_1000-bad000000027_uppercase_report_counties.py": [("TF415", 17)],
-    # its downgrade misspells the row it should delete: upgrading again inserts it twice
-    "2026_12_01_1000-bad000000028_seed_nightly_report.py": [("TF305", 17)],
-    "2026_12_01_1000-bad000000029_drop_correlation_index.py": [("TF419", 17)],
+    # its downgrade drops report_age(timestamp), not the function it made: upgrading again
+    # creates that one twice
+    "2026_12_01_1000-bad000000041_add_report_age.py": [("TF305", 17)],
+    "2026_12_01_1000-bad000000042_drop_correlation_index.py": [("TF419", 17)],
     # `revison = ...`: Alembic finds no revision in it
-    "2026_12_01_1000-bad000000030_add_priority.py": [("TF106", 1)],
+    "2026_12_01_1000-bad000000043_add_priority.py": [("TF106", 1)],
     # accepted with a reason: nothing on the file
     "2026_12_01_1000-bad000000024_drop_report_message.py": [],
     # a table created in the same revision is not live: index, rename, NOT NULL are fine
@@ -84,7 +85,7 @@ CONCURRENT_INDEX = "2026_12_01_1000-good00000102_index_report_messages.py"
 BATCHED_BACKFILL = "2026_12_01_1000-good00000103_backfill_report_status.py"
 MERGE = "2026_12_01_1000-good00000104_merge_heads.py"
 BACKFILL_AFTER_SCHEMA_CHANGE = "2026_12_01_1000-good00000105_add_owner_email_backfilled.py"
-UNFORMATTED = "2026_12_01_1000-bad000000031_add_priority.py"  # ruff's own config skips it
+UNFORMATTED = "2026_12_01_1000-bad000000044_add_priority.py"  # ruff's own config skips it
 REQUIRE_MESSAGE = "2026_12_01_1000-bad000000011_require_message.py"
 
 

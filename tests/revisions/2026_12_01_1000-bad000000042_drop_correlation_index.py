@@ -1,13 +1,13 @@
 """drop correlation index
 
-Revision ID: bad000000029
+Revision ID: bad000000042
 Revises: 0b22f05953e4
 Create Date: 2026-12-01 10:00:00+00:00
 """
 
 from alembic import op
 
-revision = "bad000000029"
+revision = "bad000000042"
 down_revision = "0b22f05953e4"
 branch_labels = None
 depends_on = None
