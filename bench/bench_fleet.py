@@ -34,7 +34,7 @@ from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.embedded import database_url
 from terrafusion_sync.migrations.config import VERSIONS_DIR
 from terrafusion_sync.provision import derived_name, drop_database, ensure_database
-from terrafusion_sync.settings import load_settings
+from terrafusion_sync.settings import child_environ, load_settings
 
 COUNT = int(os.environ.get("BENCH_FLEET_DATABASES", "40"))
 JOBS = 8
@@ -68,10 +68,7 @@ def rendered(url: URL) -> str:
 
 def environment(versions: Path) -> dict[str, str]:
     """The process environment of the tfsync runs: only the revisions folder set."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TFSYNC_")}
-    env.pop("DATABASE_URL", None)
-    env.pop("TEST_DATABASE_URL", None)
-    return env | {"TFSYNC_VERSIONS_DIR": str(versions), "TFSYNC_ENV_FILE": os.devnull}
+    return child_environ(TFSYNC_VERSIONS_DIR=str(versions))
 
 
 def shell_loop(path: Path, commands: list[str]) -> Path:

@@ -9,7 +9,6 @@ Passwords come from ``${FLEET_PW}`` in the fleet file and must never be shown.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import secrets
 import shutil
@@ -30,7 +29,7 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.migrations.config import VERSIONS_DIR
 from terrafusion_sync.migrations.history import TABLE_NAME
 from terrafusion_sync.provision import derived_name, drop_database, ensure_database
-from terrafusion_sync.settings import PROJECT_DIR
+from terrafusion_sync.settings import PROJECT_DIR, child_environ
 from terrafusion_sync.testing import TestDatabases
 
 from helpers import HANG_GUARD, SECRET, add_revision, assert_one_line_error
@@ -427,12 +426,13 @@ def test_thirty_two_counties_two_runs_at_once_upgrade_each_exactly_once(
     fleet_env: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     counties: MakeCounties,
+    fleet_versions: Path,
     tmp_path: Path,
 ) -> None:
     """Two deploy jobs start the same fleet upgrade at once, with no coordinator."""
     urls = run_blocking(counties(32))
     path = fleet_file(tmp_path / "fleet.toml", named(urls), head="jobs = 4")
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    environ = child_environ(TFSYNC_VERSIONS_DIR=str(fleet_versions), FLEET_PW=SECRET)
     command = [sys.executable, "-m", "terrafusion_sync", "fleet", "upgrade", "--fleet", str(path)]
     runs = [
         subprocess.Popen(
