@@ -207,10 +207,11 @@ async def rows(url: URL, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in await conn.execute(text(sql), params)]
 
 
-async def execute(url: URL, sql: str) -> None:
-    """Run ``sql`` on ``url`` and commit it."""
+async def execute(url: URL, *sql: str) -> None:
+    """Run the statements ``sql`` on ``url``, in order, and commit them."""
     async with connect(url) as conn:
-        await conn.execute(text(sql))
+        for statement in sql:
+            await conn.execute(text(statement))
         await conn.commit()
 
 

@@ -25,11 +25,10 @@ from terrafusion_sync.migrations.impact import SEED_ROWS, Impact, Probe, measure
 from terrafusion_sync.migrations.steps import Stepper
 from terrafusion_sync.review import format_json, review
 
-from helpers import add_revision
+from helpers import INITIAL, add_revision
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
-INITIAL = "0b22f05953e4"
 REV = "e12000000001"
 
 

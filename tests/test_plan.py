@@ -15,38 +15,22 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
-from terrafusion_sync.cli import main
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations import preflight
 
-from helpers import add_revision, assert_one_line_error
+from helpers import INITIAL, add_revision, assert_one_line_error, cli, execute
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
-INITIAL = "0b22f05953e4"
 REPORTS = (
     "INSERT INTO report_jobs (report_id, report_type, county_id)"
     " SELECT g::text, 'assessment', 'county-' || (g % 50) FROM generate_series(1, 2000) g"
 )
 
 
-async def execute(url: URL, *sql: str) -> None:
-    async with connect(url) as conn:
-        for statement in sql:
-            await conn.execute(text(statement))
-        await conn.commit()
-
-
 async def history_rows(url: URL) -> int:
     async with connect(url) as conn:
         return await conn.scalar(text("SELECT count(*) FROM tfsync_migration_history"))
-
-
-def tfsync(env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: URL, *argv: str):
-    env.setenv("DATABASE_URL", url.render_as_string(hide_password=False))
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @on_loop
@@ -72,7 +56,7 @@ async def test_plan_shows_per_table_lock_rewrite_size_estimate_and_what_will_fai
     env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
     steps_before = await history_rows(fresh_database)
 
-    code, out, err = tfsync(env, capsys, fresh_database, "upgrade", "--plan", "--format", "json")
+    code, out, err = cli(env, capsys, fresh_database, "upgrade", "--plan", "--format", "json")
     assert code == 0, err
     shown = json.loads(out)
     assert shown["current"] == [INITIAL]
@@ -97,7 +81,7 @@ async def test_plan_shows_per_table_lock_rewrite_size_estimate_and_what_will_fai
         {"table": "report_jobs", "reason": "unique (county_id) over 50 duplicated value(s)"}
     ]
 
-    code, out, _ = tfsync(env, capsys, fresh_database, "upgrade", "--plan")
+    code, out, _ = cli(env, capsys, fresh_database, "upgrade", "--plan")
     assert code == 0
     assert "report_jobs: AccessExclusiveLock, rewrite" in out
     assert "2000 rows" in out
@@ -126,7 +110,7 @@ async def test_upgrade_refuses_a_revision_the_rows_would_fail_unless_forced(
     env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
     cfg = migrations.alembic_config(versions_dir=versions)
 
-    code, _, err = tfsync(env, capsys, fresh_database, "upgrade")
+    code, _, err = cli(env, capsys, fresh_database, "upgrade")
     assert code == 2
     assert_one_line_error(
         err,
@@ -138,12 +122,12 @@ async def test_upgrade_refuses_a_revision_the_rows_would_fail_unless_forced(
     assert await migrations.current_revisions(fresh_database, cfg) == (INITIAL,)
 
     # forced: the pre-flight is skipped and PostgreSQL itself refuses (rolled back)
-    code, _, err = tfsync(env, capsys, fresh_database, "upgrade", "--force")
+    code, _, err = cli(env, capsys, fresh_database, "upgrade", "--force")
     assert code == 2
     assert_one_line_error(err, 'failed: column "message"', "contains null values")
 
     await execute(fresh_database, "UPDATE report_jobs SET message = 'ok'")
-    code, _, err = tfsync(env, capsys, fresh_database, "upgrade")
+    code, _, err = cli(env, capsys, fresh_database, "upgrade")
     assert code == 0, err
     assert await migrations.current_revisions(fresh_database, cfg) == ("a12000000003",)
 
@@ -226,9 +210,7 @@ async def test_a_user_who_may_only_read_gets_a_static_plan_and_nothing_is_writte
     )
     env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
     try:
-        code, out, err = tfsync(
-            env, capsys, fresh_database.set(username=reader), "upgrade", "--plan"
-        )
+        code, out, err = cli(env, capsys, fresh_database.set(username=reader), "upgrade", "--plan")
     finally:
         await execute(
             fresh_database,
