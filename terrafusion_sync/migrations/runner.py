@@ -35,7 +35,7 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
-from terrafusion_sync.errors import MigrationError, TfsyncError, raised_at
+from terrafusion_sync.errors import MigrationError, TfsyncError, first_line, raised_at
 from terrafusion_sync.migrations import (
     backfill,
     guard,
@@ -230,7 +230,10 @@ def _preflight(
     try:
         sql = offline_sql(cfg, f"{current[0]}:{target}")
     except Exception as exc:
-        report(f"  pre-flight skipped: the pending SQL cannot be rendered offline ({exc})")
+        report(
+            "  pre-flight skipped: the pending SQL cannot be rendered offline "
+            f"({first_line(exc, typed=True)})"
+        )
         return
     files = {s.revision: file_name(s) for s in scripts.walk_revisions()}
     preflight.refuse(conn, preflight.split(sql), files, limits.statement)
