@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from terrafusion_sync.migrations import guard, history
+from terrafusion_sync.migrations import history, statements
 
 from helpers import (
     INITIAL,
@@ -101,4 +101,4 @@ async def test_downgrade_that_would_drop_a_column_with_values_stops(
 async def test_guard_recognises_what_a_statement_drops(
     statement: str, dropped: list[tuple[str, str | None]]
 ) -> None:
-    assert guard.drops(statement) == dropped
+    assert statements.drops(statement) == dropped

@@ -28,8 +28,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from pglast import ast, parse_sql
-from pglast.parser import ParseError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL, Connection
@@ -143,9 +141,11 @@ def validate(conn: Connection, call: Call, where: str) -> Key:
     if not found:
         raise refuse("the table has no primary key, which the batches walk")
     key = Key(tuple(r[0] for r in found), tuple(r[1] for r in found))
-    alone = _not_alone(call)
-    if alone is not None:
-        raise refuse(alone)
+    from terrafusion_sync.migrations.statements import clauses_problem  # pglast: only here
+
+    problem = clauses_problem(call.set_sql, call.where_sql)
+    if problem is not None:
+        raise refuse(problem)
     try:
         with conn.begin_nested():
             conn.execute(
@@ -155,29 +155,6 @@ def validate(conn: Connection, call: Call, where: str) -> Key:
     except sa_exc.DBAPIError as exc:
         raise refuse(f"PostgreSQL rejects set/where: {first_line(exc)}") from exc
     return key
-
-
-def _not_alone(call: Call) -> str | None:
-    """Why ``set`` or ``where`` would not stay inside its own clause of a batch, if so.
-
-    Read by PostgreSQL's own parser (pglast): ``set`` must be assignments only and
-    ``where`` one condition, so that no batch can reach beyond its key range.
-    """
-    try:
-        update = parse_sql(f"UPDATE t SET {call.set_sql}\n")
-        condition = parse_sql(f"SELECT WHERE {call.where_sql}\n")
-    except ParseError as exc:
-        return f"PostgreSQL cannot parse set/where: {str(exc).split(', at index')[0]}"
-    alone = (
-        len(update) == 1
-        and isinstance(update[0].stmt, ast.UpdateStmt)
-        and not (update[0].stmt.whereClause or update[0].stmt.fromClause)
-    )
-    if not alone:
-        return "set must be assignments only (col = expr, ...), with no WHERE, FROM or ;"
-    if len(condition) != 1:
-        return "where must be one condition, with no ;"
-    return None
 
 
 def record(conn: Connection, revision: str, call: Call, key: Key) -> None:

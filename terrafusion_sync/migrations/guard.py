@@ -24,7 +24,6 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
 from terrafusion_sync.errors import MigrationError
-from terrafusion_sync.migrations.statements import drops
 
 
 class DataLossError(MigrationError):
@@ -100,6 +99,8 @@ class Guard:
             return
         if "drop" not in statement.lower():
             return  # no DROP to parse: most statements are let through without parsing
+        from terrafusion_sync.migrations.statements import drops  # pglast: only for a DROP
+
         targets = drops(statement)
         if not targets:
             return

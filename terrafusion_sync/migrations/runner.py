@@ -41,7 +41,6 @@ from terrafusion_sync.migrations import (
     guard,
     history,
     lock,
-    preflight,
     timeouts,
     uptodate,
     validation,
@@ -235,6 +234,8 @@ def _preflight(
             f"({first_line(exc, typed=True)})"
         )
         return
+    from terrafusion_sync.migrations import preflight  # pglast: only with revisions to run
+
     files = {s.revision: file_name(s) for s in scripts.walk_revisions()}
     preflight.refuse(conn, preflight.split(sql), files, limits.statement)
 

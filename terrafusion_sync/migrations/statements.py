@@ -142,6 +142,30 @@ def tables(sql: str) -> list[str]:
 
 
 @lru_cache(maxsize=2048)
+def clauses_problem(set_sql: str, where_sql: str) -> str | None:
+    """Why ``set`` / ``where`` (an ``op.backfill``'s) would not stay inside their own
+    clauses of ``UPDATE t SET <set> WHERE <where>``, if so.
+
+    ``set`` must be assignments only and ``where`` one condition, so that no batch can
+    reach beyond its key range.
+    """
+    try:
+        update = parse_sql(f"UPDATE t SET {set_sql}\n")
+        condition = parse_sql(f"SELECT WHERE {where_sql}\n")
+    except ParseError as exc:
+        return f"PostgreSQL cannot parse set/where: {str(exc).split(', at index')[0]}"
+    alone = (
+        len(update) == 1
+        and isinstance(update[0].stmt, ast.UpdateStmt)
+        and not (update[0].stmt.whereClause or update[0].stmt.fromClause)
+    )
+    if not alone:
+        return "set must be assignments only (col = expr, ...), with no WHERE, FROM or ;"
+    if len(condition) != 1:
+        return "where must be one condition, with no ;"
+    return None
+
+
 def _parsed(sql: str) -> tuple[Any, ...]:
     try:
         return tuple(raw.stmt for raw in parse_sql(sql))

@@ -19,7 +19,6 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from terrafusion_sync.errors import first_line
-from terrafusion_sync.migrations.statements import tables
 from terrafusion_sync.settings import (
     DEFAULT_LOCK_RETRIES,
     DEFAULT_LOCK_TIMEOUT,
@@ -100,6 +99,8 @@ def is_statement_timeout(exc: BaseException) -> bool:
 
 def busy_table(conn: Connection, statement: str | None) -> str:
     """Which table of ``statement`` another session holds a lock on, and who that is."""
+    from terrafusion_sync.migrations.statements import tables  # pglast: only when needed
+
     candidates = tables(statement or "")  # as PostgreSQL's parser reads it
     first = None
     for name in candidates:
