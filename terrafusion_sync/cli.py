@@ -31,7 +31,7 @@ from terrafusion_sync.settings import (
 )
 
 if TYPE_CHECKING:
-    from terrafusion_sync.fleet.config import Fleet
+    from terrafusion_sync.fleet.fleet_file import Fleet
 
 PROG = "tfsync"
 
@@ -573,25 +573,25 @@ def cmd_db_stop(settings: Settings, args: argparse.Namespace) -> int:
 
 def load_fleet(settings: Settings, args: argparse.Namespace) -> Fleet:
     """The fleet file of ``--fleet``, else ``TFSYNC_FLEET``, with ``${VAR}`` expanded."""
-    from terrafusion_sync.fleet.config import load_fleet as load
+    from terrafusion_sync.fleet.fleet_file import load_fleet as load
     from terrafusion_sync.settings import environment_values
 
     return load(args.fleet or settings.fleet_file, environment_values())
 
 
 def cmd_fleet_status(settings: Settings, args: argparse.Namespace) -> int:
-    from terrafusion_sync.fleet import progress
+    from terrafusion_sync.fleet import display
     from terrafusion_sync.fleet.status import status_of
 
     fleet = load_fleet(settings, args)
     states = run(status_of(fleet, fleet.select(args.only), settings.versions_dir))
-    progress.print_status(progress.console(), states, fleet.mask)
+    display.print_status(display.console(), states, fleet.mask)
     return EXIT_FINDINGS if any(s.problem for s in states) else EXIT_OK
 
 
 def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:
-    from terrafusion_sync.fleet import pool, progress
-    from terrafusion_sync.fleet.config import positive_jobs
+    from terrafusion_sync.fleet import display, pool
+    from terrafusion_sync.fleet.fleet_file import positive_jobs
 
     fleet = load_fleet(settings, args)
     members = fleet.select(args.only)
@@ -610,17 +610,17 @@ def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:
         limits=Timeouts.from_settings(settings),
         force=args.force,
     )
-    out = progress.console()
+    out = display.console()
     if args.plan:
         plans = run(plan_fleet(fleet, members, options))
-        progress.print_plans(out, plans, fleet.mask)
+        display.print_plans(out, plans, fleet.mask)
         return EXIT_FINDINGS if any(p.problem or p.will_fail for p in plans) else EXIT_OK
     title = (
         f"upgrading {len(members)} database(s) of {shown_path(fleet.path)} to {args.revision}, "
         f"{jobs} at a time"
         + (f", canaries first: {', '.join(c.name for c in canaries)}" if canaries else "")
     )
-    display = progress.Progress(out, fleet.mask, title)
-    results = run(upgrade_fleet(fleet, members, canaries, options, display))
-    progress.print_summary(out, results, fleet.mask)
+    live = display.Progress(out, fleet.mask, title)
+    results = run(upgrade_fleet(fleet, members, canaries, options, live))
+    display.print_summary(out, results, fleet.mask)
     return EXIT_OK if all(r.at_target for r in results) else EXIT_FINDINGS

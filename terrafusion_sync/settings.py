@@ -61,7 +61,7 @@ class Settings:
     backfill_batch_time: str = DEFAULT_BACKFILL_BATCH_TIME
     versions_dir: Path | None = None
     fleet_file: Path = PROJECT_DIR / "fleet.toml"
-    """The fleet's databases (``TFSYNC_FLEET``; see :mod:`terrafusion_sync.fleet.config`)."""
+    """The fleet's databases (``TFSYNC_FLEET``; see :mod:`terrafusion_sync.fleet.fleet_file`)."""
 
     @property
     def embedded(self) -> bool:

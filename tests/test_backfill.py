@@ -23,7 +23,7 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations import progress, uptodate
+from terrafusion_sync.migrations import row_progress, uptodate
 from terrafusion_sync.testing import MigrationRunner
 
 from helpers import (
@@ -366,7 +366,7 @@ async def test_a_log_gets_a_plain_progress_line_at_a_readable_pace(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
 ) -> None:
     with_backfill(versions, EVERY_ROW_SLOWLY)
-    env.setattr(progress, "PLAIN_EVERY", 1.0)  # 5 s in real use
+    env.setattr(row_progress, "PLAIN_EVERY", 1.0)  # 5 s in real use
     code, out, _ = cli(env, capsys, scratch_url, "upgrade", versions=versions)
     assert code == 0
     lines = [line for line in out.splitlines() if re.search(r" of ~3,000 rows \(\d+%\)", line)]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from terrafusion_sync import migrations
 from terrafusion_sync.errors import TfsyncError
-from terrafusion_sync.fleet.config import Fleet, Member
+from terrafusion_sync.fleet.fleet_file import Fleet, Member
 from terrafusion_sync.fleet.status import check_target, read_states
 from terrafusion_sync.fleet.upgrade import Options
 from terrafusion_sync.migrations.checksums import versions_fingerprint

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError
-from terrafusion_sync.fleet.config import Fleet, Member
+from terrafusion_sync.fleet.fleet_file import Fleet, Member
 from terrafusion_sync.migrations import history, uptodate
 from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.config import (

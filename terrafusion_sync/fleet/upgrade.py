@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 
-from terrafusion_sync.fleet.config import Fleet, Member
+from terrafusion_sync.fleet.display import Display
+from terrafusion_sync.fleet.fleet_file import Fleet, Member
 from terrafusion_sync.fleet.pool import (
     Event,
     Finished,
@@ -36,7 +37,6 @@ from terrafusion_sync.fleet.pool import (
     stop_listening,
     upgrade_in_worker,
 )
-from terrafusion_sync.fleet.progress import Display
 from terrafusion_sync.fleet.status import READS_AT_ONCE, State, check_target, read_state
 from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.config import (

@@ -293,7 +293,7 @@ class _Walk:
         self.label = f"backfill {row.revision} {row.table_name}"
 
     def run(self) -> None:
-        from terrafusion_sync.migrations.progress import RowProgress
+        from terrafusion_sync.migrations.row_progress import RowProgress
 
         conn, row = self.conn, self.row
         started_at, clock = datetime.now(UTC), time.perf_counter()

@@ -11,7 +11,7 @@ from terrafusion_sync.pictures.document import (
     stale,
     write,
 )
-from terrafusion_sync.pictures.history import History, Revision, read_history
+from terrafusion_sync.pictures.lineage import History, Revision, read_history
 from terrafusion_sync.pictures.terminal import LEGEND, text_graph
 
 __all__ = [

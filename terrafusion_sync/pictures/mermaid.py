@@ -16,7 +16,7 @@ from sqlalchemy import Column, ForeignKeyConstraint, MetaData, Table, UniqueCons
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import CompileError
 
-from terrafusion_sync.pictures.history import History, Revision
+from terrafusion_sync.pictures.lineage import History, Revision
 
 __all__ = ["column_type", "er_diagram", "node_id", "revision_flowchart"]
 

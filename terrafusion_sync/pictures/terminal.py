@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from terrafusion_sync.pictures.history import History
+from terrafusion_sync.pictures.lineage import History
 
 __all__ = ["LEGEND", "text_graph"]
 
