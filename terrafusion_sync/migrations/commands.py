@@ -16,8 +16,9 @@ from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
-from alembic.script import Script
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
@@ -28,6 +29,7 @@ from terrafusion_sync.migrations.config import (
     script_directory,
     versions_dir,
 )
+from terrafusion_sync.migrations.steps import planned_steps
 
 T = TypeVar("T")
 
@@ -134,7 +136,12 @@ async def create_initial_revision(url: URL, *, cfg: Config | None = None) -> Pat
 
 
 async def upgrade_sql(
-    url: URL | None, spec: str, *, cfg: Config | None = None, buffer: io.StringIO | None = None
+    url: URL | None,
+    spec: str,
+    *,
+    cfg: Config | None = None,
+    buffer: io.StringIO | None = None,
+    scripts: ScriptDirectory | None = None,
 ) -> str:
     """The SQL an upgrade to ``[FROM:]TO`` would run; FROM defaults to the database's revision.
 
@@ -153,15 +160,35 @@ async def upgrade_sql(
                 "give the starting revision explicitly: FROM:TO",
             )
         spec = f"{current[0]}:{spec}" if current else spec
-    return offline_sql(cfg, spec, buffer)
+    return offline_sql(cfg, spec, buffer, scripts)
 
 
-def offline_sql(cfg: Config, spec: str, buffer: io.StringIO | None = None) -> str:
-    """Alembic's offline rendering of ``FROM:TO`` (``alembic upgrade FROM:TO --sql``)."""
+def offline_sql(
+    cfg: Config,
+    spec: str,
+    buffer: io.StringIO | None = None,
+    scripts: ScriptDirectory | None = None,
+) -> str:
+    """Alembic's offline rendering of ``[FROM:]TO`` (``alembic upgrade FROM:TO --sql``).
+
+    What ``alembic.command.upgrade(sql=True)`` does, on ``scripts`` when the caller has
+    them loaded already (the runner's pre-flight, the plan, the review), instead of
+    loading every revision file again.
+    """
     buffer = buffer if buffer is not None else io.StringIO()
     cfg.output_buffer = buffer
+    start, _, target = spec.rpartition(":")
     with alembic_errors():
-        command.upgrade(cfg, spec, sql=True)
+        scripts = scripts or script_directory(cfg)
+        with EnvironmentContext(
+            cfg,
+            scripts,
+            fn=lambda heads, _: planned_steps(scripts, target, heads, upgrading=True),
+            as_sql=True,
+            starting_rev=start or None,
+            destination_rev=target,
+        ):
+            scripts.run_env()
     return buffer.getvalue()
 
 

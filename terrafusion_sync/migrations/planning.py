@@ -165,7 +165,7 @@ async def plan(
     if not pending:
         return Plan(current, [], "")
     spec = f"{current[0]}:{target}" if len(current) == 1 else target  # known: no reconnect
-    sql = await upgrade_sql(url, spec, cfg=cfg)
+    sql = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
     by_revision = preflight.split(sql)
     touched = _touched(by_revision)
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))

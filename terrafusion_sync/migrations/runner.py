@@ -227,7 +227,7 @@ def _preflight(
     if len(current) != 1 or (target in ("head", "heads") and _at_heads_of(scripts, current)):
         return
     try:
-        sql = offline_sql(cfg, f"{current[0]}:{target}")
+        sql = offline_sql(cfg, f"{current[0]}:{target}", scripts=scripts)
     except Exception as exc:
         report(
             "  pre-flight skipped: the pending SQL cannot be rendered offline "

@@ -26,6 +26,7 @@ from alembic.config import Config
 
 from terrafusion_sync.errors import TfsyncError, first_line, raised_in
 from terrafusion_sync.migrations import statements, upgrade_sql
+from terrafusion_sync.migrations.config import script_directory
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
 from terrafusion_sync.review.rewrites import plain_rewrites
@@ -228,13 +229,14 @@ async def render(
     findings: list[Finding] = []
     segments: list[Segment] = []
     start = order.index(todo[0])
+    scripts = script_directory(cfg)  # the revision files are loaded once for every segment
     while start < len(order):
         tracer = LineTracer(paths)
         first = order[start]
         parent = by_id[first].down_revisions
         spec = f"{parent[0]}:{order[-1]}" if parent else f"base:{order[-1]}"
         try:
-            await upgrade_sql(None, spec, cfg=cfg, buffer=tracer)
+            await upgrade_sql(None, spec, cfg=cfg, buffer=tracer, scripts=scripts)
         except Exception as exc:
             failed, line = _failing_revision(exc, paths, tracer)
             segments += [s for s in tracer.segments if s.revision != failed]
