@@ -28,6 +28,7 @@ from terrafusion_sync.migrations.checksums import versions_fingerprint
 from terrafusion_sync.migrations.config import (
     alembic_config,
     alembic_errors,
+    pending,
     script_directory,
     versions_dir,
 )
@@ -136,8 +137,7 @@ def pending_revisions(
     scripts: ScriptDirectory, target: str, current: tuple[str, ...]
 ) -> tuple[str, ...]:
     """The revisions from ``current`` to ``target``, oldest first (as ``make status``)."""
-    with alembic_errors():
-        return tuple(s.revision for s in reversed(list(scripts.iterate_revisions(target, current))))
+    return tuple(s.revision for s in pending(scripts, target, current))
 
 
 def _read(

@@ -265,8 +265,10 @@ def run_pending(
 def _applied(conn: Connection, scripts: ScriptDirectory) -> set[str]:
     from alembic.runtime.migration import MigrationContext
 
+    from terrafusion_sync.migrations.config import applied
+
     heads = MigrationContext.configure(conn).get_current_heads()
-    return {script.revision for head in heads for script in scripts.iterate_revisions(head, "base")}
+    return {script.revision for script in applied(scripts, heads)}
 
 
 class _Walk:

@@ -26,6 +26,7 @@ from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.config import (
     alembic_config,
     alembic_errors,
+    pending,
     script_directory,
     versions_dir,
 )
@@ -77,9 +78,7 @@ async def status(url: URL, cfg: Config | None = None) -> Status:
     with alembic_errors():
         heads = tuple(scripts.get_heads())
     current = await current_revisions(url, cfg)
-    with alembic_errors():
-        pending = list(reversed(list(scripts.iterate_revisions(heads, current))))
-    return Status(current=current, heads=heads, pending=pending)
+    return Status(current=current, heads=heads, pending=pending(scripts, heads, current))
 
 
 async def revision(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 import traceback
 from argparse import Namespace
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
@@ -60,6 +60,21 @@ def script_directory(cfg: Config) -> ScriptDirectory:
     """The revision files, as Alembic sees them."""
     with alembic_errors():
         return ScriptDirectory.from_config(cfg)
+
+
+def pending(scripts: ScriptDirectory, target: Any, current: Sequence[str]) -> list[Script]:
+    """The revisions an upgrade from ``current`` to ``target`` (an id, ``head``, or the
+    heads) would apply, oldest first."""
+    with alembic_errors():
+        return list(reversed(list(scripts.iterate_revisions(target, tuple(current)))))
+
+
+def applied(scripts: ScriptDirectory, current: Sequence[str]) -> list[Script]:
+    """The revisions a database at ``current`` has applied, oldest first."""
+    if not current:
+        return []
+    with alembic_errors():
+        return list(reversed(list(scripts.iterate_revisions(tuple(current), "base"))))
 
 
 @contextmanager

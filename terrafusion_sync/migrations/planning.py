@@ -33,8 +33,8 @@ from terrafusion_sync.migrations import statements as st
 from terrafusion_sync.migrations.commands import current_revisions, upgrade_sql
 from terrafusion_sync.migrations.config import (
     alembic_config,
-    alembic_errors,
     file_name,
+    pending,
     script_directory,
 )
 from terrafusion_sync.migrations.deploy import Report, quiet
@@ -160,9 +160,8 @@ async def plan(
     limits = limits or Timeouts()
     scripts = script_directory(cfg)
     current = await current_revisions(url, cfg)
-    with alembic_errors():
-        pending = list(reversed(list(scripts.iterate_revisions(target, current))))
-    if not pending:
+    to_run = pending(scripts, target, current)
+    if not to_run:
         return Plan(current, [], "")
     spec = f"{current[0]}:{target}" if len(current) == 1 else target  # known: no reconnect
     sql = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
@@ -174,10 +173,10 @@ async def plan(
         live, failing = await conn.run_sync(
             lambda c: _read_live(c, everything, by_revision, limits.statement)
         )
-    report(f"measuring {len(pending)} revision(s) on a scratch database")
-    impacts, how = await _measure(url, cfg, current, [s.revision for s in pending], touched)
+    report(f"measuring {len(to_run)} revision(s) on a scratch database")
+    impacts, how = await _measure(url, cfg, current, [s.revision for s in to_run], touched)
     planned = []
-    for script in pending:
+    for script in to_run:
         rev = script.revision
         tables = (
             _measured_tables(impacts[rev], live)

@@ -21,7 +21,12 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations import history, lock
 from terrafusion_sync.migrations.checksums import checksum_of
-from terrafusion_sync.migrations.config import alembic_config, alembic_errors, script_directory
+from terrafusion_sync.migrations.config import (
+    alembic_config,
+    alembic_errors,
+    applied,
+    script_directory,
+)
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,7 @@ def check(
     if not current:
         return result
     recorded = history.recorded_checksums(conn)
-    with alembic_errors():
-        applied = list(scripts.iterate_revisions(current, "base"))
-    for script in reversed(applied):
+    for script in applied(scripts, current):
         entry = recorded.get(script.revision)
         if entry is None or entry.checksum is None:
             result.unrecorded.append(script.revision)
