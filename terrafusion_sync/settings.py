@@ -71,7 +71,7 @@ class Settings:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read settings: ``environ`` (default ``os.environ``) wins over ``.env``."""
-    values = _values(os.environ if environ is None else environ)
+    values = environment_values(environ)
 
     database_url = _optional_url(values, "DATABASE_URL")
     test_url = _optional_url(values, "TEST_DATABASE_URL")
@@ -111,16 +111,18 @@ def debug_requested(environ: Mapping[str, str] | None = None) -> bool:
     """``TFSYNC_DEBUG``, read as :func:`load_settings` reads it, even when another setting
     is invalid (so that its error can be debugged too)."""
     try:
-        values = _values(os.environ if environ is None else environ)
+        values = environment_values(environ)
     except ConfigError:  # .env cannot be parsed: the environment alone
         values = dict(os.environ if environ is None else environ)
     return flag(values.get("TFSYNC_DEBUG", ""))
 
 
 def environment_values(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The process environment (``environ``) over ``.env``, as every setting is read; also
-    where ``${VAR}`` in ``fleet.toml`` is looked up."""
-    return _values(os.environ if environ is None else environ)
+    """Every setting's raw value: the process environment (``environ``; empty values
+    ignored) over ``.env``. Also where ``${VAR}`` in ``fleet.toml`` is looked up."""
+    environ = os.environ if environ is None else environ
+    env_file = Path(environ.get("TFSYNC_ENV_FILE") or PROJECT_DIR / ".env")
+    return {**read_env_file(env_file), **{k: v for k, v in environ.items() if v != ""}}
 
 
 SETTING_NAMES = ("DATABASE_URL", "TEST_DATABASE_URL")
@@ -141,12 +143,6 @@ def child_environ(**values: str) -> dict[str, str]:
         if k not in SETTING_NAMES and not k.startswith((SETTING_PREFIX, "PYTEST_"))
     }
     return kept | {"TFSYNC_ENV_FILE": os.devnull} | values
-
-
-def _values(environ: Mapping[str, str]) -> dict[str, str]:
-    """Every setting's raw value: ``environ`` (empty values ignored) over ``.env``."""
-    env_file = Path(environ.get("TFSYNC_ENV_FILE") or PROJECT_DIR / ".env")
-    return {**read_env_file(env_file), **{k: v for k, v in environ.items() if v != ""}}
 
 
 def duration(value: str, name: str) -> str:

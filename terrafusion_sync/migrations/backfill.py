@@ -37,7 +37,7 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, first_line
 from terrafusion_sync.migrations import history, timeouts
 from terrafusion_sync.migrations.deploy import Report
-from terrafusion_sync.settings import load_settings, seconds
+from terrafusion_sync.settings import seconds
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -250,14 +250,10 @@ def run_pending(
         return
     applied = _applied(conn, scripts)
     conn.rollback()
-    configured = None
     for row in pending:
         if row.revision not in applied:
             continue  # downgraded since: a new upgrade records it afresh
-        if row.batch_time_ms:
-            target = row.batch_time_ms / 1000
-        else:  # TFSYNC_BACKFILL_BATCH_TIME, read once
-            target = configured = configured or seconds(load_settings().backfill_batch_time)
+        target = row.batch_time_ms / 1000 if row.batch_time_ms else seconds(limits.backfill_batch)
         lock, statement = limits.for_revision(scripts.get_revision(row.revision))
         _Walk(conn, row, target, limits, lock, statement, report).run()
 

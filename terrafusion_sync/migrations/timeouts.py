@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from terrafusion_sync.errors import first_line
 from terrafusion_sync.settings import (
+    DEFAULT_BACKFILL_BATCH_TIME,
     DEFAULT_LOCK_RETRIES,
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STATEMENT_TIMEOUT,
@@ -40,11 +41,18 @@ class Timeouts:
     retries: int = DEFAULT_LOCK_RETRIES
     backoff: float = 0.5
     """Seconds before the first retry; doubled (with jitter) for each next one."""
+    backfill_batch: str = DEFAULT_BACKFILL_BATCH_TIME
+    """How long each batch of an ``op.backfill`` should take (``TFSYNC_BACKFILL_BATCH_TIME``)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Timeouts:
         """The configured values (``TFSYNC_LOCK_TIMEOUT``, ...)."""
-        return cls(settings.lock_timeout, settings.statement_timeout, settings.lock_retries)
+        return cls(
+            settings.lock_timeout,
+            settings.statement_timeout,
+            settings.lock_retries,
+            backfill_batch=settings.backfill_batch_time,
+        )
 
     def for_revision(self, script: Script) -> tuple[str, str]:
         """``(lock_timeout, statement_timeout)`` for ``script``, its own values first."""
