@@ -12,7 +12,6 @@ gives no action: callers treat it as "nothing known", never as an error.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +21,8 @@ from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 from pglast.parser import ParseError
 from pglast.stream import RawStream
+
+from terrafusion_sync.database import quoted
 
 # Action kinds
 CREATE_TABLE = "create_table"
@@ -63,9 +64,6 @@ CHECK = "check"
 UNIQUE = "unique"
 PRIMARY_KEY = "primary_key"
 OTHER_CONSTRAINT = "other"
-
-_PLAIN = re.compile(r"[a-z_][a-z0-9_$]*")
-"""An identifier that needs no quotes (the quoting rule, not SQL parsing)."""
 
 _CONSTRAINT_TYPES = {
     ConstrType.CONSTR_FOREIGN: FOREIGN_KEY,
@@ -137,7 +135,7 @@ def tables(sql: str) -> list[str]:
                 found.setdefault(_name(node), None)
             elif isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_TABLE:
                 for parts in node.objects or ():
-                    found.setdefault(".".join(identifier(p.sval) for p in parts), None)
+                    found.setdefault(".".join(quoted(p.sval) for p in parts), None)
     return list(found)
 
 
@@ -190,7 +188,7 @@ def _of_statement(node: Any) -> Iterator[Action]:
         yield Action(CREATE_TABLE, _name(node.into.rel))
     elif isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_TABLE:
         for parts in node.objects or ():
-            yield Action(DROP_TABLE, ".".join(identifier(p.sval) for p in parts))
+            yield Action(DROP_TABLE, ".".join(quoted(p.sval) for p in parts))
     elif isinstance(node, ast.RenameStmt) and node.relation is not None:
         table = _name(node.relation)
         if node.renameType == ObjectType.OBJECT_COLUMN:
@@ -280,13 +278,8 @@ def _added_column(table: str, column: Any) -> Action:
 
 def _name(relation: Any) -> str:
     if relation.schemaname:
-        return f"{identifier(relation.schemaname)}.{identifier(relation.relname)}"
-    return identifier(relation.relname)
-
-
-def identifier(name: str) -> str:
-    """``name`` as SQL writes it: quoted only when it must be (``"B"``, not ``report_jobs``)."""
-    return name if _PLAIN.fullmatch(name) else '"' + name.replace('"', '""') + '"'
+        return f"{quoted(relation.schemaname)}.{quoted(relation.relname)}"
+    return quoted(relation.relname)
 
 
 def _sql(node: Any) -> str | None:
