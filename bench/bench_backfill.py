@@ -31,7 +31,7 @@ from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import connect
 from terrafusion_sync.embedded import database_url
-from terrafusion_sync.migrations.config import VERSIONS_DIR
+from terrafusion_sync.migrations.plumbing.config import VERSIONS_DIR
 from terrafusion_sync.provision import scratch_database
 from terrafusion_sync.settings import load_settings
 

@@ -32,7 +32,7 @@ from bench.timing import report
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.embedded import database_url
-from terrafusion_sync.migrations.config import VERSIONS_DIR
+from terrafusion_sync.migrations.plumbing.config import VERSIONS_DIR
 from terrafusion_sync.provision import derived_name, drop_database, ensure_database
 from terrafusion_sync.settings import child_environ, load_settings
 

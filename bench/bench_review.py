@@ -92,7 +92,6 @@ from sqlalchemy.pool import NullPool
 from bench.bench_review import chain_metadata
 from terrafusion_sync.provision import drop_database, ensure_database
 from terrafusion_sync.migrations import alembic_config as project_config
-
 VERSIONS = Path({versions!r})
 SERVER = make_url({server!r})
 

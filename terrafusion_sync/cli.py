@@ -19,7 +19,7 @@ from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.embedded import database_url
 from terrafusion_sync.errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, TfsyncError, first_line
-from terrafusion_sync.migrations.timeouts import Timeouts
+from terrafusion_sync.migrations.deploy.timeouts import Timeouts
 from terrafusion_sync.settings import (
     Settings,
     debug_requested,
@@ -419,7 +419,7 @@ def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:
-    from terrafusion_sync.migrations import backfill
+    from terrafusion_sync.migrations.backfill import batches as backfill
 
     url = database_url(settings, test=args.test)
     found = run(backfill.read(url))

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.engine import URL
 
-from terrafusion_sync.migrations.config import VERSIONS_DIR
+from terrafusion_sync.migrations.plumbing.config import VERSIONS_DIR
 from terrafusion_sync.migrations.testdb import drop_test_databases
 from terrafusion_sync.provision import derived_name
 from terrafusion_sync.review.seal import manifest_path

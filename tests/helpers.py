@@ -18,7 +18,7 @@ from terrafusion_sync import PACKAGE_DIR, migrations
 from terrafusion_sync.cli import main
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations import history, lock
+from terrafusion_sync.migrations.deploy import history, lock
 from terrafusion_sync.settings import child_environ
 
 SECRET = "s3cret-Pa55"

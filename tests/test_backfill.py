@@ -23,7 +23,8 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations import row_progress, uptodate
+from terrafusion_sync.migrations.backfill import row_progress
+from terrafusion_sync.migrations.deploy import uptodate
 from terrafusion_sync.testing import MigrationRunner
 
 from helpers import (

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from terrafusion_sync.migrations import history
+from terrafusion_sync.migrations.deploy import history
 
 from helpers import (
     APP_TABLES,

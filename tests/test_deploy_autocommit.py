@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
-from terrafusion_sync.migrations import history
+from terrafusion_sync.migrations.deploy import history
 
 from helpers import (
     INITIAL,

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
-from terrafusion_sync.migrations import history, statements
+from terrafusion_sync.migrations.deploy import history
+from terrafusion_sync.migrations.sql import statements
 
 from helpers import (
     INITIAL,

@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations import history
+from terrafusion_sync.migrations.deploy import history
 
 from helpers import (
     INITIAL,

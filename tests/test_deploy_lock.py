@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.database import application_name, connect
-from terrafusion_sync.migrations import history, lock
+from terrafusion_sync.migrations.deploy import history, lock
 
 from helpers import (
     APP_TABLES,

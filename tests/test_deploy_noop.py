@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations import lock
+from terrafusion_sync.migrations.deploy import lock
 
 from helpers import (
     APP_TABLES,

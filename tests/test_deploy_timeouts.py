@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import ConfigError
-from terrafusion_sync.migrations import history
+from terrafusion_sync.migrations.deploy import history
 from terrafusion_sync.settings import load_settings
 
 from helpers import (

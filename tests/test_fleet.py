@@ -26,8 +26,8 @@ from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.cli import main
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations.config import VERSIONS_DIR
-from terrafusion_sync.migrations.history import TABLE_NAME
+from terrafusion_sync.migrations.deploy.history import TABLE_NAME
+from terrafusion_sync.migrations.plumbing.config import VERSIONS_DIR
 from terrafusion_sync.provision import derived_name, drop_database, ensure_database
 from terrafusion_sync.settings import PROJECT_DIR, child_environ
 from terrafusion_sync.testing import TestDatabases

@@ -21,8 +21,8 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations.impact import SEED_ROWS, Impact, Probe, measure_upgrade
-from terrafusion_sync.migrations.steps import Stepper
+from terrafusion_sync.migrations.planning.impact import SEED_ROWS, Impact, Probe, measure_upgrade
+from terrafusion_sync.migrations.plumbing.steps import Stepper
 from terrafusion_sync.review import format_json, review
 
 from helpers import INITIAL, add_revision

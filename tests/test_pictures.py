@@ -24,7 +24,7 @@ from terrafusion_sync import migrations, pictures
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.cli import main
 from terrafusion_sync.core_models import Base
-from terrafusion_sync.migrations.config import script_directory
+from terrafusion_sync.migrations.plumbing.config import script_directory
 from terrafusion_sync.pictures.mermaid import column_type, er_diagram, node_id
 from terrafusion_sync.review import review
 from terrafusion_sync.settings import PROJECT_DIR

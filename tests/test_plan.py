@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations import preflight
+from terrafusion_sync.migrations.planning import preflight
 
 from helpers import INITIAL, add_revision, assert_one_line_error, cli, execute
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from terrafusion_sync.migrations import statements as st
+from terrafusion_sync.migrations.sql import statements as st
 
 
 def test_alter_table_subcommands_are_each_an_action() -> None:

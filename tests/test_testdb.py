@@ -12,9 +12,9 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect, create_engine
 from terrafusion_sync.embedded import database_url
-from terrafusion_sync.migrations import history
-from terrafusion_sync.migrations.checksums import versions_fingerprint
-from terrafusion_sync.migrations.config import VERSIONS_DIR
+from terrafusion_sync.migrations.deploy import history
+from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
+from terrafusion_sync.migrations.plumbing.config import VERSIONS_DIR
 from terrafusion_sync.migrations.testdb import (
     READY_ENV,
     Stamp,

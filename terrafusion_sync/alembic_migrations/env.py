@@ -19,9 +19,9 @@ from sqlalchemy.engine import Connection
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import connect
 from terrafusion_sync.embedded import database_url
-from terrafusion_sync.migrations import environment
-from terrafusion_sync.migrations import ops as _ops  # noqa: F401 - registers op.backfill
-from terrafusion_sync.migrations.history import include_name
+from terrafusion_sync.migrations.backfill import ops as _ops  # noqa: F401 - registers op.backfill
+from terrafusion_sync.migrations.deploy.history import include_name
+from terrafusion_sync.migrations.plumbing import environment
 from terrafusion_sync.settings import load_settings
 
 config = context.config
@@ -34,7 +34,7 @@ def target_metadata() -> MetaData | None:
     """What autogenerate compares with: metadata handed in, else the models.
 
     A run of the migrations core that only applies steps never compares, and skips
-    importing the models (see :mod:`terrafusion_sync.migrations.environment`).
+    importing the models (see :mod:`terrafusion_sync.migrations.plumbing.environment`).
     """
     if environment.skip_models(config):
         return None
@@ -92,8 +92,8 @@ async def run_async_migrations() -> None:
 
 def run_migrations_online() -> None:
     """Run on what a caller handed in (a connection, or an engine: see
-    :func:`~terrafusion_sync.migrations.environment.run_on`), else on a connection made from
-    the settings."""
+    :func:`~terrafusion_sync.migrations.plumbing.environment.run_on`), else on a connection
+    made from the settings."""
     connectable = config.attributes.get("connection")
     if connectable is None:
         run_blocking(run_async_migrations())

@@ -16,8 +16,8 @@ from terrafusion_sync.errors import TfsyncError
 from terrafusion_sync.fleet.fleet_file import Fleet, Member
 from terrafusion_sync.fleet.status import check_target, read_states
 from terrafusion_sync.fleet.upgrade import Options
-from terrafusion_sync.migrations.checksums import versions_fingerprint
-from terrafusion_sync.migrations.config import (
+from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
+from terrafusion_sync.migrations.plumbing.config import (
     alembic_config,
     script_directory,
     versions_dir,

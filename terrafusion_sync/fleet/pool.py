@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
-    from terrafusion_sync.migrations.timeouts import Timeouts
+    from terrafusion_sync.migrations.deploy.timeouts import Timeouts
 
 WORKER_MODULE = "terrafusion_sync.fleet.worker"
 

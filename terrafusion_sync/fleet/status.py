@@ -1,7 +1,7 @@
 """Where every database of the fleet stands: read in parallel, each with a short timeout.
 
 One connection per database, three small reads: the core's one-query up-to-date check
-(:mod:`terrafusion_sync.migrations.uptodate`, what ``make upgrade`` asks first), the
+(:mod:`terrafusion_sync.migrations.deploy.uptodate`, what ``make upgrade`` asks first), the
 revision in ``alembic_version``, and the last successful upgrade in the history table. A
 database that does not answer, or whose revision the files do not know, is a row that
 says so: reading the fleet never stops at one database.
@@ -23,9 +23,9 @@ from sqlalchemy.engine import Connection
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError
 from terrafusion_sync.fleet.fleet_file import Fleet, Member
-from terrafusion_sync.migrations import history, uptodate
-from terrafusion_sync.migrations.checksums import versions_fingerprint
-from terrafusion_sync.migrations.config import (
+from terrafusion_sync.migrations.deploy import history, uptodate
+from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
+from terrafusion_sync.migrations.plumbing.config import (
     alembic_config,
     alembic_errors,
     pending,

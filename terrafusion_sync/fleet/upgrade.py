@@ -38,13 +38,13 @@ from terrafusion_sync.fleet.pool import (
     upgrade_in_worker,
 )
 from terrafusion_sync.fleet.status import READS_AT_ONCE, State, check_target, read_state
-from terrafusion_sync.migrations.checksums import versions_fingerprint
-from terrafusion_sync.migrations.config import (
+from terrafusion_sync.migrations.deploy.timeouts import Timeouts
+from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
+from terrafusion_sync.migrations.plumbing.config import (
     alembic_config,
     script_directory,
     versions_dir,
 )
-from terrafusion_sync.migrations.timeouts import Timeouts
 
 UPGRADED = "upgraded"
 AT_TARGET = "already at target"

@@ -17,7 +17,7 @@ from alembic.config import Config
 from terrafusion_sync import migrations
 from terrafusion_sync.errors import TfsyncError, first_line
 from terrafusion_sync.fleet.pool import Finished, Job, say
-from terrafusion_sync.migrations import runner  # noqa: F401  (loaded by the fork server)
+from terrafusion_sync.migrations.deploy import runner  # noqa: F401  (loaded by the fork server)
 
 
 @functools.cache

@@ -1,7 +1,7 @@
 """The migrations core: every entry point (CLI, nox, make, scripts, pre-commit, tests) calls it.
 
 Its names load their module on first use (PEP 562), so a command imports only what it
-needs: ``tfsync upgrade`` at head answers from :mod:`.uptodate` before Alembic is imported.
+needs: ``tfsync upgrade`` at head answers from :mod:`.deploy.uptodate` before Alembic is imported.
 """
 
 from __future__ import annotations
@@ -10,30 +10,30 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "Status": "commands",
-    "create_initial_revision": "commands",
-    "current_revisions": "commands",
-    "downgrade": "deploy",
-    "downgrade_target": "deploy",
-    "revision": "commands",
-    "status": "commands",
-    "Outcome": "deploy",
-    "upgrade": "deploy",
-    "upgrade_sql": "commands",
-    "alembic_config": "config",
-    "script_directory": "config",
-    "Drift": "drift",
-    "compare_models": "drift",
-    "DataLossError": "guard",
-    "read_history": "history",
-    "Plan": "planning",
-    "plan": "planning",
+    "Status": "plumbing.commands",
+    "create_initial_revision": "plumbing.commands",
+    "current_revisions": "plumbing.commands",
+    "downgrade": "deploy.upgrade",
+    "downgrade_target": "deploy.upgrade",
+    "revision": "plumbing.commands",
+    "status": "plumbing.commands",
+    "Outcome": "outcome",
+    "upgrade": "deploy.upgrade",
+    "upgrade_sql": "plumbing.commands",
+    "alembic_config": "plumbing.config",
+    "script_directory": "plumbing.config",
+    "Drift": "authoring.drift",
+    "compare_models": "authoring.drift",
+    "DataLossError": "deploy.guard",
+    "read_history": "deploy.history",
+    "Plan": "planning.plan",
+    "plan": "planning.plan",
     "Prepared": "testdb",
     "prepare_test_database": "testdb",
-    "Timeouts": "timeouts",
-    "Validation": "validation",
-    "accept": "validation",
-    "validate": "validation",
+    "Timeouts": "deploy.timeouts",
+    "Validation": "deploy.validation",
+    "accept": "deploy.validation",
+    "validate": "deploy.validation",
 }
 _RENAMED = {"read_history": "read"}
 

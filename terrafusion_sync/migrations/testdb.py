@@ -27,9 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from terrafusion_sync.database import connect, quoted
 from terrafusion_sync.errors import MissingDatabaseError
-from terrafusion_sync.migrations.checksums import versions_fingerprint
-from terrafusion_sync.migrations.config import alembic_config, versions_dir
-from terrafusion_sync.migrations.deploy import Report, quiet, upgrade
+from terrafusion_sync.migrations.deploy.upgrade import upgrade
+from terrafusion_sync.migrations.outcome import Report, quiet
+from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
+from terrafusion_sync.migrations.plumbing.config import alembic_config, versions_dir
 from terrafusion_sync.provision import (
     MAINTENANCE_DATABASE,
     derived_name,

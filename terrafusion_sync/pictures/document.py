@@ -17,7 +17,7 @@ from sqlalchemy import MetaData
 
 from terrafusion_sync import VERSIONS_DIR
 from terrafusion_sync.errors import ConfigError
-from terrafusion_sync.migrations.config import versions_dir
+from terrafusion_sync.migrations.plumbing.config import versions_dir
 from terrafusion_sync.pictures.lineage import History, read_history
 from terrafusion_sync.pictures.mermaid import er_diagram, revision_flowchart
 from terrafusion_sync.settings import PROJECT_DIR

@@ -6,7 +6,7 @@ import inspect
 from pathlib import Path
 
 from terrafusion_sync import core_models
-from terrafusion_sync.migrations.drift import Drift
+from terrafusion_sync.migrations.authoring.drift import Drift
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.settings import shown_path
 

@@ -15,8 +15,8 @@ from alembic.config import Config
 from sqlalchemy.engine import URL
 
 from terrafusion_sync.migrations import alembic_config, compare_models, upgrade
-from terrafusion_sync.migrations.config import versions_dir
-from terrafusion_sync.migrations.impact import Impact
+from terrafusion_sync.migrations.planning.impact import Impact
+from terrafusion_sync.migrations.plumbing.config import versions_dir
 from terrafusion_sync.provision import scratch_database
 from terrafusion_sync.review import allow, measured, seal, stairway, structure, unsafe
 from terrafusion_sync.review.drift_findings import drift_finding

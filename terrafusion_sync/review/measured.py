@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from terrafusion_sync.migrations.impact import BLOCKS_WRITES, Impact, Relation
+from terrafusion_sync.migrations.planning.impact import BLOCKS_WRITES, Impact, Relation
 from terrafusion_sync.review import unsafe
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile

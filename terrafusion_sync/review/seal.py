@@ -18,8 +18,8 @@ from pathlib import Path
 from alembic.config import Config
 
 from terrafusion_sync.errors import TfsyncError
-from terrafusion_sync.migrations.checksums import revision_checksum
-from terrafusion_sync.migrations.config import versions_dir
+from terrafusion_sync.migrations.plumbing.checksums import revision_checksum
+from terrafusion_sync.migrations.plumbing.config import versions_dir
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile, read_versions
 from terrafusion_sync.settings import shown_path

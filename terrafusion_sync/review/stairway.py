@@ -3,7 +3,7 @@
 The schema after each downgrade must equal the schema before the upgrade (the downgrade
 leaves no trace); the snapshot covers tables, columns (type, nullability, default),
 indexes, constraints, sequences and enums. All steps run on one connection with the
-revision files loaded once (:class:`~terrafusion_sync.migrations.steps.Stepper`). The first
+revision files loaded once (:class:`~terrafusion_sync.migrations.plumbing.steps.Stepper`). The first
 upgrade of each revision is also measured (locks, rewrites, scans, time), on rows made for
 the tables it touches, at no extra walk.
 """
@@ -20,8 +20,8 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import first_line, raised_at
-from terrafusion_sync.migrations.impact import Impact, Probe, measure_upgrade
-from terrafusion_sync.migrations.steps import Stepper
+from terrafusion_sync.migrations.planning.impact import Impact, Probe, measure_upgrade
+from terrafusion_sync.migrations.plumbing.steps import Stepper
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
 

@@ -25,8 +25,9 @@ from pathlib import Path
 from alembic.config import Config
 
 from terrafusion_sync.errors import TfsyncError, first_line, raised_in
-from terrafusion_sync.migrations import statements, upgrade_sql
-from terrafusion_sync.migrations.config import script_directory
+from terrafusion_sync.migrations import upgrade_sql
+from terrafusion_sync.migrations.plumbing.config import script_directory
+from terrafusion_sync.migrations.sql import statements
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
 from terrafusion_sync.review.rewrites import plain_rewrites

@@ -19,9 +19,9 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
-from terrafusion_sync.migrations import history, lock
-from terrafusion_sync.migrations.checksums import checksum_of
-from terrafusion_sync.migrations.config import (
+from terrafusion_sync.migrations.deploy import history, lock
+from terrafusion_sync.migrations.plumbing.checksums import checksum_of
+from terrafusion_sync.migrations.plumbing.config import (
     alembic_config,
     alembic_errors,
     applied,

@@ -56,7 +56,9 @@ class Timeouts:
 
     def for_revision(self, script: Script) -> tuple[str, str]:
         """``(lock_timeout, statement_timeout)`` for ``script``, its own values first."""
-        from terrafusion_sync.migrations.config import file_name  # Alembic: only with a script
+        from terrafusion_sync.migrations.plumbing.config import (
+            file_name,  # Alembic: only with a script
+        )
 
         module = script.module
         where = f"{script.revision} ({file_name(script)})"
@@ -107,7 +109,7 @@ def is_statement_timeout(exc: BaseException) -> bool:
 
 def busy_table(conn: Connection, statement: str | None) -> str:
     """Which table of ``statement`` another session holds a lock on, and who that is."""
-    from terrafusion_sync.migrations.statements import tables  # pglast: only when needed
+    from terrafusion_sync.migrations.sql.statements import tables  # pglast: only when needed
 
     candidates = tables(statement or "")  # as PostgreSQL's parser reads it
     first = None

@@ -8,8 +8,6 @@ is now.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,34 +15,12 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import VERSIONS_DIR
 from terrafusion_sync.errors import MigrationError
-from terrafusion_sync.migrations import uptodate
-from terrafusion_sync.migrations.timeouts import Timeouts
+from terrafusion_sync.migrations.deploy import uptodate
+from terrafusion_sync.migrations.deploy.timeouts import Timeouts
+from terrafusion_sync.migrations.outcome import Outcome, Report, quiet
 
 if TYPE_CHECKING:
     from alembic.config import Config
-
-Report = Callable[[str], None]
-"""Where progress lines go (``print`` in the CLI)."""
-
-
-def quiet(_: str) -> None:
-    """A reporter that says nothing."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a run did: the revisions applied (or undone), in order, and where it ended."""
-
-    applied: list[str]
-    heads: tuple[str, ...]
-    """The revision(s) the database is at now (empty: base)."""
-
-    def summary(self, verb: str = "applied") -> str:
-        """``applied 2 revision(s); now at X``, or ``already at X: nothing to do``."""
-        where = ", ".join(self.heads) or "base"
-        if not self.applied:
-            return f"already at {where}: nothing to do"
-        return f"{verb} {len(self.applied)} revision(s); now at {where}"
 
 
 async def upgrade(
@@ -123,8 +99,8 @@ async def _run(
     force: bool = False,
 ) -> Outcome:
     # Alembic is imported only now, when there is work to do
-    from terrafusion_sync.migrations import runner
-    from terrafusion_sync.migrations.config import alembic_config
+    from terrafusion_sync.migrations.deploy import runner
+    from terrafusion_sync.migrations.plumbing.config import alembic_config
 
     return await runner.run(
         url,

@@ -29,8 +29,8 @@ from alembic.operations import MigrateOperation, Operations
 
 from terrafusion_sync.database import quoted
 from terrafusion_sync.errors import ConfigError, MigrationError
-from terrafusion_sync.migrations import backfill
-from terrafusion_sync.migrations.environment import recorded_backfills
+from terrafusion_sync.migrations.backfill import batches as backfill
+from terrafusion_sync.migrations.plumbing.environment import recorded_backfills
 from terrafusion_sync.settings import positive_duration
 
 

@@ -99,7 +99,7 @@ class Guard:
             return
         if "drop" not in statement.lower():
             return  # no DROP to parse: most statements are let through without parsing
-        from terrafusion_sync.migrations.statements import drops  # pglast: only for a DROP
+        from terrafusion_sync.migrations.sql.statements import drops  # pglast: only for a DROP
 
         targets = drops(statement)
         if not targets:

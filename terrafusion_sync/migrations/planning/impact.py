@@ -290,7 +290,7 @@ class Probe:
 
     def _origin(self) -> tuple[int | None, bool]:
         """The revision line that sent the statement, and whether ``op.backfill`` did."""
-        from terrafusion_sync.migrations.ops import run_backfill
+        from terrafusion_sync.migrations.backfill.ops import run_backfill
 
         backfill = run_backfill.__code__
         deferred = False

@@ -35,8 +35,8 @@ from sqlalchemy.engine import URL, Connection
 from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, first_line
-from terrafusion_sync.migrations import history, timeouts
-from terrafusion_sync.migrations.deploy import Report
+from terrafusion_sync.migrations.deploy import history, timeouts
+from terrafusion_sync.migrations.outcome import Report
 from terrafusion_sync.settings import seconds
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def validate(conn: Connection, call: Call, where: str) -> Key:
     if not found:
         raise refuse("the table has no primary key, which the batches walk")
     key = Key(tuple(r[0] for r in found), tuple(r[1] for r in found))
-    from terrafusion_sync.migrations.statements import clauses_problem  # pglast: only here
+    from terrafusion_sync.migrations.sql.statements import clauses_problem  # pglast: only here
 
     problem = clauses_problem(call.set_sql, call.where_sql)
     if problem is not None:
@@ -261,7 +261,7 @@ def run_pending(
 def _applied(conn: Connection, scripts: ScriptDirectory) -> set[str]:
     from alembic.runtime.migration import MigrationContext
 
-    from terrafusion_sync.migrations.config import applied
+    from terrafusion_sync.migrations.plumbing.config import applied
 
     heads = MigrationContext.configure(conn).get_current_heads()
     return {script.revision for script in applied(scripts, heads)}
@@ -291,7 +291,7 @@ class _Walk:
         self.label = f"backfill {row.revision} {row.table_name}"
 
     def run(self) -> None:
-        from terrafusion_sync.migrations.row_progress import RowProgress
+        from terrafusion_sync.migrations.backfill.row_progress import RowProgress
 
         conn, row = self.conn, self.row
         started_at, clock = datetime.now(UTC), time.perf_counter()

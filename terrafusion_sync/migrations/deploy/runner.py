@@ -36,8 +36,8 @@ from sqlalchemy.engine import URL, Connection
 from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError, first_line, raised_at
-from terrafusion_sync.migrations import (
-    backfill,
+from terrafusion_sync.migrations.backfill import batches as backfill
+from terrafusion_sync.migrations.deploy import (
     guard,
     history,
     lock,
@@ -45,16 +45,20 @@ from terrafusion_sync.migrations import (
     uptodate,
     validation,
 )
-from terrafusion_sync.migrations.checksums import checksum_of, fingerprint, revision_checksums
-from terrafusion_sync.migrations.commands import offline_sql
-from terrafusion_sync.migrations.config import (
+from terrafusion_sync.migrations.outcome import Outcome, Report
+from terrafusion_sync.migrations.plumbing.checksums import (
+    checksum_of,
+    fingerprint,
+    revision_checksums,
+)
+from terrafusion_sync.migrations.plumbing.commands import offline_sql
+from terrafusion_sync.migrations.plumbing.config import (
     alembic_errors,
     file_name,
     script_directory,
     versions_dir,
 )
-from terrafusion_sync.migrations.deploy import Outcome, Report
-from terrafusion_sync.migrations.steps import planned_steps, run_env
+from terrafusion_sync.migrations.plumbing.steps import planned_steps, run_env
 
 STATEMENT_SHOWN = 160
 
@@ -234,7 +238,7 @@ def _preflight(
             f"({first_line(exc, typed=True)})"
         )
         return
-    from terrafusion_sync.migrations import preflight  # pglast: only with revisions to run
+    from terrafusion_sync.migrations.planning import preflight  # pglast: only with revisions to run
 
     files = {s.revision: file_name(s) for s in scripts.walk_revisions()}
     preflight.refuse(conn, preflight.split(sql), files, limits.statement)

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from terrafusion_sync.database import quoted
 from terrafusion_sync.errors import MigrationError
-from terrafusion_sync.migrations import statements as st
+from terrafusion_sync.migrations.sql import statements as st
 
 COUNT_LIMIT = 10_000
 """Violations are counted up to this many (``10000+``), so a bad table costs no full count."""

@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from terrafusion_sync.migrations.deploy import Report, quiet
+from terrafusion_sync.migrations.outcome import Report, quiet
 
 PLAIN_EVERY = 5.0
 """Seconds between two plain progress lines."""

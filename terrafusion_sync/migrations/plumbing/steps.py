@@ -17,8 +17,8 @@ from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from terrafusion_sync.migrations.config import script_directory
-from terrafusion_sync.migrations.environment import StepCallback, steps_on
+from terrafusion_sync.migrations.plumbing.config import script_directory
+from terrafusion_sync.migrations.plumbing.environment import StepCallback, steps_on
 
 StepFunction = Callable[[Any, MigrationContext], Iterable[RevisionStep]]
 """What Alembic's ``EnvironmentContext(fn=...)`` takes: the steps from the current heads."""
@@ -89,10 +89,10 @@ def run_env(
 
     What ``alembic.command.upgrade`` / ``downgrade`` do, minus reloading the scripts: the
     one place that hands a connection to env.py for a run of steps (see
-    :func:`~terrafusion_sync.migrations.environment.steps_on`); ``on_step`` callbacks run
+    :func:`~terrafusion_sync.migrations.plumbing.environment.steps_on`); ``on_step`` callbacks run
     after each step, inside its transaction; with a ``backfills`` list, ``op.backfill`` leaves
     its batches to the caller and notes its revision there (see
-    :func:`~terrafusion_sync.migrations.environment.recorded_backfills`).
+    :func:`~terrafusion_sync.migrations.plumbing.environment.recorded_backfills`).
     """
     with (
         steps_on(cfg, connection, on_step, backfills=backfills),

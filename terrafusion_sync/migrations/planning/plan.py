@@ -28,26 +28,26 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import first_line
-from terrafusion_sync.migrations import preflight
-from terrafusion_sync.migrations import statements as st
-from terrafusion_sync.migrations.commands import current_revisions, upgrade_sql
-from terrafusion_sync.migrations.config import (
-    alembic_config,
-    file_name,
-    pending,
-    script_directory,
-)
-from terrafusion_sync.migrations.deploy import Report, quiet
-from terrafusion_sync.migrations.impact import (
+from terrafusion_sync.migrations.deploy.timeouts import Timeouts
+from terrafusion_sync.migrations.outcome import Report, quiet
+from terrafusion_sync.migrations.planning import preflight
+from terrafusion_sync.migrations.planning.impact import (
     LOCK_MODES,
     Impact,
     Probe,
     measure_upgrade,
     sizes,
 )
-from terrafusion_sync.migrations.preflight import WillFail
-from terrafusion_sync.migrations.steps import Stepper
-from terrafusion_sync.migrations.timeouts import Timeouts
+from terrafusion_sync.migrations.planning.preflight import WillFail
+from terrafusion_sync.migrations.plumbing.commands import current_revisions, upgrade_sql
+from terrafusion_sync.migrations.plumbing.config import (
+    alembic_config,
+    file_name,
+    pending,
+    script_directory,
+)
+from terrafusion_sync.migrations.plumbing.steps import Stepper
+from terrafusion_sync.migrations.sql import statements as st
 from terrafusion_sync.provision import scratch_database
 
 PLAN_ROWS = 20_000

@@ -1,0 +1,33 @@
+"""What the core's long-running commands exchange: where progress lines go, and what a run did.
+
+It sits beneath every other module of the core, so the deploy, the backfills and the
+planning share these names without importing one another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Report = Callable[[str], None]
+"""Where progress lines go (``print`` in the CLI)."""
+
+
+def quiet(_: str) -> None:
+    """A reporter that says nothing."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run did: the revisions applied (or undone), in order, and where it ended."""
+
+    applied: list[str]
+    heads: tuple[str, ...]
+    """The revision(s) the database is at now (empty: base)."""
+
+    def summary(self, verb: str = "applied") -> str:
+        """``applied 2 revision(s); now at X``, or ``already at X: nothing to do``."""
+        where = ", ".join(self.heads) or "base"
+        if not self.applied:
+            return f"already at {where}: nothing to do"
+        return f"{verb} {len(self.applied)} revision(s); now at {where}"
