@@ -18,7 +18,8 @@ from terrafusion_sync import PACKAGE_DIR, migrations
 from terrafusion_sync.cli import main
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations.deploy import history, lock
+from terrafusion_sync.migrations.deploy import lock
+from terrafusion_sync.migrations.plumbing import tool_tables
 from terrafusion_sync.settings import child_environ
 
 SECRET = "s3cret-Pa55"
@@ -63,7 +64,7 @@ async def tables(url: URL, *, tooling: bool = False) -> set[str]:
     """The tables of ``url``: the application's, or with ``tooling`` also Alembic's and ours."""
     async with connect(url) as conn:
         found = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-    return found if tooling else found - {"alembic_version", *history.TOOL_TABLES}
+    return found if tooling else found - {"alembic_version", *tool_tables.TOOL_TABLES}
 
 
 REVISION = '''"""{doc}"""

@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect, create_engine
 from terrafusion_sync.embedded import database_url
-from terrafusion_sync.migrations.deploy import history
+from terrafusion_sync.migrations.plumbing import tool_tables
 from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
 from terrafusion_sync.migrations.plumbing.config import VERSIONS_DIR
 from terrafusion_sync.migrations.testdb import (
@@ -105,7 +105,7 @@ async def test_a_test_database_moved_off_head_is_rebuilt(own_test_url: URL, vers
     cfg = migrations.alembic_config(versions_dir=versions)
     await migrations.prepare_test_database(own_test_url, cfg=cfg)
     await migrations.downgrade(own_test_url, "base", cfg=cfg)
-    assert await tables(own_test_url, tooling=True) == {"alembic_version", *history.TOOL_TABLES}
+    assert await tables(own_test_url, tooling=True) == {"alembic_version", *tool_tables.TOOL_TABLES}
 
     again = await migrations.prepare_test_database(own_test_url, cfg=cfg)
     assert again.rebuilt

@@ -20,8 +20,8 @@ from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import connect
 from terrafusion_sync.embedded import database_url
 from terrafusion_sync.migrations.backfill import ops as _ops  # noqa: F401 - registers op.backfill
-from terrafusion_sync.migrations.deploy.history import include_name
 from terrafusion_sync.migrations.plumbing import environment
+from terrafusion_sync.migrations.plumbing.tool_tables import include_name
 from terrafusion_sync.settings import load_settings
 
 config = context.config

@@ -24,14 +24,14 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError
 from terrafusion_sync.fleet.fleet_file import Fleet, Member
 from terrafusion_sync.migrations.deploy import history, uptodate
+from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
 from terrafusion_sync.migrations.plumbing.config import (
     alembic_config,
-    alembic_errors,
-    pending,
     script_directory,
     versions_dir,
 )
+from terrafusion_sync.migrations.plumbing.revisions import pending
 
 READS_AT_ONCE = 16
 """Databases read at the same time (each read is one short connection)."""

@@ -10,7 +10,8 @@ from pathlib import Path
 from alembic.config import Config
 from alembic.util import to_tuple
 
-from terrafusion_sync.migrations.plumbing.config import alembic_errors, script_directory
+from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
+from terrafusion_sync.migrations.plumbing.config import script_directory
 
 __all__ = ["History", "Revision", "read_history"]
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations.deploy.history import include_name
+from terrafusion_sync.migrations.plumbing.tool_tables import include_name
 
 
 @dataclass(frozen=True)

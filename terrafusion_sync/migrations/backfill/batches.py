@@ -37,12 +37,13 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, first_line
 from terrafusion_sync.migrations.deploy import history, timeouts
 from terrafusion_sync.migrations.outcome import Report
+from terrafusion_sync.migrations.plumbing import tool_tables
 from terrafusion_sync.settings import seconds
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
-table = history.backfill_table
+table = tool_tables.backfill_table
 FIRST_BATCH = 1000
 """Rows in a backfill's first batch; the target time sizes every later one."""
 MAX_BATCH = 100_000
@@ -184,7 +185,9 @@ def record(conn: Connection, revision: str, call: Call, key: Key) -> None:
         **values,
     )
     conn.execute(
-        stmt.on_conflict_do_update(constraint=f"uq_{history.BACKFILL_TABLE_NAME}_call", set_=values)
+        stmt.on_conflict_do_update(
+            constraint=f"uq_{tool_tables.BACKFILL_TABLE_NAME}_call", set_=values
+        )
     )
 
 
@@ -261,7 +264,7 @@ def run_pending(
 def _applied(conn: Connection, scripts: ScriptDirectory) -> set[str]:
     from alembic.runtime.migration import MigrationContext
 
-    from terrafusion_sync.migrations.plumbing.config import applied
+    from terrafusion_sync.migrations.plumbing.revisions import applied
 
     heads = MigrationContext.configure(conn).get_current_heads()
     return {script.revision for script in applied(scripts, heads)}

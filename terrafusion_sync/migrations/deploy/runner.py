@@ -46,18 +46,16 @@ from terrafusion_sync.migrations.deploy import (
     validation,
 )
 from terrafusion_sync.migrations.outcome import Outcome, Report
+from terrafusion_sync.migrations.plumbing import tool_tables
+from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.checksums import (
     checksum_of,
     fingerprint,
     revision_checksums,
 )
 from terrafusion_sync.migrations.plumbing.commands import offline_sql
-from terrafusion_sync.migrations.plumbing.config import (
-    alembic_errors,
-    file_name,
-    script_directory,
-    versions_dir,
-)
+from terrafusion_sync.migrations.plumbing.config import script_directory, versions_dir
+from terrafusion_sync.migrations.plumbing.revisions import file_name
 from terrafusion_sync.migrations.plumbing.steps import planned_steps, run_env
 
 STATEMENT_SHOWN = 160
@@ -171,7 +169,7 @@ def migrate(
     try:
         if upgrading and not force:
             _preflight(conn, cfg, scripts, target, limits, report)
-        history.ensure_table(conn)
+        tool_tables.ensure_table(conn)
         validation.refuse_changed(conn, scripts, checksums)
         conn.commit()
         if upgrading:  # a killed run's backfills finish before any new revision runs

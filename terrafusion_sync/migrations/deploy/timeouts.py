@@ -56,9 +56,8 @@ class Timeouts:
 
     def for_revision(self, script: Script) -> tuple[str, str]:
         """``(lock_timeout, statement_timeout)`` for ``script``, its own values first."""
-        from terrafusion_sync.migrations.plumbing.config import (
-            file_name,  # Alembic: only with a script
-        )
+        # Alembic: only with a script
+        from terrafusion_sync.migrations.plumbing.revisions import file_name
 
         module = script.module
         where = f"{script.revision} ({file_name(script)})"

@@ -30,8 +30,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations.deploy.history import state_table, table
 from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
+from terrafusion_sync.migrations.plumbing.tool_tables import history_table as table
+from terrafusion_sync.migrations.plumbing.tool_tables import state_table
 
 # Arrays go over the wire as text[]: asyncpg decodes it natively, where a varchar[] (what
 # alembic_version's column gives) costs a type introspection query, 15-20 ms, per process.

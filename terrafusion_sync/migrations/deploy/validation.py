@@ -20,13 +20,10 @@ from sqlalchemy.engine import URL, Connection
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.deploy import history, lock
+from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.checksums import checksum_of
-from terrafusion_sync.migrations.plumbing.config import (
-    alembic_config,
-    alembic_errors,
-    applied,
-    script_directory,
-)
+from terrafusion_sync.migrations.plumbing.config import alembic_config, script_directory
+from terrafusion_sync.migrations.plumbing.revisions import applied
 
 
 @dataclass(frozen=True)

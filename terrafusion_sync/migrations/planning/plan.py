@@ -40,12 +40,8 @@ from terrafusion_sync.migrations.planning.impact import (
 )
 from terrafusion_sync.migrations.planning.preflight import WillFail
 from terrafusion_sync.migrations.plumbing.commands import current_revisions, upgrade_sql
-from terrafusion_sync.migrations.plumbing.config import (
-    alembic_config,
-    file_name,
-    pending,
-    script_directory,
-)
+from terrafusion_sync.migrations.plumbing.config import alembic_config, script_directory
+from terrafusion_sync.migrations.plumbing.revisions import file_name, pending
 from terrafusion_sync.migrations.plumbing.steps import Stepper
 from terrafusion_sync.migrations.sql import statements as st
 from terrafusion_sync.provision import scratch_database

@@ -23,13 +23,13 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
+from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.config import (
     alembic_config,
-    alembic_errors,
-    pending,
     script_directory,
     versions_dir,
 )
+from terrafusion_sync.migrations.plumbing.revisions import pending
 from terrafusion_sync.migrations.plumbing.steps import planned_steps
 
 T = TypeVar("T")

@@ -1,0 +1,32 @@
+"""Which revisions: those an upgrade would apply, those a database has applied, and a
+revision's file name for messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from alembic.script import Script, ScriptDirectory
+
+from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
+
+
+def file_name(script: Script) -> str:
+    """The name of a revision's file, for messages (its id when it has no file)."""
+    return Path(script.path).name if script.path else script.revision
+
+
+def pending(scripts: ScriptDirectory, target: Any, current: Sequence[str]) -> list[Script]:
+    """The revisions an upgrade from ``current`` to ``target`` (an id, ``head``, or the
+    heads) would apply, oldest first."""
+    with alembic_errors():
+        return list(reversed(list(scripts.iterate_revisions(target, tuple(current)))))
+
+
+def applied(scripts: ScriptDirectory, current: Sequence[str]) -> list[Script]:
+    """The revisions a database at ``current`` has applied, oldest first."""
+    if not current:
+        return []
+    with alembic_errors():
+        return list(reversed(list(scripts.iterate_revisions(tuple(current), "base"))))

@@ -1,0 +1,106 @@
+"""The tooling's own tables, next to ``alembic_version``, declared in one place.
+
+- ``tfsync_migration_history``: one row for every step run or refused (:mod:`..deploy.history`);
+- ``tfsync_migration_state``: one row, the files an upgrade last found the database at head
+  of (:mod:`..deploy.uptodate`);
+- ``tfsync_backfill``: the progress of every ``op.backfill`` (:mod:`..backfill.batches`).
+
+Like ``alembic_version`` they belong to the tooling, not to the models: autogenerate and the
+drift check leave them out (:func:`include_name`). One query creates whichever are missing
+(:func:`ensure_table`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection
+
+HISTORY_TABLE_NAME = "tfsync_migration_history"
+
+metadata = sa.MetaData()
+history_table = sa.Table(
+    HISTORY_TABLE_NAME,
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("revision", sa.String(64), nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),  # upgrade, downgrade, accept
+    sa.Column("checksum", sa.String(80)),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("duration_s", sa.Float, nullable=False),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Column("db_user", sa.Text, nullable=False, server_default=sa.text("current_user")),
+    sa.Column("host", sa.Text, nullable=False),
+    sa.Column("application", sa.Text),
+)
+_ORDER = sa.Index(f"ix_{HISTORY_TABLE_NAME}_revision", history_table.c.revision, history_table.c.id)
+
+STATE_TABLE_NAME = "tfsync_migration_state"
+state_table = sa.Table(
+    STATE_TABLE_NAME,
+    metadata,
+    sa.Column("id", sa.Boolean, primary_key=True),  # always true: one row
+    sa.Column("fingerprint", sa.String(80), nullable=False),
+    sa.Column("heads", ARRAY(sa.Text), nullable=False),  # text[]: asyncpg knows it (see uptodate)
+    sa.Column("history_id", sa.BigInteger),
+    sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("id", name=f"ck_{STATE_TABLE_NAME}_one_row"),
+)
+
+BACKFILL_TABLE_NAME = "tfsync_backfill"
+backfill_table = (
+    sa.Table(  # one row per op.backfill of an applied revision (see backfill/batches.py)
+        BACKFILL_TABLE_NAME,
+        metadata,
+        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+        sa.Column("revision", sa.String(64), nullable=False),
+        sa.Column("table_name", sa.Text, nullable=False),
+        sa.Column("set_sql", sa.Text, nullable=False),
+        sa.Column("where_sql", sa.Text, nullable=False),
+        sa.Column("key_columns", ARRAY(sa.Text), nullable=False),
+        sa.Column("key_types", ARRAY(sa.Text), nullable=False),
+        sa.Column("batch_time_ms", sa.Integer),  # None: TFSYNC_BACKFILL_BATCH_TIME
+        sa.Column("state", sa.String(16), nullable=False),  # pending, running, failed, done
+        sa.Column("last_key", ARRAY(sa.Text)),  # the last key of the last committed batch
+        sa.Column("rows_walked", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("rows_changed", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("rows_estimate", sa.BigInteger),
+        sa.Column("batches", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("batch_size", sa.Integer),
+        sa.Column("seconds", sa.Float, nullable=False, server_default="0"),
+        sa.Column("error", sa.Text),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True)),
+        sa.Column("finished_at", sa.DateTime(timezone=True)),
+        sa.UniqueConstraint(
+            "revision", "table_name", "set_sql", "where_sql", name=f"uq_{BACKFILL_TABLE_NAME}_call"
+        ),
+    )
+)
+
+TOOL_TABLES = frozenset(metadata.tables)
+"""The tooling's own tables, besides ``alembic_version``."""
+
+
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+    """For Alembic's ``include_name``: leave the tooling's tables out of autogenerate."""
+    return not (type_ == "table" and name in TOOL_TABLES)
+
+
+_MISSING = sa.text("SELECT n FROM unnest(CAST(:names AS text[])) AS n WHERE to_regclass(n) IS NULL")
+
+
+def ensure_table(conn: Connection) -> None:
+    """Create the tooling's tables if missing (call it holding the migration lock).
+
+    One query finds which are missing: ``create_all``'s own check reflects each table in
+    turn, which costs more than creating them, on every run.
+    """
+    missing = conn.execute(_MISSING, {"names": list(metadata.tables)}).scalars().all()
+    if missing:
+        metadata.create_all(conn, [metadata.tables[name] for name in missing], checkfirst=False)
