@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, Connection
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations.deploy import history
+from terrafusion_sync.migrations.plumbing import tool_tables
 
 from helpers import (
     INITIAL,
@@ -34,7 +35,7 @@ async def test_history_rows_keep_any_text_exactly(scratch_url: URL) -> None:
     row |= {"finished_at": started, "duration_s": 0.123456789}
 
     def write(conn: Connection) -> None:
-        history.ensure_table(conn)
+        tool_tables.ensure_table(conn)
         conn.commit()
         history.record(conn, revision="outside", error=awkward, **row)  # begins its own
         conn.commit()
@@ -57,7 +58,7 @@ async def test_a_missing_tooling_table_is_created_and_history_kept(
     cfg = migrations.alembic_config(versions_dir=versions)
     assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == [INITIAL]
     # a database an earlier version of the tooling ran
-    await execute(scratch_url, f"DROP TABLE {history.STATE_TABLE_NAME}")
+    await execute(scratch_url, f"DROP TABLE {tool_tables.STATE_TABLE_NAME}")
     add_revision(versions, "e3000000000e", INITIAL, "pass")
     assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == ["e3000000000e"]
     assert [e.revision for e in await migrations.read_history(scratch_url)] == [
@@ -65,4 +66,4 @@ async def test_a_missing_tooling_table_is_created_and_history_kept(
         "e3000000000e",
     ]
     assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == []  # the state row is back
-    assert len(await rows(scratch_url, f"SELECT 1 FROM {history.STATE_TABLE_NAME}")) == 1
+    assert len(await rows(scratch_url, f"SELECT 1 FROM {tool_tables.STATE_TABLE_NAME}")) == 1

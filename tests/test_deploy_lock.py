@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.database import application_name, connect
-from terrafusion_sync.migrations.deploy import history, lock
+from terrafusion_sync.migrations.deploy import history, lock, runner
 
 from helpers import (
     APP_TABLES,
@@ -75,7 +75,7 @@ async def test_second_runner_waits_names_the_holder_then_finds_nothing_to_do(
         # the holder does the work while the other waits
         cfg = migrations.alembic_config()
         await holder.run_sync(
-            lambda c: migrations.runner.migrate(
+            lambda c: runner.migrate(
                 c, cfg, "head", upgrading=True, limits=migrations.Timeouts(), report=print
             )
         )

@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations.deploy import lock
+from terrafusion_sync.migrations.plumbing import commands
 
 from helpers import (
     APP_TABLES,
@@ -110,9 +111,7 @@ async def test_noop_check_gives_way_when_files_or_database_moved(
     assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == ["e2000000000e"]
 
     # moved back behind the tooling's back: plain Alembic writes no history
-    await migrations.commands.run_on(
-        scratch_url, cfg, lambda _: alembic_command.downgrade(cfg, INITIAL)
-    )
+    await commands.run_on(scratch_url, cfg, lambda _: alembic_command.downgrade(cfg, INITIAL))
     assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == ["e2000000000e"]
 
     # an applied file edited, its change accepted, then the edit undone: the undoing is a
