@@ -23,6 +23,10 @@ upgrade: $(VENV)/.bootstrapped  ## Bring the database to head (REV=<rev> for ano
 revision: $(VENV)/.bootstrapped  ## Autogenerate a revision from the models: make revision M="add owner email"
 	$(NOX) -s revision -- "$(M)"
 
+.PHONY: init
+init: $(VENV)/.bootstrapped  ## Autogenerate the initial revision, only when versions/ is empty
+	$(NOX) -s init
+
 .PHONY: downgrade
 downgrade: $(VENV)/.bootstrapped  ## Step back to REV (required): make downgrade REV=-1
 	$(NOX) -s downgrade -- $(REV)

@@ -51,6 +51,13 @@ def revision(session: nox.Session) -> None:
     tfsync(session, "revision", *session.posargs)
 
 
+@nox.session(default=False)
+def init(session: nox.Session) -> None:
+    """Autogenerate the initial revision, only when versions/ is empty."""
+    install(session, "lint")
+    tfsync(session, "init", *session.posargs)
+
+
 @nox.session
 def test(session: nox.Session) -> None:
     """Bring the test database to head, then run pytest (arguments after -- go to pytest)."""

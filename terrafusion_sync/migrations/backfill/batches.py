@@ -113,6 +113,16 @@ class Status:
         """Rows walked per second of batches run."""
         return self.rows_walked / self.seconds if self.seconds else 0.0
 
+    def describe(self) -> str:
+        """One line of ``make backfills``: rows done of the estimate, batches, rate, state."""
+        total = f" of ~{self.rows_estimate:,}" if self.rows_estimate is not None else ""
+        error = f"  {self.error}" if self.error else ""
+        return (
+            f"{self.revision}  {self.table}  {self.state:<7} {self.rows_walked:,}{total} rows "
+            f"walked, {self.rows_changed:,} changed, {self.batches:,} batches, "
+            f"{self.rate:,.0f} rows/s{error}"
+        )
+
 
 _PRIMARY_KEY = sa.text(
     "SELECT quote_ident(a.attname), format_type(a.atttypid, a.atttypmod)"

@@ -44,6 +44,17 @@ class Entry:
     host: str
     application: str | None
 
+    def describe(self) -> str:
+        """One line of ``make history``: when, what, how long, who, checksum, result."""
+        result = "ok" if self.success else f"FAILED: {self.error}"
+        if self.note:
+            result += f" ({self.note})"
+        return (
+            f"{self.started_at:%Y-%m-%d %H:%M:%S} UTC  {self.direction:<9} {self.revision}  "
+            f"{self.duration_s:7.2f} s  {self.db_user}@{self.host}  "
+            f"{(self.checksum or '')[:19]}  {result}"
+        )
+
 
 def exists(conn: Connection) -> bool:
     """True when the database has a history table."""

@@ -53,6 +53,18 @@ class Validation:
     mismatches: list[Mismatch] = field(default_factory=list)
     unrecorded: list[str] = field(default_factory=list)
 
+    def describe_lines(self) -> list[str]:
+        """Each changed file, those applied before the history existed, then a count."""
+        lines = [f"changed: {mismatch.describe()}" for mismatch in self.mismatches]
+        if self.unrecorded:
+            unrecorded = ", ".join(self.unrecorded)
+            lines.append(f"not recorded (applied before the history existed): {unrecorded}")
+        lines.append(
+            f"{len(self.mismatches)} changed of {len(self.checked)} applied revision(s) "
+            "with a recorded checksum"
+        )
+        return lines
+
 
 def check(
     conn: Connection, scripts: ScriptDirectory, checksums: Mapping[Path, str] | None = None

@@ -130,6 +130,23 @@ class Plan:
     measured: str = ""
     """How locks and times were known: measured on a scratch database, or why not."""
 
+    def describe_lines(self, where: str, target: str) -> list[str]:
+        """The plan as ``make plan`` prints it, before the SQL: ``where`` names the database."""
+        at = ", ".join(self.current) or "base"
+        lines = [f"plan for {where}: at {at}, target {target}"]
+        if not self.revisions:
+            return [*lines, "nothing to do: no revision would run"]
+        lines.append(f"{len(self.revisions)} revision(s) would run, each in its own transaction:")
+        for planned in self.revisions:
+            lines.append(f"  {planned.describe()}")
+            lines += [f"    {table.describe()}" for table in planned.tables]
+            lines += [f"    will fail: {f.table}: {f.reason}" for f in planned.will_fail]
+        return [
+            *lines,
+            f"({self.measured})",
+            "-- their SQL (offline rendering); nothing was changed",
+        ]
+
     def as_json(self, database: str, target: str) -> dict[str, Any]:
         """``{"database", "current", "target", "revisions": [...]}`` for tools."""
         return {

@@ -48,6 +48,17 @@ class Status:
         """True when every head is applied and nothing else is."""
         return set(self.current) == set(self.heads)
 
+    def describe_lines(self) -> list[str]:
+        """``current:``, ``head:`` and ``pending:`` lines, as ``tfsync status`` prints them."""
+        lines = [
+            f"current: {', '.join(self.current) or 'base (empty)'}",
+            f"head:    {', '.join(self.heads) or '(no revisions)'}",
+        ]
+        if not self.pending:
+            return [*lines, "pending: none, the database is at head"]
+        lines.append(f"pending: {len(self.pending)}")
+        return lines + [f"  {script.revision}  {script.doc}" for script in self.pending]
+
 
 async def run_on(url: URL, cfg: Config, fn: Callable[[Connection], T]) -> T:
     """Run ``fn`` with a synchronous connection to ``url`` that Alembic will use."""

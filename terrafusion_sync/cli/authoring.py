@@ -1,0 +1,46 @@
+"""``tfsync revision`` and ``tfsync init``: writing revisions from the models."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from terrafusion_sync import migrations
+from terrafusion_sync.cli.common import alembic_config, command, run, say
+from terrafusion_sync.embedded import database_url
+from terrafusion_sync.errors import EXIT_OK
+from terrafusion_sync.settings import Settings, shown_path
+
+
+def register(commands: Any) -> None:
+    """``revision`` and ``init``."""
+    sub = command(
+        commands,
+        "revision",
+        "Autogenerate a revision from the models (database must be at head).",
+        cmd_revision,
+    )
+    sub.add_argument("message", nargs="?", default="", help="what the revision changes")
+    sub.add_argument(
+        "--empty",
+        action="store_true",
+        help="write a blank revision to fill in by hand (no autogenerate)",
+    )
+    command(
+        commands, "init", "Autogenerate the initial revision when versions/ is empty.", cmd_init
+    )
+
+
+def cmd_revision(settings: Settings, args: argparse.Namespace) -> int:
+    url = None if args.empty else database_url(settings)
+    cfg = alembic_config(settings)
+    path = run(migrations.revision(url, args.message, empty=args.empty, cfg=cfg))
+    say(f"wrote {shown_path(path)}" if path else "no revision written")
+    return EXIT_OK
+
+
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    cfg = alembic_config(settings)
+    path = run(migrations.create_initial_revision(database_url(settings), cfg=cfg))
+    say(f"wrote {shown_path(path)}" if path else "no revision written")
+    return EXIT_OK

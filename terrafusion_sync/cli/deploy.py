@@ -1,0 +1,114 @@
+"""``tfsync upgrade`` (and ``--plan``) and ``tfsync downgrade``: the safe deploy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from terrafusion_sync import migrations
+from terrafusion_sync.cli.common import (
+    alembic_config,
+    command,
+    describe_target,
+    fail,
+    force_flag,
+    format_option,
+    plan_flag,
+    quiet_progress,
+    revision_argument,
+    run,
+    say,
+    say_all,
+    test_flag,
+)
+from terrafusion_sync.embedded import database_url
+from terrafusion_sync.errors import EXIT_OK
+from terrafusion_sync.migrations.deploy.timeouts import Timeouts
+from terrafusion_sync.settings import Settings, mask_url
+
+
+def register(commands: Any) -> None:
+    """``upgrade`` and ``downgrade``."""
+    sub = command(
+        commands,
+        "upgrade",
+        "Bring the database to head (or REV), showing each revision applied.",
+        cmd_upgrade,
+    )
+    revision_argument(sub)
+    plan_flag(
+        sub,
+        "what would run, per table: lock, rewrite, scan, size here, estimated lock time, "
+        "and what would fail on the rows there; change nothing",
+    )
+    format_option(sub, "for --plan")
+    force_flag(sub, "run even when a revision would fail on the rows there (refused otherwise)")
+    test_flag(sub)
+
+    sub = command(
+        commands,
+        "downgrade",
+        "Step the database back to REV (required: -1, an id, or base).",
+        cmd_downgrade,
+    )
+    revision_argument(sub, default="", help_="where to step back to: -1, an id, or base")
+    sub.add_argument(
+        "--allow-data-loss",
+        action="store_true",
+        help="drop tables and columns even when they hold rows (refused otherwise)",
+    )
+    test_flag(sub)
+
+
+def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    if args.format == "json" and not args.plan:
+        fail("--format json goes with --plan (see `tfsync upgrade --help`)")
+    url = database_url(settings, test=args.test)
+    limits = Timeouts.from_settings(settings)
+    if args.plan:
+        progress = say if args.format == "text" else quiet_progress
+        plan = run(
+            migrations.plan(
+                url, args.revision, cfg=alembic_config(settings), limits=limits, report=progress
+            )
+        )
+        if args.format == "json":
+            say(json.dumps(plan.as_json(mask_url(url), args.revision), indent=2))
+            return EXIT_OK
+        say_all(plan.describe_lines(describe_target(settings, url, args.test), args.revision))
+        if plan.revisions:
+            sys.stdout.write(plan.sql)
+        return EXIT_OK
+    say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}")
+    outcome = run(
+        migrations.upgrade(
+            url,
+            args.revision,
+            versions_dir=settings.versions_dir,
+            report=say,
+            limits=limits,
+            force=args.force,
+        )
+    )
+    say(outcome.summary("applied"))
+    return EXIT_OK
+
+
+def cmd_downgrade(settings: Settings, args: argparse.Namespace) -> int:
+    target = migrations.downgrade_target(args.revision)
+    url = database_url(settings, test=args.test)
+    say(f"downgrading {describe_target(settings, url, args.test)} to {target}")
+    outcome = run(
+        migrations.downgrade(
+            url,
+            target,
+            versions_dir=settings.versions_dir,
+            report=say,
+            limits=Timeouts.from_settings(settings),
+            allow_data_loss=args.allow_data_loss,
+        )
+    )
+    say(outcome.summary("undid"))
+    return EXIT_OK

@@ -1,0 +1,120 @@
+"""``tfsync fleet status`` and ``tfsync fleet upgrade [--plan]``: every database of a fleet file."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from terrafusion_sync.cli.common import (
+    command,
+    fleet_options,
+    force_flag,
+    group,
+    plan_flag,
+    revision_argument,
+    run,
+)
+from terrafusion_sync.errors import EXIT_FINDINGS, EXIT_OK
+from terrafusion_sync.migrations.deploy.timeouts import Timeouts
+from terrafusion_sync.settings import Settings, shown_path
+
+if TYPE_CHECKING:
+    from terrafusion_sync.fleet.fleet_file import Fleet
+
+
+def register(commands: Any) -> None:
+    """``fleet status`` and ``fleet upgrade``."""
+    fleet = group(
+        commands, "fleet", "Every database of the fleet file (fleet.toml) at once: status, upgrade."
+    )
+    sub = command(
+        fleet,
+        "status",
+        "One row per database: reachable or why not, revision, pending, last upgrade.",
+        cmd_fleet_status,
+    )
+    fleet_options(sub)
+
+    sub = command(
+        fleet,
+        "upgrade",
+        "Upgrade every database: canaries first, then N at a time; a summary at the end.",
+        cmd_fleet_upgrade,
+    )
+    revision_argument(sub)
+    fleet_options(sub)
+    sub.add_argument(
+        "--jobs", "-j", type=int, metavar="N", help="databases at once (default: the file's jobs)"
+    )
+    sub.add_argument(
+        "--canary",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="upgrade NAME first, alone; nothing else starts unless every canary succeeds "
+        "(repeatable; default: the file's canaries)",
+    )
+    sub.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="after a failure, go on starting the other databases",
+    )
+    plan_flag(sub, "per database, what would run and do there (as upgrade --plan); change nothing")
+    force_flag(
+        sub, "upgrade even where a revision would fail on the rows there (refused otherwise)"
+    )
+
+
+def load_fleet(settings: Settings, args: argparse.Namespace) -> Fleet:
+    """The fleet file of ``--fleet``, else ``TFSYNC_FLEET``, with ``${VAR}`` expanded."""
+    from terrafusion_sync.fleet.fleet_file import load_fleet as load
+    from terrafusion_sync.settings import environment_values
+
+    return load(args.fleet or settings.fleet_file, environment_values())
+
+
+def cmd_fleet_status(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync.fleet import display
+    from terrafusion_sync.fleet.status import status_of
+
+    fleet = load_fleet(settings, args)
+    states = run(status_of(fleet, fleet.select(args.only), settings.versions_dir))
+    display.print_status(display.console(), states, fleet.mask)
+    return EXIT_FINDINGS if any(s.problem for s in states) else EXIT_OK
+
+
+def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync.fleet import display, pool
+    from terrafusion_sync.fleet.fleet_file import positive_jobs
+
+    fleet = load_fleet(settings, args)
+    members = fleet.select(args.only)
+    canaries = fleet.canaries_among(members, args.canary)
+    jobs = fleet.jobs if args.jobs is None else positive_jobs(args.jobs, "--jobs")
+    if not args.plan:
+        pool.start_early()  # the workers' imports, while this process reads the databases
+    from terrafusion_sync.fleet.plan import plan_fleet
+    from terrafusion_sync.fleet.upgrade import Options, upgrade_fleet
+
+    options = Options(
+        target=args.revision,
+        jobs=jobs,
+        keep_going=args.keep_going,
+        versions_dir=settings.versions_dir,
+        limits=Timeouts.from_settings(settings),
+        force=args.force,
+    )
+    out = display.console()
+    if args.plan:
+        plans = run(plan_fleet(fleet, members, options))
+        display.print_plans(out, plans, fleet.mask)
+        return EXIT_FINDINGS if any(p.problem or p.will_fail for p in plans) else EXIT_OK
+    title = (
+        f"upgrading {len(members)} database(s) of {shown_path(fleet.path)} to {args.revision}, "
+        f"{jobs} at a time"
+        + (f", canaries first: {', '.join(c.name for c in canaries)}" if canaries else "")
+    )
+    live = display.Progress(out, fleet.mask, title)
+    results = run(upgrade_fleet(fleet, members, canaries, options, live))
+    display.print_summary(out, results, fleet.mask)
+    return EXIT_OK if all(r.at_target for r in results) else EXIT_FINDINGS
