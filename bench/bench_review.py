@@ -29,7 +29,7 @@ from bench.chain import fresh, plain_alembic_project, write_chain
 from bench.timing import report, timed
 from terrafusion_sync.embedded import database_url
 from terrafusion_sync.provision import drop_database
-from terrafusion_sync.review.unsafe import squawk_binary
+from terrafusion_sync.review.squawk import squawk_binary
 from terrafusion_sync.settings import PROJECT_DIR, child_environ, load_settings
 
 CHAIN_LENGTH = int(os.environ.get("BENCH_CHAIN_LENGTH", "40"))

@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import migrations
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.review import review
-from terrafusion_sync.review.drift_findings import ONLY_IN_MODELS
+from terrafusion_sync.review.codes import ONLY_IN_MODELS
 
 from helpers import APP_TABLES, INITIAL, models, run_process, tables
 
@@ -145,7 +145,7 @@ async def test_review_names_table_and_column_of_unmigrated_model_change(
     assert revisions >= 1
     assert [(f.code, f.path) for f in findings] == [
         ("TF601", "docs/schema.md"),  # and its picture lags behind the models too
-        (ONLY_IN_MODELS, "terrafusion_sync/core_models.py"),
+        (ONLY_IN_MODELS.code, "terrafusion_sync/core_models.py"),
     ]
     assert "property_operational.owner_email" in findings[1].message
 

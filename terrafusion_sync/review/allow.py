@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
-
-ALLOW_WITHOUT_REASON = "TF002"
 
 
 def apply_allows(findings: list[Finding], revisions: list[RevisionFile]) -> list[Finding]:
@@ -21,9 +20,9 @@ def apply_allows(findings: list[Finding], revisions: list[RevisionFile]) -> list
                     Finding(
                         rev.shown,
                         allow.line,
-                        ALLOW_WITHOUT_REASON,
+                        codes.ALLOW_WITHOUT_REASON.code,
                         f"allow {', '.join(allow.codes)} gives no reason, so it accepts nothing",
-                        "say why after two dashes: # review: allow CODE -- reason",
+                        codes.ALLOW_WITHOUT_REASON.hint(),
                     )
                 )
     kept = [f for f in findings if f.code not in accepted.get(f.path, set())]

@@ -7,12 +7,9 @@ from pathlib import Path
 
 from terrafusion_sync import core_models
 from terrafusion_sync.migrations.authoring.drift import Drift
+from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.settings import shown_path
-
-ONLY_IN_MODELS = "TF201"
-ONLY_IN_MIGRATIONS = "TF202"
-MODELS_DIFFER = "TF203"
 
 
 def drift_finding(drift: Drift) -> Finding:
@@ -22,24 +19,24 @@ def drift_finding(drift: Drift) -> Finding:
         return Finding(
             path,
             line,
-            ONLY_IN_MODELS,
+            codes.ONLY_IN_MODELS.code,
             f"{drift.description}: no revision creates it",
-            'generate one: make revision M="..."',
+            codes.ONLY_IN_MODELS.hint(),
         )
     if drift.side == "migrations":
         return Finding(
             path,
             line,
-            ONLY_IN_MIGRATIONS,
+            codes.ONLY_IN_MIGRATIONS.code,
             f"{drift.description}: the models do not reflect a revision",
-            "update the model, or remove the revision if it is not yet deployed",
+            codes.ONLY_IN_MIGRATIONS.hint(),
         )
     return Finding(
         path,
         line,
-        MODELS_DIFFER,
+        codes.MODELS_DIFFER.code,
         drift.description,
-        'align the model, or generate a revision: make revision M="..."',
+        codes.MODELS_DIFFER.hint(),
     )
 
 

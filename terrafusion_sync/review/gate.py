@@ -18,12 +18,13 @@ from terrafusion_sync.migrations import alembic_config, compare_models, upgrade
 from terrafusion_sync.migrations.planning.impact import Impact
 from terrafusion_sync.migrations.plumbing.config import versions_dir
 from terrafusion_sync.provision import scratch_database
-from terrafusion_sync.review import allow, measured, seal, stairway, structure, unsafe
+from terrafusion_sync.review import allow, measured, offline, seal, stairway, structure, unsafe
 from terrafusion_sync.review.drift_findings import drift_finding
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.lint import ruff_findings
 from terrafusion_sync.review.pictures import pictures_findings
 from terrafusion_sync.review.revisions import RevisionFile, changed_only, read_versions
+from terrafusion_sync.review.segments import touched_tables
 
 __all__ = ["Review", "review"]
 
@@ -81,13 +82,13 @@ async def review(
     order = _chain(revisions)
     if order is not None:
         wanted = {r.revision for r in reviewed if r.revision}
-        segments, offline = await unsafe.render(cfg, revisions, wanted, order)
-        touched = {s.revision: unsafe.touched_tables(s) for s in segments}
+        segments, unrendered = await offline.render(cfg, revisions, wanted, order)
+        touched = {s.revision: touched_tables(s) for s in segments}
         walked, impacts = await _on_scratch_database(
             server_url, cfg, revisions, wanted, order, touched, measure
         )
         # the text rules guess; the stairway's first upgrade of each revision measured
-        static = offline + unsafe.segment_findings(segments, revisions)
+        static = unrendered + unsafe.segment_findings(segments, revisions)
         findings += (measured.reconcile(static, impacts, revisions) if measure else static) + walked
     elif _one_head_all_known(revisions):
         # merged branches: the stairway and the SQL check walk a straight line only, but

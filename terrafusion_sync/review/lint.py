@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 from terrafusion_sync.errors import TfsyncError, first_line
+from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.settings import PROJECT_DIR, shown_path
-
-FORMAT_CODE = "TF001"
 
 
 def ruff_findings(paths: list[Path] | None = None) -> list[Finding]:
@@ -24,7 +23,7 @@ def ruff_findings(paths: list[Path] | None = None) -> list[Finding]:
             item["location"]["row"],
             item["code"] or "ruff",
             item["message"],
-            "ruff check --fix may fix it" if item.get("fix") else "",
+            codes.RUFF.hint() if item.get("fix") else "",
         )
         for item in json.loads(checked.stdout or "[]")
     ]
@@ -33,9 +32,9 @@ def ruff_findings(paths: list[Path] | None = None) -> list[Finding]:
             Finding(
                 shown_path(path),
                 1,
-                FORMAT_CODE,
+                codes.NOT_FORMATTED.code,
                 "file is not formatted",
-                "run ruff format, or make lint",
+                codes.NOT_FORMATTED.hint(),
             )
         )
     return findings

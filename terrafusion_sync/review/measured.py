@@ -17,30 +17,27 @@ from __future__ import annotations
 from dataclasses import replace
 
 from terrafusion_sync.migrations.planning.impact import BLOCKS_WRITES, Impact, Relation
-from terrafusion_sync.review import unsafe
+from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
-from terrafusion_sync.review.rewrites import PLAIN_REWRITE
-
-MEASURED_BLOCKING = "TF416"
 
 REFUTABLE = frozenset(
     {
-        unsafe.SET_NOT_NULL,
-        unsafe.INDEX_NOT_CONCURRENT,
-        unsafe.FOREIGN_KEY_VALIDATED,
-        unsafe.CHECK_VALIDATED,
-        unsafe.TYPE_CHANGE,
-        unsafe.VOLATILE_DEFAULT,
+        codes.SET_NOT_NULL.code,
+        codes.INDEX_NOT_CONCURRENT.code,
+        codes.FOREIGN_KEY_VALIDATED.code,
+        codes.CHECK_VALIDATED.code,
+        codes.TYPE_CHANGE.code,
+        codes.VOLATILE_DEFAULT.code,
     }
 )
 """Codes that claim a rewrite or a full scan under a lock: the measurement can say no."""
 COVERING = REFUTABLE | {
-    unsafe.NOT_NULL_WITHOUT_DEFAULT,
-    unsafe.CONCURRENT_IN_TRANSACTION,
-    unsafe.SCHEMA_AND_ROWS,
-    PLAIN_REWRITE,
-    unsafe.OTHER_LOCK,
+    codes.NOT_NULL_WITHOUT_DEFAULT.code,
+    codes.CONCURRENT_IN_TRANSACTION.code,
+    codes.SCHEMA_AND_ROWS.code,
+    codes.PLAIN_REWRITE.code,
+    codes.OTHER_LOCK.code,
 }
 """Codes that already tell the reader that a statement locks its table."""
 
@@ -60,7 +57,7 @@ def reconcile(
             judged = _judged(finding, impact)
             if judged is not None:
                 kept.append(judged)
-        elif finding.code == unsafe.NOT_NULL_WITHOUT_DEFAULT and impact.failed_on_rows:
+        elif finding.code == codes.NOT_NULL_WITHOUT_DEFAULT.code and impact.failed_on_rows:
             rows = ", ".join(f"{t} ({n} rows)" for t, n in impact.seeded.items())
             kept.append(
                 replace(
@@ -87,12 +84,10 @@ def reconcile(
                 Finding(
                     rev.shown,
                     lines[0],
-                    MEASURED_BLOCKING,
+                    codes.MEASURED_BLOCKING.code,
                     f"{rel.describe()}: {_consequence(rel)} while it runs, and no rule "
                     "explains why",
-                    "do it in steps that keep writers going (a new column backfilled in "
-                    "batches, a constraint NOT VALID then VALIDATE), or accept it with a reason "
-                    "if the table is small everywhere",
+                    codes.MEASURED_BLOCKING.hint(),
                     rel.facts(),
                 )
             )

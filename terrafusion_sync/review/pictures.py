@@ -14,12 +14,11 @@ from alembic.config import Config
 
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.pictures import Stale, document_path, render, stale
+from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.settings import shown_path
 
-STALE_PICTURES = "TF601"
-
-__all__ = ["STALE_PICTURES", "pictures_findings", "stale_finding"]
+__all__ = ["pictures_findings", "stale_finding"]
 
 
 def pictures_findings(cfg: Config, docs: Path | None = None) -> list[Finding]:
@@ -41,7 +40,7 @@ def stale_finding(found: Stale) -> Finding:
     return Finding(
         shown_path(found.path),
         found.line,
-        STALE_PICTURES,
+        codes.STALE_PICTURES.code,
         found.describe(),
-        "run `make docs` and commit the file",
+        codes.STALE_PICTURES.hint(),
     )

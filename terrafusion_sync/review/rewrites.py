@@ -11,22 +11,18 @@ reported as TF413 (schema change and row rewrite together) is not reported twice
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from terrafusion_sync.migrations.sql import statements
+from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
+from terrafusion_sync.review.segments import Segment
 
-if TYPE_CHECKING:
-    from terrafusion_sync.review.unsafe import Segment
-
-PLAIN_REWRITE = "TF415"
 _VERBS = {statements.UPDATE: "updated", statements.DELETE: "deleted"}
 
 
 def plain_rewrites(segment: Segment, rev: RevisionFile, reported: list[Finding]) -> list[Finding]:
     """TF415 for each revision line whose SQL updates or deletes rows of an existing table."""
-    already = {(f.path, f.line) for f in reported if f.code == "TF413"}
+    already = {(f.path, f.line) for f in reported if f.code == codes.SCHEMA_AND_ROWS.code}
     created: set[str] = set()
     findings = []
     for chunk in segment.chunks:
@@ -39,21 +35,17 @@ def plain_rewrites(segment: Segment, rev: RevisionFile, reported: list[Finding])
                 continue
             if (rev.shown, chunk.line) in already:
                 continue
-            verb, table = _VERBS[action.kind], action.table
-            findings.append(
-                Finding(
-                    rev.shown,
-                    chunk.line,
-                    PLAIN_REWRITE,
-                    f"rows of {table} {verb} by one plain statement: the row lock of every "
-                    "row it touches is held until the revision commits, stalling the "
-                    "application's writers of those rows",
-                    f'write it as op.backfill("{table}", set=..., where=...), which runs in '
-                    "short batches on the primary key after the revision commits"
-                    if verb == "updated"
-                    else "delete in batches after the revision commits: a few thousand keys "
-                    "per transaction (a DO loop with COMMIT in an autocommit block)",
-                )
-            )
+            findings.append(_finding(rev, chunk.line, _VERBS[action.kind], action.table))
             break
     return findings
+
+
+def _finding(rev: RevisionFile, line: int, verb: str, table: str) -> Finding:
+    code = codes.PLAIN_REWRITE
+    return Finding(
+        rev.shown,
+        line,
+        code.code,
+        f"rows of {table} {verb} by one plain statement: {code.why}",
+        code.hint(table=table) if verb == "updated" else code.hint("deleted"),
+    )

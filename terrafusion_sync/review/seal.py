@@ -20,12 +20,10 @@ from alembic.config import Config
 from terrafusion_sync.errors import TfsyncError
 from terrafusion_sync.migrations.plumbing.checksums import revision_checksum
 from terrafusion_sync.migrations.plumbing.config import versions_dir
+from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile, read_versions
 from terrafusion_sync.settings import shown_path
-
-SEALED_REVISION_CHANGED = "TF501"
-SEALED_REVISION_MISSING = "TF502"
 
 MANIFEST_NAME = "versions.sum"
 HEADER = (
@@ -88,9 +86,9 @@ def seal_findings(
                 Finding(
                     shown_path(path),
                     seal.line,
-                    SEALED_REVISION_MISSING,
+                    codes.SEALED_REVISION_MISSING.code,
                     f"sealed revision {seal.revision} ({seal.file}) is gone",
-                    "restore the file from git: deployed databases still record it",
+                    codes.SEALED_REVISION_MISSING.hint(),
                 )
             )
         elif revision_checksum(rev.path) != seal.checksum:
@@ -98,11 +96,10 @@ def seal_findings(
                 Finding(
                     rev.shown,
                     1,
-                    SEALED_REVISION_CHANGED,
+                    codes.SEALED_REVISION_CHANGED.code,
                     f"revision {seal.revision} is sealed and was edited: databases that "
                     "already ran it will not run the new version",
-                    "undo the edit and add a new revision, or re-seal it: "
-                    'tfsync review --seal REV --reason "..."',
+                    codes.SEALED_REVISION_CHANGED.hint(),
                 )
             )
     return findings

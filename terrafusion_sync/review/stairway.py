@@ -22,14 +22,9 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.errors import first_line, raised_at
 from terrafusion_sync.migrations.planning.impact import Impact, Probe, measure_upgrade
 from terrafusion_sync.migrations.plumbing.steps import Stepper
+from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
-
-DOWNGRADE_MISSING = "TF301"
-DOWNGRADE_FAILS = "TF302"
-UPGRADE_FAILS = "TF303"
-DOWNGRADE_LEAVES_TRACE = "TF304"
-UPGRADE_AGAIN_FAILS = "TF305"
 
 Snapshot = frozenset[tuple[str, str, str]]
 
@@ -94,9 +89,9 @@ def downgrade_missing(rev: RevisionFile) -> Finding | None:
     return Finding(
         rev.shown,
         rev.line_of("downgrade"),
-        DOWNGRADE_MISSING,
+        codes.DOWNGRADE_MISSING.code,
         f"revision {rev.revision} {what}, so it cannot be rolled back",
-        "write the ops that undo upgrade(), in reverse order",
+        codes.DOWNGRADE_MISSING.hint(),
     )
 
 
@@ -141,7 +136,7 @@ async def stairway_findings(
             if rev_id not in wanted:
                 last_before_wanted = index + 1 == len(order) or order[index + 1] in wanted
                 if last_before_wanted and not _step(
-                    stepper.upgrade, rev_id, by_id[rev_id], UPGRADE_FAILS, findings
+                    stepper.upgrade, rev_id, by_id[rev_id], codes.UPGRADE_FAILS, findings
                 ):
                     return findings, False
                 continue
@@ -149,12 +144,12 @@ async def stairway_findings(
             parent = rev.down_revisions[0] if rev.down_revisions else "base"
             before = snapshot(conn)
             first_up = measured if measure else stepper.upgrade
-            if not _step(first_up, rev_id, rev, UPGRADE_FAILS, findings):
+            if not _step(first_up, rev_id, rev, codes.UPGRADE_FAILS, findings):
                 return findings, False
             if downgrade_missing(rev) is not None:
                 continue  # reported statically; stepping down would leave the schema behind
             after = snapshot(conn)
-            if not _step(stepper.downgrade, parent, rev, DOWNGRADE_FAILS, findings):
+            if not _step(stepper.downgrade, parent, rev, codes.DOWNGRADE_FAILS, findings):
                 continue  # rolled back: still at this revision
             down = snapshot(conn)
             if down != before:
@@ -162,12 +157,12 @@ async def stairway_findings(
                     Finding(
                         rev.shown,
                         rev.line_of("downgrade"),
-                        DOWNGRADE_LEAVES_TRACE,
+                        codes.DOWNGRADE_LEAVES_TRACE.code,
                         f"downgrade of {rev_id} leaves a trace: {difference(before, down)}",
-                        "undo in downgrade() everything upgrade() creates, alters or drops",
+                        codes.DOWNGRADE_LEAVES_TRACE.hint(),
                     )
                 )
-            if not _step(stepper.upgrade, rev_id, rev, UPGRADE_AGAIN_FAILS, findings):
+            if not _step(stepper.upgrade, rev_id, rev, codes.UPGRADE_AGAIN_FAILS, findings):
                 return findings, False
             again = snapshot(conn)
             if again != after and down == before:
@@ -175,10 +170,10 @@ async def stairway_findings(
                     Finding(
                         rev.shown,
                         rev.line_of("upgrade"),
-                        DOWNGRADE_LEAVES_TRACE,
+                        codes.DOWNGRADE_LEAVES_TRACE.code,
                         f"upgrade of {rev_id} after its downgrade builds another schema: "
                         f"{difference(after, again)}",
-                        "make upgrade() depend only on the schema, not on what was there before",
+                        codes.DOWNGRADE_LEAVES_TRACE.hint("upgrade again"),
                     )
                 )
         return findings, True
@@ -188,25 +183,29 @@ async def stairway_findings(
     return found, at_head, impacts
 
 
-def _step(step: Any, target: str, rev: RevisionFile, code: str, findings: list[Finding]) -> bool:
+_WHAT = {
+    codes.DOWNGRADE_FAILS.code: "downgrade raises",
+    codes.UPGRADE_FAILS.code: "upgrade fails",
+    codes.UPGRADE_AGAIN_FAILS.code: "upgrade fails again after its downgrade",
+}
+
+
+def _step(
+    step: Any, target: str, rev: RevisionFile, code: codes.Code, findings: list[Finding]
+) -> bool:
     """Run one step; a failure becomes a finding at the failing line of the revision file."""
     try:
         step(target)
     except Exception as exc:
-        name = "downgrade" if code == DOWNGRADE_FAILS else "upgrade"
+        name = "downgrade" if code is codes.DOWNGRADE_FAILS else "upgrade"
         line = raised_at(rev.path, exc) or rev.line_of(name)
-        what = {
-            DOWNGRADE_FAILS: "downgrade raises",
-            UPGRADE_FAILS: "upgrade fails",
-            UPGRADE_AGAIN_FAILS: "upgrade fails again after its downgrade",
-        }[code]
         findings.append(
             Finding(
                 rev.shown,
                 line,
-                code,
-                f"{what} on a scratch database: {first_line(exc, typed=True)}",
-                "run it with make upgrade / make downgrade REV=-1 on a copy and fix the error",
+                code.code,
+                f"{_WHAT[code.code]} on a scratch database: {first_line(exc, typed=True)}",
+                code.hint(),
             )
         )
         return False

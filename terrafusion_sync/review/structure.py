@@ -6,16 +6,10 @@ import ast
 import re
 from pathlib import Path
 
+from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
 from terrafusion_sync.settings import shown_path
-
-MULTIPLE_HEADS = "TF101"
-UNKNOWN_DOWN_REVISION = "TF102"
-FILE_NAME = "TF103"
-MESSAGE = "TF104"
-IMPORTS_APPLICATION = "TF105"
-UNREADABLE = "TF106"
 
 APPLICATION_PACKAGE = "terrafusion_sync"
 _FILE_NAME = re.compile(r"^\d{4}_\d{2}_\d{2}_\d{4}-(?P<rev>[0-9a-zA-Z]+)_(?P<slug>\w*)\.py$")
@@ -37,9 +31,9 @@ def global_findings(revisions: list[RevisionFile], versions: Path) -> list[Findi
         Finding(
             shown_path(versions),
             1,
-            MULTIPLE_HEADS,
+            codes.MULTIPLE_HEADS.code,
             f"{len(found)} heads: {', '.join(found)}",
-            "merge them with `alembic merge heads -m merge` so deploys have one path",
+            codes.MULTIPLE_HEADS.hint(),
         )
     ]
 
@@ -53,18 +47,18 @@ def revision_findings(
             Finding(
                 rev.shown,
                 1,
-                UNREADABLE,
+                codes.UNREADABLE.code,
                 "not a revision Alembic can read (syntax error or no `revision = ...`)",
-                "regenerate it with make revision, or fix the file",
+                codes.UNREADABLE.hint(),
             )
         ]
     findings = [
         Finding(
             rev.shown,
             rev.down_revision_line,
-            UNKNOWN_DOWN_REVISION,
+            codes.UNKNOWN_DOWN_REVISION.code,
             f"down_revision {down!r} names no revision in versions/",
-            "point it at an existing revision; `make status` lists them",
+            codes.UNKNOWN_DOWN_REVISION.hint(),
         )
         for down in rev.down_revisions
         if down not in known
@@ -88,9 +82,9 @@ def _name_and_message(rev: RevisionFile, truncate_slug_length: int) -> list[Find
             Finding(
                 rev.shown,
                 1,
-                MESSAGE,
+                codes.REVISION_MESSAGE.code,
                 "the revision has no message (its docstring's first line is empty)",
-                "start the file with a docstring saying what it changes, as make revision does",
+                codes.REVISION_MESSAGE.hint(),
             )
         ]
     slug = expected_slug(rev.message, truncate_slug_length)
@@ -100,9 +94,9 @@ def _name_and_message(rev: RevisionFile, truncate_slug_length: int) -> list[Find
             Finding(
                 rev.shown,
                 1,
-                FILE_NAME,
+                codes.FILE_NAME.code,
                 f"file name {rev.path.name!r} does not follow YYYY_MM_DD_HHMM-<rev>_<slug>.py",
-                f"rename it to <date>-{rev.revision}_{slug}.py, as make revision names files",
+                codes.FILE_NAME.hint(revision=str(rev.revision), slug=slug),
             )
         ]
     if match["slug"] != slug:
@@ -110,9 +104,9 @@ def _name_and_message(rev: RevisionFile, truncate_slug_length: int) -> list[Find
             Finding(
                 rev.shown,
                 1,
-                MESSAGE,
+                codes.REVISION_MESSAGE.code,
                 f"file name says {match['slug']!r} but the message {rev.message!r} gives {slug!r}",
-                "keep the file name and the docstring's first line saying the same thing",
+                codes.REVISION_MESSAGE.hint("disagree"),
             )
         ]
     return []
@@ -133,9 +127,9 @@ def _application_imports(rev: RevisionFile) -> list[Finding]:
                     Finding(
                         rev.shown,
                         node.lineno,
-                        IMPORTS_APPLICATION,
+                        codes.IMPORTS_APPLICATION.code,
                         f"imports {name}: a revision must not depend on today's application code",
-                        "copy the table definitions it needs into the revision (sa.table(...))",
+                        codes.IMPORTS_APPLICATION.hint(),
                     )
                 )
     return findings
