@@ -21,6 +21,7 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import PACKAGE_DIR, migrations
 from terrafusion_sync.errors import TfsyncError
 from terrafusion_sync.review import Finding, Review, format_json, format_text, review, seal_chain
+from terrafusion_sync.review.codes import CODES
 from terrafusion_sync.review.seal import manifest_path, read_manifest
 from terrafusion_sync.settings import shown_path
 
@@ -87,6 +88,9 @@ MERGE = "2026_12_01_1000-good00000104_merge_heads.py"
 BACKFILL_AFTER_SCHEMA_CHANGE = "2026_12_01_1000-good00000105_add_owner_email_backfilled.py"
 UNFORMATTED = "2026_12_01_1000-bad000000044_add_priority.py"  # ruff's own config skips it
 REQUIRE_MESSAGE = "2026_12_01_1000-bad000000011_require_message.py"
+INDEX_WITHOUT_MODEL = "2026_12_01_1000-bad000000012_index_report_messages.py"
+# codes a bad revision shows on another file than itself: the lint's, or drift at the model
+SHOWN_ELSEWHERE = {"TF001": UNFORMATTED, "TF202": INDEX_WITHOUT_MODEL, "TF203": REQUIRE_MESSAGE}
 
 
 def add(versions: Path, fixture: str) -> Path:
@@ -108,6 +112,19 @@ def test_every_fixture_is_listed() -> None:
     listed = {*BAD, NULLABLE_COLUMN, CONCURRENT_INDEX, BATCHED_BACKFILL, MERGE, UNFORMATTED}
     listed |= {BACKFILL_AFTER_SCHEMA_CHANGE}
     assert {p.name for p in FIXTURES.glob("*.py")} == listed
+
+
+def test_every_code_has_a_bad_revision_or_names_the_test_that_shows_it() -> None:
+    shown = {code for found in BAD.values() for code, _ in found} | set(SHOWN_ELSEWHERE)
+    assert all((FIXTURES / fixture).is_file() for fixture in SHOWN_ELSEWHERE.values())
+    for code in CODES.values():
+        if code.shown_by is None:
+            assert code.code in shown, (
+                f"{code.code} has no bad revision: add one to tests/revisions/ and BAD, or name "
+                "the test that shows it as shown_by in review/codes.py"
+            )
+        else:  # an exception only where no revision file shows the code alone
+            assert code.code not in shown, f"{code.code} is shown by a bad revision: no shown_by"
 
 
 @on_loop
@@ -203,7 +220,7 @@ async def test_merged_branches_still_get_the_drift_check(
 async def test_incremental_review_checks_only_the_changed_revisions(
     test_database_url: URL, versions: Path, tmp_path: Path
 ) -> None:
-    blocking = add(versions, "2026_12_01_1000-bad000000012_index_report_messages.py")
+    blocking = add(versions, INDEX_WITHOUT_MODEL)
     done = await review_of(test_database_url, versions, files=[blocking])
     assert done.revisions == 1
     assert on(blocking, done.findings) == [("TF403", 17)]

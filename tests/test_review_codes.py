@@ -1,0 +1,90 @@
+"""README, Review codes: one registry declares every code, and everything else follows it.
+
+The README's table is the registry's; every code is reported by the module the registry
+names, and no other module spells a code; ruff's own codes pass through with the
+registry's safe way.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from terrafusion_sync import PACKAGE_DIR
+from terrafusion_sync.review import codes
+from terrafusion_sync.review.codes import CODES, Code
+from terrafusion_sync.review.codes_table import markdown_table, readme_block, rewrite_readme
+from terrafusion_sync.review.lint import ruff_findings
+
+README = PACKAGE_DIR.parent / "README.md"
+NAMES = {value.code: name for name, value in vars(codes).items() if isinstance(value, Code)}
+
+
+def test_the_readme_table_is_the_registry() -> None:
+    assert readme_block(README.read_text(encoding="utf-8")) == markdown_table(), (
+        "the README's review codes differ from review/codes.py: "
+        "codes_table.rewrite_readme(README) rewrites the table"
+    )
+
+
+def test_a_stale_readme_table_is_rewritten_from_the_registry(tmp_path: Path) -> None:
+    readme = Path(shutil.copy(README, tmp_path / "README.md"))
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(re.sub(r"^\| TF410 .*\n", "", text, flags=re.MULTILINE), encoding="utf-8")
+    assert "| TF410 |" not in readme_block(readme.read_text(encoding="utf-8"))
+    assert rewrite_readme(readme) is True
+    assert readme.read_text(encoding="utf-8") == text
+    assert rewrite_readme(readme) is False
+
+
+@pytest.mark.parametrize("code", list(CODES.values()), ids=lambda c: c.code)
+def test_the_module_the_registry_names_reports_the_code(code: Code) -> None:
+    module = importlib.import_module(f"terrafusion_sync.{code.found_by}")
+    assert f"codes.{NAMES[code.code]}" in inspect.getsource(module)
+
+
+@pytest.mark.parametrize("code", [c for c in CODES.values() if c.shown_by], ids=lambda c: c.code)
+def test_a_code_no_revision_shows_alone_names_a_test_that_shows_it(code: Code) -> None:
+    assert code.shown_by is not None
+    path, name = code.shown_by.split("::")
+    tree = ast.parse((PACKAGE_DIR.parent / path).read_text(encoding="utf-8"))
+    [test] = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
+    ]
+    shown = ast.get_source_segment((PACKAGE_DIR.parent / path).read_text(encoding="utf-8"), test)
+    assert shown is not None
+    assert code.code in shown or f"codes.{NAMES[code.code]}" in shown
+
+
+def test_no_module_but_the_registry_spells_a_code() -> None:
+    spelled = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        if path == PACKAGE_DIR / "review" / "codes.py" or "alembic_migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and re.fullmatch(r"TF\d{3}", str(node.value)):
+                spelled.append(f"{path.relative_to(PACKAGE_DIR)}:{node.lineno}")
+    assert spelled == []
+
+
+def test_codes_keep_to_their_ranges_and_the_reserved_ones_are_documented() -> None:
+    numbered = [int(c.code[2:]) for c in CODES.values() if c.code != codes.RUFF.code]
+    assert numbered == sorted(numbered)
+    for reserved in ("TF420-TF429", "TF430-TF439", "TF440-TF449"):
+        assert reserved in (codes.__doc__ or "")
+
+
+def test_ruff_findings_pass_through(tmp_path: Path) -> None:
+    revision = tmp_path / "x.py"
+    revision.write_text('"""x"""\n\nimport os\n', encoding="utf-8")
+    [found] = ruff_findings([revision])
+    assert (found.code, found.line) == ("F401", 3)
+    assert found.hint == codes.RUFF.safe_way
