@@ -14,7 +14,7 @@ from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.review import review
 from terrafusion_sync.review.codes import ONLY_IN_MODELS
 
-from helpers import APP_TABLES, INITIAL, models, run_process, tables
+from helpers import APP_TABLES, INITIAL, models, project_copy, rows, run_process, tables
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -169,3 +169,33 @@ async def test_the_core_loads_a_module_only_when_one_of_its_names_is_used() -> N
     assert done.stdout.splitlines() == ["alembic imported: False", "alembic imported: True"]
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         _ = migrations.nothing_here
+
+
+async def test_a_blank_revision_keeps_op_and_sa_so_it_runs_once_filled_in(
+    tmp_path: Path, scratch_url: URL
+) -> None:
+    """README: ``tfsync revision "seed county codes" --empty`` for a hand-written data
+    migration; the post-write ruff must not take away the imports it is about to use."""
+    root = project_copy(tmp_path)
+    settings = {
+        "PYTHONPATH": str(root),
+        "DATABASE_URL": scratch_url.render_as_string(hide_password=False),
+    }
+    tfsync = [sys.executable, "-m", "terrafusion_sync"]
+    done = run_process([*tfsync, "revision", "seed county codes", "--empty"], cwd=root, **settings)
+    assert done.returncode == 0, done.stderr
+    [written] = (root / "terrafusion_sync" / "alembic_migrations" / "versions").glob("*_seed_*")
+    text = written.read_text(encoding="utf-8")
+    assert "import sqlalchemy as sa\nfrom alembic import op\n" in text
+    upgrade, downgrade = text.split('"""Apply this revision."""\n    pass\n')
+    written.write_text(
+        upgrade
+        + '"""Apply this revision."""\n'
+        + '    op.execute("CREATE TABLE county_codes (code text PRIMARY KEY)")\n'
+        + "    op.execute(sa.text(\"INSERT INTO county_codes VALUES ('53077')\"))\n"
+        + downgrade.replace("    pass\n", '    op.execute("DROP TABLE county_codes")\n'),
+        encoding="utf-8",
+    )
+    done = run_process([*tfsync, "upgrade"], cwd=root, **settings)
+    assert done.returncode == 0, done.stderr
+    assert await rows(scratch_url, "SELECT code FROM county_codes") == [("53077",)]

@@ -29,7 +29,7 @@ from terrafusion_sync.pictures.mermaid import column_type, er_diagram, node_id
 from terrafusion_sync.review import review
 from terrafusion_sync.settings import PROJECT_DIR
 
-from helpers import models
+from helpers import models, project_copy, run_process
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -348,3 +348,34 @@ def test_names_mermaid_would_misread_are_escaped() -> None:
     assert "        timestamp_with_time_zone at\n" in text
     tables, _ = parse_er(text)
     assert list(tables["class"]) == ["id", "pk-id", "at"]
+
+
+def test_a_revision_brings_its_picture_so_the_review_passes_without_make_docs(
+    tmp_path: Path, scratch_url: URL, test_database_url: URL
+) -> None:
+    """As a new user: change a model, ``tfsync revision``, ``tfsync review``: no third
+    command, because writing the revision rewrote ``docs/schema.md``."""
+    root = project_copy(tmp_path)
+    models_file = root / "terrafusion_sync" / "core_models.py"
+    column = "    city: Mapped[str | None] = mapped_column(String(128))\n"
+    source = models_file.read_text(encoding="utf-8")
+    added = "    owner_email: Mapped[str | None] = mapped_column(String(255))\n"
+    models_file.write_text(source.replace(column, column + added, 1), encoding="utf-8")
+
+    def tfsync(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_process(
+            [sys.executable, "-m", "terrafusion_sync", *args],
+            cwd=root,
+            PYTHONPATH=str(root),
+            DATABASE_URL=scratch_url.render_as_string(hide_password=False),
+            TEST_DATABASE_URL=test_database_url.render_as_string(hide_password=False),
+        )
+
+    assert tfsync("upgrade").returncode == 0
+    done = tfsync("revision", "add owner email")
+    assert done.returncode == 0, done.stderr
+    assert "rewrote docs/schema.md" in done.stdout
+    assert "owner_email" in (root / "docs" / "schema.md").read_text(encoding="utf-8")
+    done = tfsync("review")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 findings in 2 revisions" in done.stdout
