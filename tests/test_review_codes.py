@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import json
 import re
 import shutil
 from pathlib import Path
@@ -17,9 +18,16 @@ from pathlib import Path
 import pytest
 
 from terrafusion_sync import PACKAGE_DIR
+from terrafusion_sync.cli import main
 from terrafusion_sync.review import codes
 from terrafusion_sync.review.codes import CODES, Code
-from terrafusion_sync.review.codes_table import markdown_table, readme_block, rewrite_readme
+from terrafusion_sync.review.codes_table import (
+    BEGIN,
+    END,
+    markdown_table,
+    readme_block,
+    rewrite_readme,
+)
 from terrafusion_sync.review.lint import ruff_findings
 
 README = PACKAGE_DIR.parent / "README.md"
@@ -29,7 +37,7 @@ NAMES = {value.code: name for name, value in vars(codes).items() if isinstance(v
 def test_the_readme_table_is_the_registry() -> None:
     assert readme_block(README.read_text(encoding="utf-8")) == markdown_table(), (
         "the README's review codes differ from review/codes.py: "
-        "codes_table.rewrite_readme(README) rewrites the table"
+        "tfsync review --codes --readme README.md rewrites the table"
     )
 
 
@@ -88,3 +96,25 @@ def test_ruff_findings_pass_through(tmp_path: Path) -> None:
     [found] = ruff_findings([revision])
     assert (found.code, found.line) == ("F401", 3)
     assert found.hint == codes.RUFF.safe_way
+
+
+def test_tfsync_review_codes_lists_the_registry_without_a_database(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    env.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nothing")  # never connected
+    assert main(["review", "--codes"]) == 0
+    out = capsys.readouterr().out
+    assert "TF410  column dropped  [failure]\n" in out
+    assert f"    safe way: {codes.DROP_COLUMN.safe_way}\n" in out
+    assert "    safe way: rename it to <date>-<revision>_<slug>.py" in out  # fields shown as <>
+    assert main(["review", "--codes", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["codes"]
+    assert [c["code"] for c in listed] == list(CODES)
+    assert listed[-1]["severity"] == codes.STALE_PICTURES.severity.value
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{BEGIN}\n| old |\n{END}\n\nmore\n", encoding="utf-8")
+    assert main(["review", "--codes", "--readme", str(readme)]) == 0
+    assert readme_block(readme.read_text(encoding="utf-8")) == markdown_table()
+    assert readme.read_text(encoding="utf-8").endswith(f"{END}\n\nmore\n")
+    assert capsys.readouterr().out.startswith("rewrote the review codes in ")

@@ -26,7 +26,7 @@ def register(commands: Any) -> None:
         commands,
         "review",
         "The gate before merge: lint, structure, drift, stairway, unsafe operations, sealed "
-        "history (codes: README, Review codes).",
+        "history (its codes: tfsync review --codes).",
         cmd_review,
     )
     sub.add_argument(
@@ -44,6 +44,17 @@ def register(commands: Any) -> None:
         "or REV (a sealed, edited one needs --reason)",
     )
     reason_option(sub, "why a sealed revision is re-sealed")
+    sub.add_argument(
+        "--codes",
+        action="store_true",
+        help="list every review code instead of reviewing: title, severity, why, the safe way "
+        "and the check that finds it (--format json for tools)",
+    )
+    sub.add_argument(
+        "--readme",
+        metavar="PATH",
+        help="with --codes: rewrite the review-codes table of the README at PATH from the registry",
+    )
 
     sub = command(
         commands,
@@ -65,6 +76,8 @@ def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
     # imported when used: the commands an operator runs load only what they need
     from terrafusion_sync.review import format_json, format_text, review, seal_chain
 
+    if args.codes or args.readme:
+        return show_codes(args)
     cfg = alembic_config(settings)
     if args.seal is not None:
         sealed = seal_chain(cfg, [args.seal] if args.seal else [], args.reason)
@@ -87,6 +100,19 @@ def cmd_review(settings: Settings, args: argparse.Namespace) -> int:
         )
     say(format_text(done.findings, done.revisions))
     return EXIT_FINDINGS if done.findings else EXIT_OK
+
+
+def show_codes(args: argparse.Namespace) -> int:
+    """``review --codes``: the registry, listed or as the README's table; no database."""
+    from terrafusion_sync.review import codes_table
+
+    if args.readme:
+        readme = Path(args.readme)
+        changed = codes_table.rewrite_readme(readme)
+        say(f"{'rewrote' if changed else 'unchanged:'} the review codes in {shown_path(readme)}")
+    else:
+        say(codes_table.as_json() if args.format == "json" else codes_table.listing())
+    return EXIT_OK
 
 
 def cmd_docs(settings: Settings, args: argparse.Namespace) -> int:

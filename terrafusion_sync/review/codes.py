@@ -20,7 +20,7 @@ range's section below (code, title, why, safe way, severity, the finding module,
 example line, and, when no bad revision in ``tests/revisions/`` can show it alone,
 ``shown_by`` naming the test that does). The finding module then reports
 ``codes.NAME.code`` with ``codes.NAME.hint(...)``. The README table is rewritten from here
-(:func:`.codes_table.rewrite_readme`); the tests fail until the README agrees, a bad
+(``tfsync review --codes --readme README.md``); the tests fail until the README agrees, a bad
 revision (or the named test) shows the code, and the named module reports it.
 """
 

@@ -12,14 +12,15 @@ import json
 from pathlib import Path
 
 from terrafusion_sync.errors import TfsyncError
-from terrafusion_sync.review.codes import CODES
+from terrafusion_sync.review.codes import CODES, Severity
 
 BEGIN = "<!-- review codes: generated from terrafusion_sync/review/codes.py -->"
 END = "<!-- end of review codes -->"
 
 
 def listing() -> str:
-    """Every code with its severity, why and safe way, for a person at a terminal."""
+    """Every code with its severity, why and safe way, for a person at a terminal; then
+    what each severity means."""
     blocks = []
     for code in CODES.values():
         blocks.append(
@@ -28,6 +29,7 @@ def listing() -> str:
             f"    safe way: {code.safe_way_shown}\n"
             f"    found by: {code.found_by}"
         )
+    blocks += [f"{s.value}: {s.meaning}" for s in Severity]
     return "\n".join(blocks)
 
 
@@ -69,6 +71,8 @@ def readme_block(text: str) -> str:
 
 def rewrite_readme(readme: Path) -> bool:
     """Put the registry's table into ``readme``; True when the file changed."""
+    if not readme.is_file():
+        raise TfsyncError(f"no README at {readme}", "name the project's README.md")
     text = readme.read_text(encoding="utf-8")
     start, end = _span(text)
     new = f"{text[:start]}\n{markdown_table()}\n{text[end:]}"
