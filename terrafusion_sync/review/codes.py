@@ -51,10 +51,11 @@ class Severity(Enum):
         }[self]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Code:
     """One review code. ``safe_way`` may hold ``{fields}`` a finding fills in (:meth:`hint`);
-    ``variants`` are the safe ways of other situations the same code covers."""
+    ``variants`` are the safe ways of other situations the same code covers. Each is
+    declared once, so a code is compared (and hashed) by identity."""
 
     code: str
     title: str
