@@ -25,6 +25,7 @@ from pglast.parser import split
 from pglast.stream import RawStream
 
 from terrafusion_sync.database import quoted
+from terrafusion_sync.migrations.plumbing.checksums import SQUASHED
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-squashed: dict[str, str] = {{
+{squashed_name}: dict[str, str] = {{
 {squashed}
 }}
 """The revisions this baseline replaces, with the checksums databases recorded for their
@@ -172,6 +173,7 @@ def render(
     """The baseline file's text."""
     return TEMPLATE.format(
         count=len(replaced),
+        squashed_name=SQUASHED,
         revision=revision,
         created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         dropped="\n".join(f"- {line}" for line in dropped) or "- none",

@@ -38,8 +38,8 @@ SELECT 'column', c.oid::regclass::text || '.' || a.attname,
        || format_type(a.atttypid, a.atttypmod)
        || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
        || COALESCE(' DEFAULT ' || pg_get_expr(ad.adbin, ad.adrelid), '')
-       || CASE WHEN a.attidentity <> '' THEN ' IDENTITY ' || a.attidentity ELSE '' END
-       || CASE WHEN a.attgenerated <> '' THEN ' GENERATED' ELSE '' END
+       || CASE WHEN a.attidentity::text <> '' THEN ' IDENTITY ' || a.attidentity::text ELSE '' END
+       || CASE WHEN a.attgenerated::text <> '' THEN ' GENERATED' ELSE '' END
   FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace
   LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum

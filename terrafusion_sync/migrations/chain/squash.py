@@ -92,7 +92,7 @@ def folded_revisions(scripts: ScriptDirectory, through: str) -> list[Script]:
     """The revisions from base to ``through``, oldest first, refused unless they are one
     straight line that no other revision branches from."""
     with alembic_errors():
-        point = scripts.get_revision(through)
+        point = scripts.get_revision(through.strip()) if through.strip() else None
     if point is None:
         raise MigrationError(f"no revision {through!r} to squash through", "see `make status`")
     folded = applied(scripts, [point.revision])

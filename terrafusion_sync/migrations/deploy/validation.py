@@ -1,5 +1,9 @@
 """Applied revisions must not change: compare each file's checksum with the one recorded.
 
+A baseline written by ``tfsync squash`` keeps the id of the last revision it replaced and
+lists that file's checksum: a database that recorded it applied the same schema, so it
+passes.
+
 Upgrade and downgrade refuse to run on a mismatch. A deliberate fix to an applied file is
 accepted explicitly (``tfsync validate --accept REV --reason "..."``), which records the
 new checksum, the reason, who and when, in the history.
@@ -21,7 +25,7 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.deploy import history, lock
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
-from terrafusion_sync.migrations.plumbing.checksums import checksum_of
+from terrafusion_sync.migrations.plumbing.checksums import checksum_of, replaced_checksum
 from terrafusion_sync.migrations.plumbing.config import alembic_config, script_directory
 from terrafusion_sync.migrations.plumbing.revisions import applied
 
@@ -85,7 +89,7 @@ def check(
             continue
         result.checked.append(script.revision)
         now = checksum_of(script.path, checksums or {})
-        if now != entry.checksum:
+        if now != entry.checksum and entry.checksum != replaced_checksum(script):
             result.mismatches.append(
                 Mismatch(script.revision, Path(script.path), entry.checksum, now, entry.started_at)
             )
