@@ -46,7 +46,7 @@ async def where_they_stand(databases: Sequence[Known]) -> list[Standing]:
 
 async def _standing(known: Known) -> Standing:
     try:
-        heads = await asyncio.wait_for(_heads(known.url), CONNECT_SECONDS)
+        heads = await asyncio.wait_for(heads_of(known.url), CONNECT_SECONDS)
     except TimeoutError:
         return Standing(known, error=f"no answer in {CONNECT_SECONDS:g} s")
     except TfsyncError as exc:
@@ -54,7 +54,8 @@ async def _standing(known: Known) -> Standing:
     return Standing(known, heads)
 
 
-async def _heads(url: URL) -> tuple[str, ...]:
+async def heads_of(url: URL) -> tuple[str, ...]:
+    """The revision(s) recorded in ``url``'s ``alembic_version``; none for a new database."""
     async with connect(url) as conn:
         if await conn.scalar(text("SELECT to_regclass('alembic_version')")) is None:
             return ()
