@@ -76,12 +76,15 @@ def register(commands: Any) -> None:
 
 
 def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync.migrations.plumbing.checksums import squashed_files
+
     url = database_url(settings, test=args.test)
     entries = run(migrations.read_history(url, args.limit or None))
     say(f"history of {describe_target(settings, url, args.test)}")
     if not entries:
         say("no migration has been run by tfsync on this database yet")
-    say_all([entry.describe() for entry in entries])
+    squashed = squashed_files(migrations.script_directory(alembic_config(settings)))
+    say_all([entry.describe(squashed.get(entry.checksum or "")) for entry in entries])
     return EXIT_OK
 
 

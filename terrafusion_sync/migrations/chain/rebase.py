@@ -46,6 +46,13 @@ class Rebased:
     onto: str | None = None
     edited: Path | None = None
 
+    def describe_lines(self) -> list[str]:
+        """``moved X onto Y (edited file)``, or that there was one head."""
+        if not self.moved:
+            return ["one head: nothing to rebase"]
+        edited = f" (edited {self.edited.name})" if self.edited else ""
+        return [f"moved {', '.join(self.moved)} onto {self.onto}{edited}"]
+
 
 async def rebase(onto: str = "main", *, app_url: URL, cfg: Config | None = None) -> Rebased:
     """Move the revisions only this branch has onto the other head (see the module)."""

@@ -53,6 +53,14 @@ class Squashed:
     dropped: list[str]
     compared: int
 
+    def describe_lines(self) -> list[str]:
+        """What was written, and each backfill the baseline dropped."""
+        return [
+            f"wrote {self.baseline.name}: {len(self.replaced)} revision(s) squashed into "
+            f"{self.revision}",
+            *(f"dropped (a backfill of live rows, nothing to replay): {d}" for d in self.dropped),
+        ]
+
 
 async def squash(
     through: str,
@@ -84,7 +92,6 @@ async def squash(
     dropped = baseline.dropped_backfills([Path(s.path) for s in folded])
     source, compared = await _proven(cfg, point, replaced, dropped, scratch_server, report)
     path = _write(versions, folded, source)
-    report(f"wrote {path.name}: {len(folded)} revision(s) squashed into {point}")
     return Squashed(point, path, replaced, dropped, compared)
 
 
@@ -157,7 +164,7 @@ def _write(versions: Path, folded: Sequence[Script], source: str) -> Path:
     """Remove the folded files and write the baseline under the squash point's date."""
     point = folded[-1]
     prefix = Path(point.path).name.split("-", 1)[0]
-    target = versions / f"{prefix}-{point.revision}_baseline.py"
+    target = versions / f"{prefix}-{point.revision}_squashed_baseline.py"
     for script in folded:
         Path(script.path).unlink()
     target.write_text(source, encoding="utf-8")

@@ -44,11 +44,14 @@ class Entry:
     host: str
     application: str | None
 
-    def describe(self) -> str:
-        """One line of ``make history``: when, what, how long, who, checksum, result."""
+    def describe(self, squashed_into: str | None = None) -> str:
+        """One line of ``make history``: when, what, how long, who, checksum, result; and
+        the baseline that replaced the file it ran, if ``tfsync squash`` replaced it."""
         result = "ok" if self.success else f"FAILED: {self.error}"
         if self.note:
             result += f" ({self.note})"
+        if squashed_into:
+            result += f" (file squashed into baseline {squashed_into})"
         return (
             f"{self.started_at:%Y-%m-%d %H:%M:%S} UTC  {self.direction:<9} {self.revision}  "
             f"{self.duration_s:7.2f} s  {self.db_user}@{self.host}  "

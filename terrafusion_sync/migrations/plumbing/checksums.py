@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from terrafusion_sync.errors import MigrationError
 
 if TYPE_CHECKING:
-    from alembic.script import Script
+    from alembic.script import Script, ScriptDirectory
 
 SQUASHED = "squashed"
 """The name of a baseline's (``tfsync squash``) list of the files it replaced: revision id
@@ -77,3 +77,14 @@ def replaced_checksum(script: Script) -> str | None:
     listed = getattr(script.module, SQUASHED, None)
     found = listed.get(script.revision) if isinstance(listed, dict) else None
     return found if isinstance(found, str) else None
+
+
+def squashed_files(scripts: ScriptDirectory) -> dict[str, str]:
+    """The checksum of every file a baseline replaced -> that baseline's revision, so a
+    history that recorded an old file can say where it went."""
+    found: dict[str, str] = {}
+    for script in scripts.walk_revisions():
+        listed = getattr(script.module, SQUASHED, None)
+        if isinstance(listed, dict):
+            found |= {str(checksum): script.revision for checksum in listed.values()}
+    return found
