@@ -115,6 +115,20 @@ def validate(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def squash(session: nox.Session) -> None:
+    """Fold revisions into one proven baseline: nox -s squash -- --through REV [--force]."""
+    install(session)
+    tfsync(session, "squash", *session.posargs)
+
+
+@nox.session(default=False)
+def rebase(session: nox.Session) -> None:
+    """Two heads after a merge: move this branch's revisions onto the other head, review."""
+    install(session, "review")
+    tfsync(session, "rebase", *session.posargs)
+
+
+@nox.session(default=False)
 def fleet(session: nox.Session) -> None:
     """Every database of fleet.toml: nox -s fleet -- status | upgrade [--plan] [--jobs N]."""
     install(session)
