@@ -58,18 +58,19 @@ def teardown(built: Sequence[str]) -> list[str]:
 
 def _drops(node: Any) -> Iterator[str]:
     if isinstance(node, pg.CreateStmt):
-        yield f"DROP TABLE IF EXISTS {RawStream()(node.relation)} CASCADE"
+        yield f"DROP TABLE IF EXISTS {_printed(node.relation)} CASCADE"
     elif isinstance(node, pg.ViewStmt):
-        yield f"DROP VIEW IF EXISTS {RawStream()(node.view)} CASCADE"
+        yield f"DROP VIEW IF EXISTS {_printed(node.view)} CASCADE"
     elif isinstance(node, pg.CreateTableAsStmt) and node.objtype == ObjectType.OBJECT_MATVIEW:
-        yield f"DROP MATERIALIZED VIEW IF EXISTS {RawStream()(node.into.rel)} CASCADE"
+        target = _printed(node.into.rel if node.into else None)
+        yield f"DROP MATERIALIZED VIEW IF EXISTS {target} CASCADE"
     elif isinstance(node, pg.CreateSeqStmt):
-        yield f"DROP SEQUENCE IF EXISTS {RawStream()(node.sequence)} CASCADE"
+        yield f"DROP SEQUENCE IF EXISTS {_printed(node.sequence)} CASCADE"
     elif isinstance(node, pg.CreateEnumStmt | pg.CreateDomainStmt):
         names = node.typeName if isinstance(node, pg.CreateEnumStmt) else node.domainname
         yield f"DROP TYPE IF EXISTS {_dotted(names)} CASCADE"
     elif isinstance(node, pg.CompositeTypeStmt):
-        yield f"DROP TYPE IF EXISTS {RawStream()(node.typevar)} CASCADE"
+        yield f"DROP TYPE IF EXISTS {_printed(node.typevar)} CASCADE"
     elif isinstance(node, pg.CreateFunctionStmt):
         kind = "PROCEDURE" if node.is_procedure else "FUNCTION"
         yield f"DROP {kind} IF EXISTS {_dotted(node.funcname)}({_arguments(node)}) CASCADE"
@@ -83,10 +84,16 @@ def _arguments(node: pg.CreateFunctionStmt) -> str:
         FunctionParameterMode.FUNC_PARAM_VARIADIC,
         FunctionParameterMode.FUNC_PARAM_DEFAULT,
     )
-    return ", ".join(RawStream()(p.argType) for p in node.parameters or () if p.mode in identifying)
+    return ", ".join(_printed(p.argType) for p in node.parameters or () if p.mode in identifying)
 
 
-def _dotted(names: Sequence[Any]) -> str:
+def _printed(node: Any) -> str:
+    """A name node (``RangeVar``) as SQL: ``public.parcels``."""
+    return str(RawStream()(node))
+
+
+def _dotted(names: Any) -> str:
+    """A qualified name given as a list of strings, quoted where needed."""
     return ".".join(quoted(name.sval) for name in names)
 
 

@@ -11,6 +11,7 @@ alembic-postgresql-enum), the catalogs show it. The tooling's own tables are lef
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection
@@ -104,8 +105,12 @@ TABLES_SQL = text(
 
 def snapshot(conn: Connection) -> dict[tuple[str, str], str]:
     """Every object of the database ``conn`` is on, and every table's rows."""
-    facts = {(kind, name): detail or "" for kind, name, detail in conn.execute(CATALOG_SQL)}
-    for table in conn.execute(TABLES_SQL).scalars():
+    facts = {
+        (str(kind), str(name)): str(detail or "")
+        for kind, name, detail in conn.execute(CATALOG_SQL)
+    }
+    found: list[Any] = list(conn.execute(TABLES_SQL).scalars())
+    for table in map(str, found):
         facts[("rows", table)] = _rows(conn, table)
     return facts
 

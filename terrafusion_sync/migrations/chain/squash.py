@@ -27,6 +27,7 @@ from sqlalchemy.engine import URL
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.chain import baseline, catalog, pg_dump
+from terrafusion_sync.migrations.chain.baseline import Replaced
 from terrafusion_sync.migrations.chain.git import refuse_dirty
 from terrafusion_sync.migrations.chain.standing import Known, refuse_left_behind, where_they_stand
 from terrafusion_sync.migrations.deploy.upgrade import upgrade
@@ -49,7 +50,7 @@ class Squashed:
 
     revision: str
     baseline: Path
-    replaced: list[baseline.Replaced]
+    replaced: list[Replaced]
     dropped: list[str]
     compared: int
 
@@ -86,9 +87,7 @@ async def squash(
     refuse_left_behind(standings, [s.revision for s in folded[:-1]], point, force=force)
     for skipped in (s for s in standings if s.error):
         report(f"skipped unreachable {skipped.known.name} (--force)")
-    replaced = [
-        baseline.Replaced(s.revision, file_name(s), revision_checksum(Path(s.path))) for s in folded
-    ]
+    replaced = [Replaced(s.revision, file_name(s), revision_checksum(Path(s.path))) for s in folded]
     dropped = baseline.dropped_backfills([Path(s.path) for s in folded])
     source, compared = await _proven(cfg, point, replaced, dropped, scratch_server, report)
     path = _write(versions, folded, source)
@@ -125,7 +124,7 @@ def folded_revisions(scripts: ScriptDirectory, through: str) -> list[Script]:
 async def _proven(
     cfg: Config,
     point: str,
-    replaced: Sequence[baseline.Replaced],
+    replaced: Sequence[Replaced],
     dropped: Sequence[str],
     server: URL,
     report: Report,
