@@ -28,7 +28,7 @@ from chain_history import (
     repository,
     write_history,
 )
-from helpers import current, execute, rows
+from helpers import add_revision, current, execute, rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -166,3 +166,20 @@ async def test_a_dirty_versions_folder_is_refused(history: Path, test_database_u
         await squash(REFERENCE_ROWS, cfg=cfg, scratch_server=test_database_url)
     commit(history, "notes")
     assert len(names(history)) == 4
+
+
+async def test_a_merge_below_or_a_branch_off_below_is_refused(
+    history: Path, test_database_url: URL
+) -> None:
+    add_revision(history, "m0000000000a", ENUM_TABLE, "pass", doc="side branch")
+    commit(history, "a branch off the first revision")
+    cfg = migrations.alembic_config(versions_dir=history)
+    with pytest.raises(MigrationError, match="m0000000000a branches off below it"):
+        await squash(REFERENCE_ROWS, cfg=cfg, scratch_server=test_database_url)
+
+    add_revision(history, "m0000000000b", ("m0000000000a", AFTER), "pass", doc="merge")
+    commit(history, "merge both heads")
+    cfg = migrations.alembic_config(versions_dir=history)
+    with pytest.raises(MigrationError, match="m0000000000b merges branches below it"):
+        await squash("m0000000000b", cfg=cfg, scratch_server=test_database_url)
+    assert len(names(history)) == 6

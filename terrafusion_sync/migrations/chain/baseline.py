@@ -27,6 +27,9 @@ from pglast.stream import RawStream
 from terrafusion_sync.database import quoted
 from terrafusion_sync.migrations.plumbing.checksums import SQUASHED
 
+KEPT_SCHEMAS = ("public",)
+"""Schemas a downgrade of the baseline never drops, even when the dump creates them."""
+
 
 @dataclass(frozen=True)
 class Replaced:
@@ -74,6 +77,8 @@ def _drops(node: Any) -> Iterator[str]:
     elif isinstance(node, pg.CreateFunctionStmt):
         kind = "PROCEDURE" if node.is_procedure else "FUNCTION"
         yield f"DROP {kind} IF EXISTS {_dotted(node.funcname)}({_arguments(node)}) CASCADE"
+    elif isinstance(node, pg.CreateSchemaStmt) and node.schemaname not in KEPT_SCHEMAS:
+        yield f"DROP SCHEMA IF EXISTS {quoted(node.schemaname or '')} CASCADE"
 
 
 def _arguments(node: pg.CreateFunctionStmt) -> str:

@@ -2,9 +2,9 @@
 
 The squash builds one scratch database through the old chain and one through the
 baseline, then compares them here. A fact is ``(kind, name) -> detail``: tables, columns
-(position, type, nullability, default, identity), constraints, indexes, sequences, enums,
-domains, views, functions, triggers, extensions, comments, and for every table its rows
-(count and a digest). Whatever created an object (plain SQL, alembic_utils,
+(position, type, nullability, default, identity), constraints, indexes, sequences (and
+where they stand), enums, domains, views, functions, triggers, extensions, comments, and
+for every table its rows (count and a digest). Whatever created an object (plain SQL, alembic_utils,
 alembic-postgresql-enum), the catalogs show it. The tooling's own tables are left out.
 """
 
@@ -98,6 +98,13 @@ SELECT 'comment', pg_describe_object(d.classoid, d.objoid, d.objsubid), d.descri
 """
 ).bindparams(bindparam("ignored", value=list(IGNORED_TABLES)))
 
+SEQUENCES_SQL = text(
+    f"""SELECT c.oid::regclass::text {_RELATION} AND c.relkind = 'S'
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class t ON t.oid = d.refobjid
+                    WHERE d.objid = c.oid AND d.deptype IN ('a', 'i') AND t.relname = ANY(:ignored))
+    ORDER BY 1"""
+).bindparams(bindparam("ignored", value=list(IGNORED_TABLES)))
+
 TABLES_SQL = text(
     f"SELECT c.oid::regclass::text {_RELATION} AND c.relkind IN ('r', 'p') ORDER BY 1"
 ).bindparams(bindparam("ignored", value=list(IGNORED_TABLES)))
@@ -112,6 +119,10 @@ def snapshot(conn: Connection) -> dict[tuple[str, str], str]:
     found: list[Any] = list(conn.execute(TABLES_SQL).scalars())
     for table in map(str, found):
         facts[("rows", table)] = _rows(conn, table)
+    found = list(conn.execute(SEQUENCES_SQL).scalars())
+    for sequence in map(str, found):
+        value, called = conn.execute(text(f"SELECT last_value, is_called FROM {sequence}")).one()
+        facts[("sequence state", sequence)] = f"at {value}" + ("" if called else ", not called")
     return facts
 
 
