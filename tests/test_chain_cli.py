@@ -84,38 +84,30 @@ async def test_bad_input_is_one_line_and_writes_nothing(
     assert sorted(p.name for p in committed.iterdir()) == before
 
 
-VIEW = 'op.execute("CREATE VIEW {name} AS SELECT 1 AS one")'
+def add_view(versions: Path, branch: str, rev: str, name: str) -> None:
+    """On ``branch``, commit a revision after the initial one that creates the view ``name``."""
+    git(versions.parent, "checkout", "-q", branch)
+    add_revision(
+        versions,
+        rev,
+        INITIAL,
+        f'op.execute("CREATE VIEW {name} AS SELECT 1 AS one")',
+        f'op.execute("DROP VIEW {name}")',
+        doc=f"view {name}",
+    )
+    commit(versions, f"{branch}: view {name}")
 
 
 async def test_rebase_after_a_git_merge_then_reviews(
     committed: Path, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL
 ) -> None:
-    repo = committed.parent
     assert "one head" in cli(env, capsys, scratch_url, "rebase", versions=committed)[1]
-    git(repo, "checkout", "-q", "-b", "feature")
     ours, theirs = "b0000000000a", "b0000000000b"
-    drop = 'op.execute("DROP VIEW {name}")'
-    add_revision(
-        committed,
-        ours,
-        INITIAL,
-        VIEW.format(name="v_ours"),
-        drop.format(name="v_ours"),
-        doc="our view",
-    )
-    commit(committed, "feature: a view")
-    git(repo, "checkout", "-q", "main")
-    add_revision(
-        committed,
-        theirs,
-        INITIAL,
-        VIEW.format(name="v_theirs"),
-        drop.format(name="v_theirs"),
-        doc="their view",
-    )
-    commit(committed, "main: a view")
-    git(repo, "checkout", "-q", "feature")
-    git(repo, "merge", "-q", "--no-edit", "main")
+    git(committed.parent, "branch", "feature")
+    add_view(committed, "feature", ours, "v_ours")
+    add_view(committed, "main", theirs, "v_theirs")
+    git(committed.parent, "checkout", "-q", "feature")
+    git(committed.parent, "merge", "-q", "--no-edit", "main")
 
     code, out, err = cli(env, capsys, scratch_url, "rebase", versions=committed)
 

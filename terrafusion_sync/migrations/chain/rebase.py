@@ -22,9 +22,8 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.chain.git import added_since, refuse_dirty, refuse_unknown_branch
-from terrafusion_sync.migrations.chain.standing import heads_of
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
-from terrafusion_sync.migrations.plumbing.commands import offline_sql
+from terrafusion_sync.migrations.plumbing.commands import current_revisions, offline_sql
 from terrafusion_sync.migrations.plumbing.config import (
     alembic_config,
     script_directory,
@@ -67,7 +66,7 @@ async def rebase(onto: str = "main", *, app_url: URL, cfg: Config | None = None)
     ours = _ours(scripts, added_since(versions, onto), onto)
     bottom, other = _bottom_and_other_head(ours, heads)
     known = {s.revision for s in scripts.walk_revisions()}
-    at = [head for head in await heads_of(app_url) if head in known]
+    at = [head for head in await current_revisions(app_url, cfg) if head in known]
     done = {s.revision for s in applied(scripts, at)}
     hit = next((s for s in reversed(ours) if s.revision in done), None)
     if hit is not None:

@@ -13,11 +13,10 @@ import asyncio
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import text
 from sqlalchemy.engine import URL
 
-from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError, first_line
+from terrafusion_sync.migrations.plumbing.commands import current_revisions
 
 CONNECT_SECONDS = 10.0
 
@@ -46,21 +45,12 @@ async def where_they_stand(databases: Sequence[Known]) -> list[Standing]:
 
 async def _standing(known: Known) -> Standing:
     try:
-        heads = await asyncio.wait_for(heads_of(known.url), CONNECT_SECONDS)
+        heads = await asyncio.wait_for(current_revisions(known.url), CONNECT_SECONDS)
     except TimeoutError:
         return Standing(known, error=f"no answer in {CONNECT_SECONDS:g} s")
     except TfsyncError as exc:
         return Standing(known, error=exc.message)
     return Standing(known, heads)
-
-
-async def heads_of(url: URL) -> tuple[str, ...]:
-    """The revision(s) recorded in ``url``'s ``alembic_version``; none for a new database."""
-    async with connect(url) as conn:
-        if await conn.scalar(text("SELECT to_regclass('alembic_version')")) is None:
-            return ()
-        found = await conn.scalars(text("SELECT version_num FROM alembic_version"))
-        return tuple(sorted(found))
 
 
 def refuse_left_behind(
