@@ -33,7 +33,10 @@ def merged(tmp_path: Path, ours_column: str = "owner", theirs_column: str = "zon
     head = sorted(p.name for p in versions.glob("*.py"))[-1].split("-")[1].split("_")[0]
     git(versions.parent, "checkout", "-q", "-b", "feature")
     add_column = 'op.add_column("parcels", sa.Column({!r}, sa.Text))'
-    add_revision(versions, OURS, head, add_column.format(ours_column), doc="feature column")
+    ours = add_revision(versions, OURS, head, add_column.format(ours_column), doc="feature column")
+    ours.write_text(
+        ours.read_text().replace("feature column", f"feature column\n\nRevises: {head}", 1)
+    )
     commit(versions, "feature: a column")
     git(versions.parent, "checkout", "-q", "main")
     add_revision(versions, THEIRS, head, add_column.format(theirs_column), doc="main column")
@@ -56,6 +59,7 @@ async def test_rebase_moves_the_branch_onto_the_other_head(
     assert done.onto == THEIRS
     source = done.edited.read_text() if done.edited else ""
     assert f"down_revision = {THEIRS!r}" in source
+    assert f'Revises: {THEIRS}"""' in source
     after = migrations.alembic_config(versions_dir=versions)
     assert migrations.script_directory(after).get_heads() == [OURS]
     await migrations.upgrade(scratch_url, cfg=after)

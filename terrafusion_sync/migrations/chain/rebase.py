@@ -33,7 +33,6 @@ from terrafusion_sync.migrations.plumbing.revisions import applied, file_name
 from terrafusion_sync.migrations.sql.statements import actions
 
 DOWN_REVISION = re.compile(r"^(down_revision\b[^=\n]*=\s*)(['\"])([^'\"]*)\2", re.MULTILINE)
-REVISES = re.compile(r"^(Revises:[ \t]*)(.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -157,5 +156,6 @@ def _move(path: Path, old: str, new: str) -> None:
             f"cannot find down_revision = {old!r} in {path.name}",
             "edit its down_revision by hand; nothing was changed",
         )
-    source = REVISES.sub(lambda m: f"{m.group(1)}{new}", source, count=1)
+    revises = re.compile(rf"^(Revises:[ \t]*){re.escape(old)}\b", re.MULTILINE)
+    source = revises.sub(lambda m: f"{m.group(1)}{new}", source, count=1)
     path.write_text(source, encoding="utf-8")
