@@ -19,8 +19,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
-from terrafusion_sync.errors import first_line, raised_at
+from terrafusion_sync.errors import first_line
 from terrafusion_sync.migrations.planning.impact import Impact, Probe, measure_upgrade
+from terrafusion_sync.migrations.plumbing import revision_lines
 from terrafusion_sync.migrations.plumbing.steps import Stepper
 from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
@@ -198,7 +199,7 @@ def _step(
         step(target)
     except Exception as exc:
         name = "downgrade" if code is codes.DOWNGRADE_FAILS else "upgrade"
-        line = raised_at(rev.path, exc) or rev.line_of(name)
+        line = revision_lines.raised_at(rev.path, exc) or rev.line_of(name)
         findings.append(
             Finding(
                 rev.shown,

@@ -17,17 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.deploy import history, lock
+from terrafusion_sync.migrations.outcome import quiet
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.checksums import checksum_of, replaced_checksum
 from terrafusion_sync.migrations.plumbing.config import alembic_config, script_directory
-from terrafusion_sync.migrations.plumbing.revisions import applied
+from terrafusion_sync.migrations.plumbing.revisions import applied, current_heads
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def check(
 
     ``checksums`` are those a run read already (see :mod:`.checksums`); others are read here.
     """
-    current = MigrationContext.configure(conn).get_current_heads()
+    current = current_heads(conn)
     result = Validation()
     if not current:
         return result
@@ -127,7 +127,7 @@ async def accept(url: URL, revision: str, reason: str, cfg: Config | None = None
     scripts = script_directory(cfg or alembic_config())
 
     def run(conn: Connection) -> Mismatch:
-        lock.acquire(conn, lambda _: None)
+        lock.acquire(conn, quiet)
         try:
             found = {m.revision: m for m in check(conn, scripts).mismatches}
             with alembic_errors():

@@ -23,7 +23,6 @@ the revision commits, is not counted as the revision's.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from terrafusion_sync.database import quoted
 from terrafusion_sync.errors import first_line
+from terrafusion_sync.migrations.plumbing import revision_lines
 
 SEED_ROWS = 1000
 """Rows put in each existing table a measured revision touches."""
@@ -292,15 +292,8 @@ class Probe:
         """The revision line that sent the statement, and whether ``op.backfill`` did."""
         from terrafusion_sync.migrations.backfill.ops import run_backfill
 
-        backfill = run_backfill.__code__
-        deferred = False
-        frame: Any = sys._getframe(2)
-        while frame is not None:
-            deferred = deferred or frame.f_code is backfill
-            if frame.f_code.co_filename in self.paths:
-                return frame.f_lineno, deferred
-            frame = frame.f_back
-        return None, deferred
+        line, called = revision_lines.on_stack(self.paths)
+        return line, run_backfill.__code__ in called
 
 
 def _in_transaction(conn: Connection) -> bool:

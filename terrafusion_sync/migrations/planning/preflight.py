@@ -31,7 +31,6 @@ from terrafusion_sync.migrations.sql import statements as st
 
 COUNT_LIMIT = 10_000
 """Violations are counted up to this many (``10000+``), so a bad table costs no full count."""
-_RUNNING = re.compile(r"^-- Running upgrade .*-> (\w+)\s*$", re.MULTILINE)
 _BACKFILL = re.compile(r"^-- op\.backfill on (\S+), run by tfsync", re.MULTILINE)
 """The first line ``backfill.Call.rendered()`` writes for ``--sql`` (a comment, not SQL)."""
 
@@ -47,15 +46,6 @@ class WillFail:
     revision: str
     table: str
     reason: str
-
-
-def split(sql: str) -> list[tuple[str, str]]:
-    """Alembic's offline SQL as ``[(revision, its SQL)]``, in order."""
-    marks = list(_RUNNING.finditer(sql))
-    return [
-        (mark[1], sql[mark.end() : marks[i + 1].start() if i + 1 < len(marks) else len(sql)])
-        for i, mark in enumerate(marks)
-    ]
 
 
 def check(

@@ -17,7 +17,6 @@ from typing import TypeVar
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy.engine import URL, Connection
 
@@ -29,7 +28,7 @@ from terrafusion_sync.migrations.plumbing.config import (
     script_directory,
     versions_dir,
 )
-from terrafusion_sync.migrations.plumbing.revisions import pending
+from terrafusion_sync.migrations.plumbing.revisions import current_heads, pending
 from terrafusion_sync.migrations.plumbing.steps import planned_steps
 
 T = TypeVar("T")
@@ -79,7 +78,7 @@ async def run_on(url: URL, cfg: Config, fn: Callable[[Connection], T]) -> T:
 
 async def current_revisions(url: URL, cfg: Config | None = None) -> tuple[str, ...]:
     """The revision(s) the database is at (empty at base); loads no revision file."""
-    return await run_on(url, cfg or alembic_config(), _current_heads)
+    return await run_on(url, cfg or alembic_config(), current_heads)
 
 
 async def status(url: URL, cfg: Config | None = None) -> Status:
@@ -200,10 +199,6 @@ def offline_sql(
         ):
             scripts.run_env()
     return buffer.getvalue()
-
-
-def _current_heads(conn: Connection) -> tuple[str, ...]:
-    return tuple(MigrationContext.configure(conn).get_current_heads())
 
 
 def _written(result: Script | list[Script] | None) -> Path | None:
