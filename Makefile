@@ -87,11 +87,11 @@ test: $(VENV)/.bootstrapped  ## Bring the test database to head, then run pytest
 	$(NOX) -s test -- $(ARGS)
 
 .PHONY: review
-review: $(VENV)/.bootstrapped  ## The gate before merge: lint, history, drift, stairway, unsafe SQL, seals (ARGS=--seal)
+review: $(VENV)/.bootstrapped  ## The gate before merge: lint, types, history, drift, stairway, unsafe SQL, seals (ARGS=--seal)
 	$(NOX) -s review -- $(ARGS)
 
 .PHONY: lint
-lint: $(VENV)/.bootstrapped  ## Fix what ruff can fix and format the code
+lint: $(VENV)/.bootstrapped  ## Fix what ruff can fix, format the code, type-check it (mypy --strict)
 	$(NOX) -s lint
 
 .PHONY: bench

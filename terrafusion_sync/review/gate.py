@@ -18,7 +18,16 @@ from terrafusion_sync.migrations import alembic_config, compare_models, upgrade
 from terrafusion_sync.migrations.planning.impact import Impact
 from terrafusion_sync.migrations.plumbing.config import versions_dir
 from terrafusion_sync.provision import scratch_database
-from terrafusion_sync.review import allow, measured, offline, seal, stairway, structure, unsafe
+from terrafusion_sync.review import (
+    allow,
+    measured,
+    offline,
+    seal,
+    stairway,
+    structure,
+    typecheck,
+    unsafe,
+)
 from terrafusion_sync.review.drift_findings import drift_finding
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.lint import ruff_findings
@@ -60,12 +69,7 @@ async def review(
     versions = versions_dir(cfg)
     revisions = read_versions(versions)
     reviewed = revisions if files is None else changed_only(revisions, files)
-    findings: list[Finding] = []
-    if lint and files is None:
-        findings += ruff_findings()
-    elif lint:
-        python_files = [Path(f) for f in files if str(f).endswith(".py") and Path(f).is_file()]  # noqa: ASYNC240
-        findings += ruff_findings(python_files) if python_files else []
+    findings: list[Finding] = _ruff(files) if lint else []
 
     known = {r.revision for r in revisions if r.revision}
     slug_length = int(cfg.get_main_option("truncate_slug_length") or 40)
@@ -95,9 +99,19 @@ async def review(
         # the drift check still runs on the schema the whole history builds
         findings += await _drift_at_head(server_url, cfg)
 
+    if lint and (files is None or typecheck.touches_package(files)):
+        findings += typecheck.mypy_findings()  # last: a review that cannot connect fails fast
     findings = allow.apply_allows(findings, revisions)
     unsealed = [r.revision for r in seal.unsealed(revisions, seals) if r.revision]
     return Review(sorted(set(findings)), len(reviewed), unsealed)
+
+
+def _ruff(files: Sequence[Path] | None) -> list[Finding]:
+    """ruff on the project, or on the Python files among ``files`` (pre-commit's)."""
+    if files is None:
+        return ruff_findings()
+    python_files = [Path(f) for f in files if str(f).endswith(".py") and Path(f).is_file()]
+    return ruff_findings(python_files) if python_files else []
 
 
 async def _on_scratch_database(
@@ -147,7 +161,7 @@ def _chain(revisions: list[RevisionFile]) -> list[str] | None:
     for rev in revisions:
         parents = rev.down_revisions or (None,)
         for parent in parents:
-            children.setdefault(parent, []).append(rev.revision)  # type: ignore[arg-type]
+            children.setdefault(parent, []).append(rev.revision or "")  # None: returned above
         if len(parents) > 1:
             return None  # a merge revision: the stairway walks a straight line only
     order: list[str] = []

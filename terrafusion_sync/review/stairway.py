@@ -3,9 +3,10 @@
 The schema after each downgrade must equal the schema before the upgrade (the downgrade
 leaves no trace); the snapshot covers tables, columns (type, nullability, default),
 indexes, constraints, sequences and enums. All steps run on one connection with the
-revision files loaded once (:class:`~terrafusion_sync.migrations.plumbing.steps.Stepper`). The first
-upgrade of each revision is also measured (locks, rewrites, scans, time), on rows made for
-the tables it touches, at no extra walk.
+revision files loaded once
+(:class:`~terrafusion_sync.migrations.plumbing.steps.ConnectionMigrator`). The first
+upgrade of each revision is also measured (locks, rewrites, scans, time), on rows made
+for the tables it touches, at no extra walk.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import first_line
-from terrafusion_sync.migrations.planning.impact import Impact, Probe, measure_upgrade
+from terrafusion_sync.migrations.planning.impact import Impact, ImpactMeter, measure_upgrade
 from terrafusion_sync.migrations.plumbing import revision_lines
-from terrafusion_sync.migrations.plumbing.steps import Stepper
+from terrafusion_sync.migrations.plumbing.steps import ConnectionMigrator
 from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
@@ -124,8 +125,8 @@ async def stairway_findings(
     paths = {str(r.path) for r in revisions} | {os.path.realpath(r.path) for r in revisions}  # noqa: ASYNC240
 
     def walk(conn: Connection) -> tuple[list[Finding], bool]:
-        stepper = Stepper(cfg, conn)
-        probe = Probe(conn, paths)
+        stepper = ConnectionMigrator(cfg, conn)
+        probe = ImpactMeter(conn, paths)
 
         def measured(target: str) -> None:
             impacts[target] = measure_upgrade(

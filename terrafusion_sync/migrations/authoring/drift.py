@@ -40,7 +40,8 @@ async def compare_models(url: URL, metadata: MetaData | None = None) -> list[Dri
                 "include_name": include_name,
             },
         )
-        return compare_metadata(context, metadata)
+        diffs: list[Any] = compare_metadata(context, metadata)
+        return diffs
 
     async with connect(url) as conn:
         diffs = await conn.run_sync(compare)

@@ -61,7 +61,9 @@ class Entry:
 
 def exists(conn: Connection) -> bool:
     """True when the database has a history table."""
-    return conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": TABLE_NAME}).scalar()
+    return bool(
+        conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": TABLE_NAME}).scalar()
+    )
 
 
 def record(

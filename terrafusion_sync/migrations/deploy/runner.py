@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext, MigrationInfo, RevisionStep
@@ -116,7 +116,7 @@ class _MigrationRun:
 
     def applied_one(self, *, step: MigrationInfo, **_: Any) -> None:
         """After a step, in its transaction: the history row, then the progress line."""
-        script = step.up_revision
+        script = cast(Script, step.up_revision)  # what Alembic ran: a Script of this run
         elapsed = time.perf_counter() - self.clock
         note = None
         if self.watch.allowed:

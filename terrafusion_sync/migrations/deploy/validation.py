@@ -132,7 +132,7 @@ async def accept(url: URL, revision: str, reason: str, cfg: Config | None = None
             found = {m.revision: m for m in check(conn, scripts).mismatches}
             with alembic_errors():
                 wanted = scripts.get_revision(revision)
-            if wanted is None or wanted.revision not in found:
+            if wanted.revision not in found:
                 raise MigrationError(
                     f"revision {revision} has no checksum mismatch: nothing to accept",
                     "see `tfsync validate` for the revisions that changed",

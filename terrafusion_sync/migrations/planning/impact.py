@@ -2,7 +2,7 @@
 
 On a scratch database (the review's, or the plan's) each existing table a revision touches
 is first filled with rows made from its column types (:func:`seed`); then the revision is
-applied while a :class:`Probe` watches its connection. After every statement, inside the
+applied while a :class:`ImpactMeter` watches its connection. After every statement, inside the
 step's transaction, one catalog query reads:
 
 - the locks this backend holds (``pg_locks``, PostgreSQL's own mode names; the strongest
@@ -179,7 +179,7 @@ class _Seen:
     scans: int
 
 
-class Probe:
+class ImpactMeter:
     """Watches a connection's statements during one revision's upgrade; see the module doc.
 
     ``paths`` maps revision file names to revision ids, to find the line that sent each
@@ -442,7 +442,7 @@ def measure_upgrade(
     conn: Connection,
     upgrade: Any,
     target: str,
-    probe: Probe,
+    probe: ImpactMeter,
     touched: Iterable[str] | None,
     rows: int = SEED_ROWS,
 ) -> Impact:

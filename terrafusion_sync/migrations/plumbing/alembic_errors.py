@@ -42,6 +42,8 @@ def _unloadable_revision(exc: Exception) -> MigrationError | None:
     if not loads:
         return None
     inner = next((f for f in frames[loads[-1] + 1 :] if f.name == "<module>"), None)
+    file: str | None
+    line: int | None
     if inner is not None:
         file, line, what = inner.filename, inner.lineno, f"{type(exc).__name__}: {exc}"
     elif isinstance(exc, SyntaxError):

@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Status:
+class DatabaseStatus:
     """Where a database stands against the revision files."""
 
     current: tuple[str, ...]
@@ -81,14 +81,14 @@ async def current_revisions(url: URL, cfg: Config | None = None) -> tuple[str, .
     return await run_on(url, cfg or alembic_config(), current_heads)
 
 
-async def status(url: URL, cfg: Config | None = None) -> Status:
+async def status(url: URL, cfg: Config | None = None) -> DatabaseStatus:
     """The database's current revision(s), the heads, and what an upgrade would apply."""
     cfg = cfg or alembic_config()
     scripts = script_directory(cfg)
     with alembic_errors():
         heads = tuple(scripts.get_heads())
     current = await current_revisions(url, cfg)
-    return Status(current=current, heads=heads, pending=pending(scripts, heads, current))
+    return DatabaseStatus(current=current, heads=heads, pending=pending(scripts, heads, current))
 
 
 async def revision(
@@ -201,7 +201,7 @@ def offline_sql(
     return buffer.getvalue()
 
 
-def _written(result: Script | list[Script] | None) -> Path | None:
+def _written(result: Script | list[Script | None] | None) -> Path | None:
     script = result[0] if isinstance(result, list) and result else result
     return Path(script.path) if isinstance(script, Script) else None
 

@@ -1,7 +1,7 @@
 """Many upgrades and downgrades on one connection, with the revision files loaded once.
 
 ``alembic.command.upgrade`` reloads every revision file on each call; stepping through a
-chain one revision at a time that way costs the square of its length. :class:`Stepper`
+chain one revision at a time that way costs the square of its length. :class:`ConnectionMigrator`
 runs the same ``env.py`` (through ``config.attributes["connection"]``, as the commands do)
 with one :class:`~alembic.script.ScriptDirectory` kept for all steps.
 """
@@ -33,7 +33,7 @@ def planned_steps(
     return alembic_steps(scripts, target, heads, upgrading=upgrading)
 
 
-class Stepper:
+class ConnectionMigrator:
     """Upgrade and downgrade a database one revision at a time, on one sync connection.
 
     Use it inside ``AsyncConnection.run_sync``. Each step starts outside any transaction
