@@ -158,6 +158,7 @@ async def upgrade_fleet(
     return [run.results[m.name] for m in members]
 
 
+# long: the fleet upgrade's dispatch loop; split by the test-speed/fleet work of issue 23
 class _Dispatch:
     """The worker pool (started on first use), what runs in it, and every result so far."""
 

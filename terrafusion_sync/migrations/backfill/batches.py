@@ -276,6 +276,7 @@ def _applied(conn: Connection, scripts: ScriptDirectory) -> set[str]:
     return {script.revision for script in applied(scripts, current_heads(conn))}
 
 
+# long: the batch walk; split by the backfill work of issue 22
 class _Walk:
     """One backfill walked batch by batch from where its last committed batch ended."""
 
