@@ -24,6 +24,13 @@ from terrafusion_sync.settings import Settings
 
 def register(commands: Any) -> None:
     """``history``, ``validate``, ``status`` and ``sql``."""
+    _register_history(commands)
+    _register_validate(commands)
+    _register_status(commands)
+    _register_sql(commands)
+
+
+def _register_history(commands: Any) -> None:
     sub = command(
         commands,
         "history",
@@ -35,6 +42,8 @@ def register(commands: Any) -> None:
     )
     test_flag(sub)
 
+
+def _register_validate(commands: Any) -> None:
     sub = command(
         commands,
         "validate",
@@ -47,6 +56,8 @@ def register(commands: Any) -> None:
     reason_option(sub, "why the applied file was changed")
     test_flag(sub)
 
+
+def _register_status(commands: Any) -> None:
     sub = command(
         commands,
         "status",
@@ -60,6 +71,8 @@ def register(commands: Any) -> None:
     )
     test_flag(sub)
 
+
+def _register_sql(commands: Any) -> None:
     sub = command(
         commands,
         "sql",
