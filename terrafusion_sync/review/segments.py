@@ -12,7 +12,7 @@ import io
 from dataclasses import dataclass, field
 
 from terrafusion_sync.migrations.plumbing import revision_lines
-from terrafusion_sync.migrations.sql import offline, statements
+from terrafusion_sync.migrations.sql import alembic_output, statements
 
 
 @dataclass
@@ -45,7 +45,7 @@ class LineTracer(io.StringIO):
         chunk = Chunk(text.strip(), line)
         if not chunk.text:
             return super().write(text)
-        running = offline.running_revision(chunk.text)
+        running = alembic_output.running_revision(chunk.text)
         if running:
             self.segments.append(Segment(running, self._pending))
             self._pending = []

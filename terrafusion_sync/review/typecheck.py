@@ -16,10 +16,10 @@ from pathlib import Path
 
 from terrafusion_sync import PACKAGE_DIR
 from terrafusion_sync.errors import TfsyncError, first_line
+from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.settings import PROJECT_DIR, shown_path
 
-TYPE_CODE = "mypy"
 VERSIONS = PACKAGE_DIR / "alembic_migrations" / "versions"
 
 
@@ -34,9 +34,9 @@ def touches_package(files: Iterable[Path]) -> bool:
     )
 
 
-def mypy_findings() -> list[Finding]:
-    """One finding per mypy error (notes are folded into the error they follow)."""
-    result = _mypy("--output", "json")
+def mypy_findings(paths: Iterable[Path] = ()) -> list[Finding]:
+    """One finding per mypy error, on the package (or on ``paths``, with the same settings)."""
+    result = _mypy("--output", "json", *(str(p) for p in paths))
     findings = []
     for line in result.stdout.splitlines():
         if not line.startswith("{"):
@@ -49,9 +49,9 @@ def mypy_findings() -> list[Finding]:
             Finding(
                 shown_path(PROJECT_DIR / item["file"]),
                 int(item["line"]),
-                TYPE_CODE,
+                codes.TYPE_ERROR.code,
                 f"{item['message']} [{code}]" if code else item["message"],
-                item.get("hint") or "fix the types; `make lint` runs the same mypy",
+                codes.TYPE_ERROR.hint(),
             )
         )
     return findings

@@ -242,10 +242,10 @@ def _preflight(
         return
     # pglast: only with revisions to run
     from terrafusion_sync.migrations.planning import preflight
-    from terrafusion_sync.migrations.sql import offline
+    from terrafusion_sync.migrations.sql import alembic_output
 
     files = {s.revision: file_name(s) for s in scripts.walk_revisions()}
-    preflight.refuse(conn, offline.split(sql), files, limits.statement)
+    preflight.refuse(conn, alembic_output.split(sql), files, limits.statement)
 
 
 def _at_heads_of(scripts: ScriptDirectory, heads: tuple[str, ...]) -> bool:

@@ -43,7 +43,7 @@ from terrafusion_sync.migrations.plumbing.commands import current_revisions, upg
 from terrafusion_sync.migrations.plumbing.config import alembic_config, script_directory
 from terrafusion_sync.migrations.plumbing.revisions import file_name, pending
 from terrafusion_sync.migrations.plumbing.steps import ConnectionMigrator
-from terrafusion_sync.migrations.sql import offline
+from terrafusion_sync.migrations.sql import alembic_output
 from terrafusion_sync.migrations.sql import statements as st
 from terrafusion_sync.provision import scratch_database
 
@@ -179,7 +179,7 @@ async def plan(
         return Plan(current, [], "")
     spec = f"{current[0]}:{target}" if len(current) == 1 else target  # known: no reconnect
     sql = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
-    by_revision = offline.split(sql)
+    by_revision = alembic_output.split(sql)
     touched = _touched(by_revision)
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
     report(f"reading {len(everything)} table(s) here and checking their rows (read only)")
