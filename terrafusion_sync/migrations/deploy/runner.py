@@ -35,8 +35,15 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
-from terrafusion_sync.errors import MigrationError, TfsyncError, first_line, raised_at
-from terrafusion_sync.migrations.backfill import batches as backfill
+from terrafusion_sync.errors import (
+    MigrationError,
+    RevisionCallError,
+    TfsyncError,
+    first_line,
+    raised_at,
+)
+from terrafusion_sync.migrations.backfill import calls as backfill_calls
+from terrafusion_sync.migrations.backfill.pending import run_pending
 from terrafusion_sync.migrations.deploy import (
     guard,
     history,
@@ -55,6 +62,7 @@ from terrafusion_sync.migrations.plumbing.checksums import (
 )
 from terrafusion_sync.migrations.plumbing.commands import offline_sql
 from terrafusion_sync.migrations.plumbing.config import script_directory, versions_dir
+from terrafusion_sync.migrations.plumbing.environment import StepBackfills
 from terrafusion_sync.migrations.plumbing.revisions import file_name
 from terrafusion_sync.migrations.plumbing.steps import planned_steps, run_env
 
@@ -83,8 +91,8 @@ class _Run:
     """Where the database is: before the steps, then after them."""
     in_effect: tuple[str, str, bool] | None = None
     """The session's timeouts and durability now; None after a rollback (unknown)."""
-    backfills: list[str] = field(default_factory=list)
-    """Revisions whose ``op.backfill`` the last step recorded (see :meth:`backfill_now`)."""
+    backfills: StepBackfills = field(default_factory=StepBackfills)
+    """The step ``op.backfill`` records under, and what it recorded (see :meth:`backfill_now`)."""
 
     @property
     def direction(self) -> str:
@@ -97,6 +105,7 @@ class _Run:
         for index, step in enumerate(planned):
             self.backfill_now()
             self.step = step.revision
+            self.backfills.revision = step.revision.revision
             self.started_at, self.clock = datetime.now(UTC), time.perf_counter()
             self.current_limits = self.limits.for_revision(step.revision)
             wanted = (*self.current_limits, index == len(planned) - 1)
@@ -110,9 +119,10 @@ class _Run:
     def backfill_now(self) -> None:
         """Run the backfills the steps recorded, their schema change committed: before the
         next step, which may rely on them (a NOT NULL on the backfilled column)."""
-        if self.backfills:
-            self.backfills.clear()
-            backfill.run_pending(self.conn, self.scripts, self.limits, self.report)
+        if self.backfills.recorded:
+            self.backfills.recorded.clear()
+            # just recorded from the files, inside Alembic's run: nothing to mend
+            run_pending(self.conn, self.scripts, self.limits, self.report, mend=False)
 
     def applied_one(self, *, step: MigrationInfo, **_: Any) -> None:
         """After a step, in its transaction: the history row, then the progress line."""
@@ -131,6 +141,8 @@ class _Run:
             duration_s=elapsed,
             note=note,
         )
+        if not step.is_upgrade:  # an upgrade again records its backfills afresh
+            backfill_calls.forget(self.conn, script.revision)
         self.watch.stop()
         self.step = None
         arrow = "upgraded  " if step.is_upgrade else "downgraded"
@@ -173,7 +185,7 @@ def migrate(
         validation.refuse_changed(conn, scripts, checksums)
         conn.commit()
         if upgrading:  # a killed run's backfills finish before any new revision runs
-            backfill.run_pending(conn, scripts, limits, report)
+            run_pending(conn, scripts, limits, report)
         attempt = 0
         while True:
             try:
@@ -261,6 +273,8 @@ def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> f
             f"run `make {run.direction}` again once the server answers",
         ) from exc
     busy = None
+    if isinstance(exc, RevisionCallError):  # a call of the file refused its input: name it
+        exc = MigrationError(f"{where}{_line_in(failed, exc, ' line {}')}: {exc.message}", exc.hint)
     if isinstance(exc, TfsyncError):
         error = str(exc)
     elif isinstance(exc, sa_exc.DBAPIError):
@@ -324,7 +338,7 @@ def _shown(statement: str | None) -> str:
     return flat if len(flat) <= STATEMENT_SHOWN else flat[: STATEMENT_SHOWN - 3] + "..."
 
 
-def _line_in(script: Script, exc: BaseException) -> str:
+def _line_in(script: Script, exc: BaseException, shape: str = " (line {})") -> str:
     """`` (line N)`` of the revision file where ``exc`` was raised, if it was raised there."""
     line = raised_at(script.path, exc)
-    return f" (line {line})" if line else ""
+    return shape.format(line) if line else ""

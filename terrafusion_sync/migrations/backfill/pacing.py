@@ -1,0 +1,40 @@
+"""How big each batch of a backfill is: sized so that a batch takes about a target time.
+
+A writer of the rows a batch changes waits for that batch at most, so the target time
+(``batch_time``, else ``TFSYNC_BACKFILL_BATCH_TIME``) bounds its wait. The size follows
+the time the last batch took: a slow batch shrinks the next at once, a fast one lets it
+grow, gradually. A lock timeout halves it before the batch is tried again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FIRST_BATCH = 1000
+"""Rows in a backfill's first batch; the target time sizes every later one."""
+MAX_BATCH = 100_000
+GROWTH = 2.0
+"""A batch is at most this many times the size of the one before."""
+
+
+def next_size(size: int, elapsed: float, target: float) -> int:
+    """The next batch's size: scaled to take ``target`` seconds, growing gradually."""
+    factor = min(target / max(elapsed, 1e-3), GROWTH)
+    return max(1, min(MAX_BATCH, int(size * factor)))
+
+
+@dataclass
+class Pacing:
+    """The size of the next batch, from the target time and how long the last one took."""
+
+    target: float
+    """Seconds a batch should take."""
+    size: int = FIRST_BATCH
+
+    def took(self, elapsed: float) -> None:
+        """The last batch took ``elapsed`` seconds: size the next one."""
+        self.size = next_size(self.size, elapsed, self.target)
+
+    def halve(self) -> None:
+        """The last batch could not lock its rows in time: try a smaller one."""
+        self.size = max(1, self.size // 2)
