@@ -163,7 +163,8 @@ def migrate(
 ) -> Outcome:
     """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; say what it did.
 
-    An upgrade first checks the live rows (:mod:`.preflight`) and refuses, changing nothing,
+    An upgrade first finishes the backfills of applied revisions (a pending one may rely on
+    them), then checks the live rows (:mod:`.preflight`) and refuses, running no revision,
     when a pending revision would fail on them, unless ``force``.
     """
     checksums = revision_checksums(versions_dir(cfg))
@@ -179,13 +180,13 @@ def migrate(
     watch = guard.Guard(conn, allow=allow_data_loss)
     run = _Run(conn, scripts, target, upgrading, limits, report, watch, checksums)
     try:
-        if upgrading and not force:
-            _preflight(conn, cfg, scripts, target, limits, report)
         tool_tables.ensure_table(conn)
         validation.refuse_changed(conn, scripts, checksums)
         conn.commit()
-        if upgrading:  # a killed run's backfills finish before any new revision runs
-            run_pending(conn, scripts, limits, report)
+        if upgrading:  # a killed or failed run's backfills finish before any new revision
+            run_pending(conn, scripts, limits, report)  # is run, or checked: it may rely on them
+            if not force:
+                _preflight(conn, cfg, scripts, target, limits, report)
         attempt = 0
         while True:
             try:
