@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from terrafusion_sync.cli.common import (
+    Parser,
     alembic_config,
     command,
     describe_target,
@@ -33,6 +34,12 @@ def register(commands: Any) -> None:
         "cancel REV act on one.",
         cmd_backfill,
     )
+    backfill_arguments(sub)
+    test_flag(sub)
+
+
+def backfill_arguments(sub: Parser) -> None:
+    """ACTION, REV and --reason, shared with ``tfsync fleet backfill``."""
     sub.add_argument(
         "action",
         choices=ACTIONS,
@@ -42,7 +49,6 @@ def register(commands: Any) -> None:
     )
     sub.add_argument("revision", nargs="?", default="", metavar="REV", help="its revision")
     reason_option(sub, "why the backfill is cancelled (required by cancel), kept in history")
-    test_flag(sub)
 
 
 def cmd_backfill(settings: Settings, args: argparse.Namespace) -> int:

@@ -63,13 +63,29 @@ def chosen(conn: Connection, action: str, revision: str) -> tuple[str, list[Back
     return ids[0], applies
 
 
-def stop(conn: Connection, action: str, revision: str, reason: str = "") -> str:
-    """Pause or cancel ``revision``'s backfills now; a cancel records ``reason``."""
+def refuse_bad_input(action: str, revision: str, reason: str) -> None:
+    """Refuse, before any database is read, an action without its revision or a cancel
+    without its reason."""
+    if action == "status":
+        return
+    if action not in ACTIONS:
+        raise MigrationError(
+            f"backfill {action}: no such action", f"use one of status, {', '.join(ACTIONS)}"
+        )
+    if not revision.strip():
+        raise MigrationError(
+            f"backfill {action} needs the revision of the backfill",
+            f"say which: tfsync backfill {action} REV (see `tfsync backfill status`)",
+        )
     if action == "cancel" and not reason.strip():
         raise MigrationError(
             f"backfill cancel {revision}: a cancel needs a reason",
             'say why, for `make history`: --reason "..."',
         )
+
+
+def stop(conn: Connection, action: str, revision: str, reason: str = "") -> str:
+    """Pause or cancel ``revision``'s backfills now; a cancel records ``reason``."""
     rev, found = chosen(conn, action, revision)
     state = S.CANCELLED if action == "cancel" else S.PAUSED
     now = datetime.now(UTC)
@@ -136,6 +152,7 @@ async def act(
     backfills afterwards."""
     from terrafusion_sync.migrations.plumbing.config import alembic_config
 
+    refuse_bad_input(action, revision, reason)
     async with connect(url) as conn:
 
         def run(sync: Connection) -> list[BackfillStatus]:
