@@ -20,8 +20,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import Script
 from sqlalchemy.engine import Connection
 
-from terrafusion_sync.errors import MigrationError, RevisionCallError
+from terrafusion_sync.errors import MigrationError, RevisionCallError, first_line
 from terrafusion_sync.migrations.backfill import calls
+from terrafusion_sync.migrations.backfill import ops as _ops  # noqa: F401 - registers op.backfill
 from terrafusion_sync.migrations.outcome import Report
 from terrafusion_sync.migrations.plumbing import tool_tables
 from terrafusion_sync.migrations.plumbing.environment import CAPTURED_BACKFILLS
@@ -30,9 +31,9 @@ from terrafusion_sync.migrations.plumbing.revisions import file_name
 table = tool_tables.backfill_table
 
 
-def calls_in_file(script: Script) -> list[calls.Call] | None:
-    """The ``op.backfill`` calls of ``script``'s ``upgrade()`` as its file reads now; None
-    when it cannot run offline (it asks the database, say)."""
+def calls_in_file(script: Script) -> list[calls.Call] | str:
+    """The ``op.backfill`` calls of ``script``'s ``upgrade()`` as its file reads now; why
+    not, when it cannot run offline (it asks the database, say)."""
     found: list[calls.Call] = []
     context = MigrationContext.configure(
         dialect_name="postgresql",
@@ -43,8 +44,8 @@ def calls_in_file(script: Script) -> list[calls.Call] | None:
             script.module.upgrade()
     except RevisionCallError:
         raise
-    except Exception:  # a file that cannot run offline keeps its recorded call
-        return None
+    except Exception as exc:  # a file that cannot run offline keeps its recorded call
+        return first_line(exc, typed=True)
     return found
 
 
@@ -61,8 +62,14 @@ def mended(conn: Connection, row: Any, script: Script, report: Report) -> Any:
     except RevisionCallError as exc:
         conn.rollback()
         raise MigrationError(f"{where}: {exc.message}", exc.hint) from exc
-    was = calls.recorded(row)
-    if now is None or position >= len(now) or now[position].same_clauses(was):
+    if isinstance(now, str):
+        conn.rollback()
+        report(
+            f"  backfill {row.revision}: running its recorded call, as {where} cannot be "
+            f"read offline ({now})"
+        )
+        return row
+    if position >= len(now) or now[position].same_clauses(calls.recorded(row)):
         conn.rollback()
         return row
     call = now[position]
