@@ -1,10 +1,12 @@
 """The SQL of a keyset walk: a table's primary key, the next range of it, and the change
 of the rows in one range.
 
-A batch is a range of the primary key after the last key done (``WHERE key > last ORDER
-BY key LIMIT n``, never ``OFFSET``, whose cost grows with every batch). Both ends of the
-range are then given to the change as values, so the planner sees a narrow range of the
-key's index (a join on the batch's keys would be hashed over the whole table).
+A batch is a range of the primary key after the last key done: its end is the key ``n``
+places further along the key's index (``WHERE key > last ORDER BY key OFFSET n - 1 LIMIT
+1``, an index-only step of ``n`` entries; never an ``OFFSET`` from the table's start, whose
+cost grows with every batch). Both ends of the range are then given to the change as
+values, so the planner sees a narrow range of the key's index (a join on the batch's keys
+would be hashed over the whole table).
 """
 
 from __future__ import annotations
@@ -51,19 +53,32 @@ def _bound(key: Key, name: str) -> str:
     )
 
 
-def range_sql(table: str, key: Key, *, after: bool, size: int) -> str:
-    """The next ``size`` keys after ``:last`` (a text[]): how many, and the last of them."""
+def _after(key: Key, after: bool) -> str:
     cols = ", ".join(key.columns)
-    aliases = [f"_tfsync_k{i}" for i in range(len(key.columns))]
-    start = f" WHERE ({cols}) > ({_bound(key, 'last')})" if after else ""
-    select = ", ".join(f"{c} AS {a}" for c, a in zip(key.columns, aliases, strict=True))
-    last = ", ".join(f"CAST({a} AS text)" for a in aliases)
+    return f" WHERE ({cols}) > ({_bound(key, 'last')})" if after else ""
+
+
+def _as_text(key: Key) -> str:
+    return "ARRAY[" + ", ".join(f"CAST({c} AS text)" for c in key.columns) + "]"
+
+
+def end_sql(table: str, key: Key, *, after: bool) -> str:
+    """The key ``:skip`` places after ``:last`` (a text[]): the end of a full batch, found
+    by stepping along the key's index from ``last`` (none: the rest is the last batch)."""
+    cols = ", ".join(key.columns)
     return (
-        f"WITH batch AS MATERIALIZED (SELECT {select} FROM {table}{start}"
-        f" ORDER BY {cols} LIMIT {int(size)})"
-        " SELECT (SELECT count(*) FROM batch) AS walked,"
-        f" (SELECT ARRAY[{last}] FROM batch"
-        f" ORDER BY {', '.join(a + ' DESC' for a in aliases)} LIMIT 1) AS last_key"
+        f"SELECT {_as_text(key)} FROM {table}{_after(key, after)}"
+        f" ORDER BY {cols} OFFSET CAST(:skip AS bigint) LIMIT 1"
+    )
+
+
+def tail_sql(table: str, key: Key, *, after: bool) -> str:
+    """The rest of the table after ``:last``, the last batch: how many keys, and the last."""
+    desc = ", ".join(f"{c} DESC" for c in key.columns)
+    start = _after(key, after)
+    return (
+        f"SELECT (SELECT count(*) FROM {table}{start}),"
+        f" (SELECT {_as_text(key)} FROM {table}{start} ORDER BY {desc} LIMIT 1)"
     )
 
 

@@ -65,7 +65,7 @@ class BackfillStatus:
         changed = "deleted" if self.deletes else "changed"
         why = f"  {self.error}" if self.error else ""
         if self.state is BackfillState.PAUSED:
-            why += "  (later revisions wait for it: `tfsync backfill resume` runs it)"
+            why += f"  (later revisions wait for it: `tfsync backfill resume {self.revision}`)"
         return (
             f"{self.revision}  {self.table}  {self.state:<7} {self.rows_walked:,}{total} rows "
             f"walked, {self.rows_changed:,} {changed}, {self.batches:,} batches, "

@@ -112,19 +112,8 @@ class KeysetWalk:
         """One batch and its progress, committed together: (was it the last, the state an
         operator set meanwhile, which rolled the batch back)."""
         conn, clock, size = self.conn, time.perf_counter(), self.pacing.size
-        # a lost commit loses its batch and that batch's progress alike: no flush per batch
-        conn.execute(
-            sa.text(
-                "SELECT set_config('lock_timeout', :lock, true),"
-                " set_config('statement_timeout', :statement, true),"
-                " set_config('synchronous_commit', 'off', true)"
-            ),
-            {"lock": self.limits.lock, "statement": self.limits.statement},
-        )
-        after = self.last is not None
+        walked, last, after = self._next_range(size)
         params = {"last": self.last} if after else {}
-        sql = keyset.range_sql(self.call.table, self.key, after=after, size=size)
-        walked, last = conn.execute(sa.text(sql), params).one()
         changed = 0
         if walked:
             change = sa.text(keyset.change_sql(self.call, self.key, after=after))
@@ -141,6 +130,28 @@ class KeysetWalk:
         )
         self.pacing.took(time.perf_counter() - clock)
         return walked < size, None
+
+    def _next_range(self, size: int) -> tuple[int, list[str] | None, bool]:
+        """The next batch's keys: how many, the last of them, and whether it starts after
+        a key done (the first batch starts at the table's start)."""
+        after = self.last is not None
+        params: dict[str, Any] = {"last": self.last} if after else {}
+        # the batch's limits come with the first query of its transaction: one round trip;
+        # a lost commit loses its batch and that batch's progress alike: no flush per batch
+        end_sql = (
+            "SELECT set_config('lock_timeout', :lock, true),"
+            " set_config('statement_timeout', :statement, true),"
+            " set_config('synchronous_commit', 'off', true),"
+            f" ({keyset.end_sql(self.call.table, self.key, after=after)})"
+        )
+        limits = {"lock": self.limits.lock, "statement": self.limits.statement}
+        found = self.conn.execute(sa.text(end_sql), {**params, **limits, "skip": size - 1})
+        end = found.one()[3]
+        if end is not None:
+            return size, end, after
+        tail_sql = keyset.tail_sql(self.call.table, self.key, after=after)
+        walked, last = self.conn.execute(sa.text(tail_sql), params).one()
+        return walked, last, after
 
     def _after_error(self, exc: sa_exc.DBAPIError, attempt: int, file: str) -> int:
         """Retry a lock timeout with a smaller batch; else record the failure and stop."""
