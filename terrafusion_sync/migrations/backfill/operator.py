@@ -28,12 +28,16 @@ from terrafusion_sync.migrations.plumbing import tool_tables
 from terrafusion_sync.migrations.plumbing.config import script_directory
 
 table = tool_tables.backfill_table
-S = BackfillState
 ACTIONS: dict[str, tuple[BackfillState, ...]] = {
-    "retry": (S.FAILED, S.PENDING, S.RUNNING),
-    "pause": (S.PENDING, S.RUNNING, S.FAILED),
-    "resume": (S.PAUSED,),
-    "cancel": (S.PENDING, S.RUNNING, S.FAILED, S.PAUSED),
+    "retry": (BackfillState.FAILED, BackfillState.PENDING, BackfillState.RUNNING),
+    "pause": (BackfillState.PENDING, BackfillState.RUNNING, BackfillState.FAILED),
+    "resume": (BackfillState.PAUSED,),
+    "cancel": (
+        BackfillState.PENDING,
+        BackfillState.RUNNING,
+        BackfillState.FAILED,
+        BackfillState.PAUSED,
+    ),
 }
 """Which states each action applies to (``running`` under the lock: a killed run's)."""
 
@@ -87,12 +91,12 @@ def refuse_bad_input(action: str, revision: str, reason: str) -> None:
 def stop(conn: Connection, action: str, revision: str, reason: str = "") -> str:
     """Pause or cancel ``revision``'s backfills now; a cancel records ``reason``."""
     rev, found = chosen(conn, action, revision)
-    state = S.CANCELLED if action == "cancel" else S.PAUSED
+    state = BackfillState.CANCELLED if action == "cancel" else BackfillState.PAUSED
     now = datetime.now(UTC)
     conn.execute(
         sa.update(table)
         .where(table.c.revision == rev, table.c.state.in_(ACTIONS[action]))
-        .values(state=state, finished_at=now if state is S.CANCELLED else None)
+        .values(state=state, finished_at=now if state is BackfillState.CANCELLED else None)
     )
     for b in found:
         history.record(
@@ -128,8 +132,8 @@ def run_again(
         if action == "resume":
             conn.execute(
                 sa.update(table)
-                .where(table.c.revision == rev, table.c.state == S.PAUSED)
-                .values(state=S.PENDING)
+                .where(table.c.revision == rev, table.c.state == BackfillState.PAUSED)
+                .values(state=BackfillState.PENDING)
             )
         conn.commit()
         run_pending(conn, scripts, limits, report)

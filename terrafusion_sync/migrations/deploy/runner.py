@@ -8,8 +8,10 @@ timeouts are set (:mod:`.timeouts`) and, for a downgrade, the data-loss guard wa
 (:mod:`.guard`); after it, inside the same transaction, the history row is written
 (:mod:`.history`). A failed step is rolled back, recorded, and reported in one line naming
 the revision file and the failing statement; a lock timeout is retried with backoff first.
-An upgrade runs ``op.backfill``'s batches (:mod:`.backfill`) between the steps: those a
-killed run left unfinished first, then each revision's once it has committed.
+An upgrade runs ``op.backfill``'s batches (:mod:`...backfill`) between the steps: those a
+killed or failed run left unfinished first, then each revision's once it has committed;
+``op.backfill`` records under the revision the runner names as each step begins. A
+downgrade step drops its revision's backfill records.
 
 Steps commit with ``synchronous_commit`` off except the last (and a failure's record),
 whose synchronous commit flushes the WAL of all before it: a server crash mid-run can only
