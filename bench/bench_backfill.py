@@ -143,6 +143,16 @@ async def _count_left(url: URL, table: str, where: str) -> int:
         return (await conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"))).scalar()
 
 
+async def _walk(url: URL, rev: str) -> str:
+    """The batches of ``rev``'s backfill: how many, and their time together."""
+    async with connect(url) as conn:
+        found = await conn.execute(
+            text("SELECT batches, seconds FROM tfsync_backfill WHERE revision = :r"), {"r": rev}
+        )
+        batches, seconds = found.one()
+    return f"{batches} batches, {seconds:.3f} s in them"
+
+
 def main() -> None:
     """Print the figures of this benchmark."""
     server = database_url(load_settings(), test=True)
@@ -191,6 +201,7 @@ async def _compare(url: URL, cfg: object, rev: str) -> None:
     where = WHERE if what == "UPDATE" else "id > 0"
     left = [await _count_left(url, t, where) for t in (plain_table, batched_table)]
     print(f"{what}: rows left to change afterwards (one {what}, op.backfill): {left}")
+    print(f"  op.backfill: {await _walk(url, rev)} (the rest of its time: the upgrade around it)")
     ratio = report(
         f"{what}: total time, {ROWS:,} rows", ("op.backfill", batched_s), (f"one {what}", plain_s)
     )

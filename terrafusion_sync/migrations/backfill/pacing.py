@@ -3,7 +3,8 @@
 A writer of the rows a batch changes waits for that batch at most, so the target time
 (``batch_time``, else ``TFSYNC_BACKFILL_BATCH_TIME``) bounds its wait. The size follows
 the time the last batch took: a slow batch shrinks the next at once, a fast one lets it
-grow, gradually. A lock timeout halves it before the batch is tried again.
+grow, gradually (faster while batches are far below the target). A lock timeout halves
+it before the batch is tried again.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ MAX_BATCH = 1_000_000
 a delete's, make big batches; a cap of 100,000 made a batched delete twice as slow as one
 DELETE)."""
 GROWTH = 2.0
-"""A batch is at most this many times the size of the one before."""
+"""A batch is at most this many times the size of the one before..."""
+FAST_GROWTH = 8.0
+"""... unless it took under ``1 / FAST_GROWTH`` of the target: its time was then mostly the
+batch's fixed cost (round trips, commit), so scaling by it undershoots anyway, and cheap
+rows (a delete's) reach their size in a few batches instead of many."""
 
 
 def next_size(size: int, elapsed: float, target: float) -> int:
     """The next batch's size: scaled to take ``target`` seconds, growing gradually."""
-    factor = min(target / max(elapsed, 1e-3), GROWTH)
+    growth = FAST_GROWTH if elapsed < target / FAST_GROWTH else GROWTH
+    factor = min(target / max(elapsed, 1e-3), growth)
     return max(1, min(MAX_BATCH, int(size * factor)))
 
 
