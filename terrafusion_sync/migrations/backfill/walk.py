@@ -40,6 +40,7 @@ class WalkLimits:
     limits: timeouts.Timeouts
 
 
+# long: one walk (state, batch, lock timeout, finish); SQL, pacing, ledger live apart
 class KeysetWalk:
     """One backfill (a ``tfsync_backfill`` row) walked to its end, or until stopped."""
 
