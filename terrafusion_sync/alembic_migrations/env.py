@@ -21,7 +21,6 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.embedded import database_url
 from terrafusion_sync.migrations.backfill import ops as _ops  # noqa: F401 - registers op.backfill
 from terrafusion_sync.migrations.plumbing import environment
-from terrafusion_sync.migrations.plumbing.tool_tables import include_name
 from terrafusion_sync.settings import load_settings
 
 config = context.config
@@ -53,6 +52,10 @@ def drop_empty_autogenerate(ctx: Any, revision: Any, directives: list[MigrationS
     if all(ops.is_empty() for ops in directives[0].upgrade_ops_list):
         directives[:] = []
         config.print_stdout("No changes between the models and the database: no revision written.")
+        return
+    rewrite = environment.rewrite(config)
+    if rewrite is not None:  # tfsync revision: a rename becomes expand + contract
+        rewrite(ctx, revision, directives)
 
 
 def configure(**options: Any) -> None:
@@ -63,7 +66,7 @@ def configure(**options: Any) -> None:
         compare_server_default=True,
         transaction_per_migration=True,
         process_revision_directives=drop_empty_autogenerate,
-        include_name=include_name,  # the tooling's own tables are not models
+        include_name=environment.include_name(config),  # not the tooling's own tables
         on_version_apply=environment.on_step(config),
         **options,
     )

@@ -11,11 +11,11 @@ from typing import Any
 
 _EXPORTS = {
     "Status": "plumbing.commands",
-    "create_initial_revision": "plumbing.commands",
+    "create_initial_revision": "authoring.revision",
     "current_revisions": "plumbing.commands",
     "downgrade": "deploy.upgrade",
     "downgrade_target": "deploy.upgrade",
-    "revision": "plumbing.commands",
+    "revision": "authoring.revision",
     "status": "plumbing.commands",
     "Outcome": "outcome",
     "upgrade": "deploy.upgrade",

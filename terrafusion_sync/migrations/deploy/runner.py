@@ -37,6 +37,7 @@ from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError, first_line, raised_at
 from terrafusion_sync.migrations.backfill import batches as backfill
+from terrafusion_sync.migrations.deploy import contract as old_code
 from terrafusion_sync.migrations.deploy import (
     guard,
     history,
@@ -46,7 +47,7 @@ from terrafusion_sync.migrations.deploy import (
     validation,
 )
 from terrafusion_sync.migrations.outcome import Outcome, Report
-from terrafusion_sync.migrations.plumbing import tool_tables
+from terrafusion_sync.migrations.plumbing import phases, tool_tables
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.checksums import (
     checksum_of,
@@ -85,6 +86,8 @@ class _Run:
     """The session's timeouts and durability now; None after a rollback (unknown)."""
     backfills: list[str] = field(default_factory=list)
     """Revisions whose ``op.backfill`` the last step recorded (see :meth:`backfill_now`)."""
+    forced: str | None = None
+    """Why a contract went ahead despite a recent old-path write (``--force``), for history."""
 
     @property
     def direction(self) -> str:
@@ -121,6 +124,8 @@ class _Run:
         note = None
         if self.watch.allowed:
             note = "data loss allowed: " + ", ".join(loss.describe() for loss in self.watch.allowed)
+        if self.forced and phases.is_contract(script):
+            note = "; ".join(filter(None, [note, self.forced]))
         history.record(
             self.conn,
             revision=script.revision,
@@ -147,12 +152,15 @@ def migrate(
     limits: timeouts.Timeouts,
     allow_data_loss: bool = False,
     force: bool = False,
+    contract: bool = False,
     report: Report,
 ) -> Outcome:
     """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; say what it did.
 
     An upgrade first checks the live rows (:mod:`.preflight`) and refuses, changing nothing,
-    when a pending revision would fail on them, unless ``force``.
+    when a pending revision would fail on them, unless ``force``. An upgrade to head leaves
+    contract revisions waiting; with ``contract`` they run, once the database shows no
+    old application writes (:mod:`.contract`), or anyway with ``force``.
     """
     checksums = revision_checksums(versions_dir(cfg))
     files = fingerprint(checksums)
@@ -163,14 +171,21 @@ def migrate(
     scripts = script_directory(cfg)
     with alembic_errors():
         scripts.get_heads()  # every revision file loaded now: one that cannot be changes nothing
+    if upgrading:
+        target = phases.upgrade_target(scripts, target, contract=contract)
     lock.acquire(conn, report)
     watch = guard.Guard(conn, allow=allow_data_loss)
     run = _Run(conn, scripts, target, upgrading, limits, report, watch, checksums)
     try:
-        if upgrading and not force:
+        if upgrading and not force and not contract:
             _preflight(conn, cfg, scripts, target, limits, report)
         tool_tables.ensure_table(conn)
         validation.refuse_changed(conn, scripts, checksums)
+        if contract:
+            waiting = phases.waiting(scripts, MigrationContext.configure(conn).get_current_heads())
+            run.forced = old_code.refuse_while_old_code(
+                conn, waiting, limits.contract_quiet, force=force
+            )
         conn.commit()
         if upgrading:  # a killed run's backfills finish before any new revision runs
             backfill.run_pending(conn, scripts, limits, report)
@@ -194,7 +209,8 @@ def migrate(
                 if upgrading and _at_heads_of(scripts, run.heads):
                     uptodate.record(conn, files, run.heads)
                 conn.commit()
-                return Outcome(run.applied, run.heads)
+                waits = phases.waiting(scripts, run.heads) if upgrading else []
+                return Outcome(run.applied, run.heads, tuple(s.revision for s in waits))
             except Exception as exc:
                 failed, run.in_effect = run.step, None
                 if conn.in_transaction():
@@ -224,7 +240,11 @@ def _preflight(
     A database at base (or at several heads) has no live rows a revision knows of: skipped.
     A revision that cannot be rendered offline is not checked (the review reports it).
     """
-    current = MigrationContext.configure(conn).get_current_heads()
+    current = [  # the contract branch's head, if applied, is not where an upgrade starts
+        c
+        for c in MigrationContext.configure(conn).get_current_heads()
+        if not phases.is_contract(scripts.get_revision(c))
+    ]
     conn.commit()
     if len(current) != 1 or (target in ("head", "heads") and _at_heads_of(scripts, current)):
         return
