@@ -12,9 +12,10 @@ from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
+from terrafusion_sync.core_models import Base
 from terrafusion_sync.errors import MigrationError
 
-from helpers import cli, execute, models, rows
+from helpers import cli, execute, rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -23,11 +24,26 @@ RENAME = f"{TABLE}.parcel_number=parcel_no"
 
 
 def renamed() -> MetaData:
-    """The models with ``parcel_number`` renamed to ``parcel_no`` (still NOT NULL)."""
-    metadata = models()
-    table = metadata.tables[TABLE]
-    table._columns.remove(table.c.parcel_number)  # noqa: SLF001 - a test-only model change
-    table.append_column(sa.Column("parcel_no", sa.String(64), nullable=False))
+    """The models with ``parcel_number`` renamed to ``parcel_no``: still NOT NULL, still
+    unique with ``county_id``."""
+    metadata = MetaData(naming_convention=Base.metadata.naming_convention)
+    for table in Base.metadata.tables.values():
+        if table.name != TABLE:
+            table.to_metadata(metadata)
+            continue
+        columns = [
+            sa.Column("parcel_no", sa.String(64), nullable=False)
+            if c.name == "parcel_number"
+            else c._copy()
+            for c in table.columns
+        ]
+        sa.Table(
+            TABLE,
+            metadata,
+            *columns,
+            sa.UniqueConstraint("county_id", "parcel_no"),
+            sa.Index(f"ix_{TABLE}_county_id_sync_status", "county_id", "sync_status"),
+        )
     return metadata
 
 
@@ -41,10 +57,11 @@ async def fill(url: URL, count: int) -> None:
     )
 
 
-async def write_pair(url: URL, versions: Path) -> list[Path]:
-    """Upgrade ``url`` to head, then write the rename's pair; the files written."""
+async def write_pair(url: URL, versions: Path, count: int = 0) -> list[Path]:
+    """Upgrade ``url`` to head, put ``count`` rows in, write the rename's pair; its files."""
     cfg = migrations.alembic_config(versions_dir=versions, target_metadata=renamed())
     await migrations.upgrade(url, cfg=cfg)
+    await fill(url, count)
     return await migrations.revision(url, "rename parcel number", cfg=cfg, renames=[RENAME])
 
 
@@ -65,6 +82,128 @@ async def test_a_rename_is_written_as_expand_then_contract(
     assert "op.backfill(" in up
     down = contract.read_text()
     assert 'phase = "contract"' in down
-    assert 'retires = ("property_operational.parcel_number",)' in down
+    assert 'retires = {"property_operational.parcel_number": "parcel_no"}' in down
     state = await migrations.status(scratch_url, config(versions))
     assert [state.phase(s) for s in state.pending] == ["expand", "contract"]
+
+
+async def test_upgrade_leaves_the_contract_waiting_and_keeps_both_columns_in_step(
+    scratch_url: URL, versions: Path
+) -> None:
+    expand, contract = await write_pair(scratch_url, versions, 500)
+    outcome = await migrations.upgrade(scratch_url, cfg=config(versions))
+    assert outcome.applied == [expand.name.split("-")[1].split("_")[0]]
+    assert "1 contract revision(s) wait" in outcome.summary()
+    assert "make contract" in outcome.summary()
+    # the backfill copied every existing value
+    assert await rows(scratch_url, f"SELECT count(*) FROM {TABLE} WHERE parcel_no IS NULL") == [
+        (0,)
+    ]
+    # old code writes the old column only, new code the new one: each sees the other's write
+    await execute(
+        scratch_url,
+        f"INSERT INTO {TABLE} (property_id, parcel_number, county_id, created_at, updated_at)"
+        " VALUES ('old', 'from-old', 'benton', now(), now())",
+        f"INSERT INTO {TABLE} (property_id, parcel_no, county_id, created_at, updated_at)"
+        " VALUES ('new', 'from-new', 'benton', now(), now())",
+        f"UPDATE {TABLE} SET parcel_number = 'old-edit' WHERE property_id = 'p1'",
+        f"UPDATE {TABLE} SET parcel_no = 'new-edit' WHERE property_id = 'p2'",
+    )
+    assert await rows(
+        scratch_url,
+        f"SELECT property_id, parcel_number, parcel_no FROM {TABLE}"
+        " WHERE property_id IN ('old', 'new', 'p1', 'p2') ORDER BY property_id",
+    ) == [
+        ("new", "from-new", "from-new"),
+        ("old", "from-old", "from-old"),
+        ("p1", "old-edit", "old-edit"),
+        ("p2", "new-edit", "new-edit"),
+    ]
+    state = await migrations.status(scratch_url, config(versions))
+    assert [s.revision for s in state.waiting] == [contract.name.split("-")[1].split("_")[0]]
+
+
+async def test_contract_is_refused_while_old_code_writes_then_runs_when_quiet(
+    scratch_url: URL, versions: Path
+) -> None:
+    await write_pair(scratch_url, versions, 10)
+    await migrations.upgrade(scratch_url, cfg=config(versions))
+    await execute(scratch_url, f"UPDATE {TABLE} SET parcel_number = 'x' WHERE property_id = 'p3'")
+    quiet = migrations.Timeouts(contract_quiet="15min")
+    with pytest.raises(MigrationError) as refused:
+        await migrations.upgrade(scratch_url, cfg=config(versions), contract=True, limits=quiet)
+    message = str(refused.value)
+    assert "property_operational.parcel_number was last written through the old column" in message
+    assert "TFSYNC_CONTRACT_QUIET 15min" in message
+    assert "nothing was changed" in message
+    assert await rows(
+        scratch_url,
+        "SELECT count(*) FROM information_schema.columns WHERE column_name = 'parcel_number'",
+    ) == [(1,)]
+
+    # no old-path write for the quiet period (1 s here): the contract runs
+    await asyncio.sleep(1.2)
+    done = await migrations.upgrade(
+        scratch_url,
+        cfg=config(versions),
+        contract=True,
+        limits=migrations.Timeouts(contract_quiet="1s"),
+    )
+    assert len(done.applied) == 1
+    assert not done.waiting
+    columns = await rows(
+        scratch_url,
+        "SELECT column_name, is_nullable FROM information_schema.columns"
+        f" WHERE table_name = '{TABLE}' AND column_name LIKE 'parcel%'",
+    )
+    assert columns == [("parcel_no", "NO")]
+
+
+async def test_a_forced_contract_is_recorded_in_the_history(
+    scratch_url: URL, versions: Path
+) -> None:
+    await write_pair(scratch_url, versions)
+    await migrations.upgrade(scratch_url, cfg=config(versions))  # just expanded: not quiet yet
+    done = await migrations.upgrade(scratch_url, cfg=config(versions), contract=True, force=True)
+    history = await migrations.read_history(scratch_url, None)
+    contract = next(e for e in history if e.revision == done.applied[-1])
+    assert contract.note is not None
+    assert contract.note.startswith("contract forced: property_operational.parcel_number")
+
+
+async def test_a_revision_written_after_a_waiting_contract_applies_with_upgrade(
+    scratch_url: URL, versions: Path
+) -> None:
+    await write_pair(scratch_url, versions)
+    cfg = config(versions)
+    await migrations.upgrade(scratch_url, cfg=cfg)
+    # the models and the database differ only by the old column the contract will drop:
+    # that is no change (point 5), so the next model change is written on its own
+    later = renamed()
+    later.tables[TABLE].append_column(sa.Column("owner_email", sa.String(255), nullable=True))
+    cfg = migrations.alembic_config(versions_dir=versions, target_metadata=later)
+    (written,) = await migrations.revision(scratch_url, "add owner email", cfg=cfg)
+    assert "parcel_number" not in written.read_text()
+    applied = await migrations.upgrade(scratch_url, cfg=cfg)
+    assert applied.applied == [written.name.split("-")[1].split("_")[0]]
+    assert len(applied.waiting) == 1
+    everything = await migrations.upgrade(scratch_url, cfg=cfg, contract=True, force=True)
+    assert everything.waiting == ()
+    assert await migrations.compare_models(scratch_url, later) == []
+
+
+async def test_status_json_gives_each_pending_revision_its_phase(
+    scratch_url: URL,
+    versions: Path,
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    await write_pair(scratch_url, versions)
+    capsys.readouterr()  # what writing the files printed
+    code, out, _ = cli(env, capsys, scratch_url, "status", "--format", "json", versions=versions)
+    assert code == 0
+    pending = json.loads(out)["pending"]
+    assert [(p["message"], p["phase"]) for p in pending] == [
+        ("rename parcel number expand", "expand"),
+        ("rename parcel number contract", "contract"),
+    ]

@@ -21,6 +21,7 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.embedded import database_url
 from terrafusion_sync.migrations.backfill import ops as _ops  # noqa: F401 - registers op.backfill
 from terrafusion_sync.migrations.plumbing import environment
+from terrafusion_sync.migrations.plumbing.tool_tables import include_name
 from terrafusion_sync.settings import load_settings
 
 config = context.config
@@ -66,7 +67,8 @@ def configure(**options: Any) -> None:
         compare_server_default=True,
         transaction_per_migration=True,
         process_revision_directives=drop_empty_autogenerate,
-        include_name=environment.include_name(config),  # not the tooling's own tables
+        include_name=include_name,  # the tooling's own tables are not models
+        include_object=environment.include_object(config),
         on_version_apply=environment.on_step(config),
         **options,
     )

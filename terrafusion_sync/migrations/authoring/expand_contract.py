@@ -63,6 +63,8 @@ class Layout:
     """The parent of an ordinary or expand revision (None: Alembic's own ``head``)."""
     contract_head: str | None
     """The newest contract revision, parent of the next contract (None: none yet)."""
+    splice: bool = False
+    """The main head has a child (a contract): Alembic must be told to branch from it."""
 
 
 def write_pairs(
@@ -77,6 +79,7 @@ def write_pairs(
     expand = directives[0]
     if layout.contract_head is not None and layout.main_head is not None:
         expand.head = layout.main_head  # "head" is ambiguous beside the contract branch
+        expand.splice = layout.splice
     chosen = decide(expand.upgrade_ops, renames, ask)
     if not chosen:
         return
@@ -92,14 +95,16 @@ def write_pairs(
         version_path=expand.version_path,
     )
     expand.message = f"{expand.message} expand"
-    expand.imports.add('phase = "expand"\n')
+    # a copy: Alembic's MigrationScript shares one default set between instances
+    expand.imports = {*expand.imports, 'phase = "expand"\n'}
     for rename in chosen:
         sql = _split(expand, contract, rename)
         up.ops.append(_Ops(sql.contract_up, sql.contract_down))
         down.ops.insert(0, _Ops(sql.contract_down, sql.contract_up))
+        _move_indexes(expand, contract, rename)
     expand.downgrade_ops = expand.upgrade_ops.reverse()
-    retired = ", ".join(repr(f"{r.table}.{r.old.name}") for r in chosen)
-    contract.imports.add(f"retires = ({retired},)\n")
+    retired = ", ".join(f"{f'{r.table}.{r.old.name}'!r}: {r.new.name!r}" for r in chosen)
+    contract.imports.add(f"retires = {{{retired}}}\n")
     directives.append(contract)
 
 
@@ -117,6 +122,114 @@ def _split(expand: ops.MigrationScript, contract: ops.MigrationScript, rename: R
     contract.imports.add(f'{name} = """{sql.keep_in_step()}"""\n')
     expand.upgrade_ops.ops.append(_Ops(sql.expand_up, sql.expand_down))
     return sql
+
+
+def _move_indexes(
+    expand: ops.MigrationScript, contract: ops.MigrationScript, rename: Rename
+) -> None:
+    """Indexes and unique constraints of the renamed column, built without blocking writes.
+
+    Autogenerate drops the old column's and creates the new column's. Instead the expand
+    builds the new one ``CONCURRENTLY`` (a unique constraint as its unique index, attached
+    by the contract with ``USING INDEX``), and the old one goes with the old column in the
+    contract, whose downgrade creates it again.
+    """
+    assert contract.upgrade_ops is not None  # ours: made in write_pairs
+    assert contract.downgrade_ops is not None
+    for table_ops in expand.upgrade_ops.ops:
+        if not isinstance(table_ops, ops.ModifyTableOps) or table_ops.table_name != rename.table:
+            continue
+        kept = []
+        for op in table_ops.ops:
+            columns = _indexed_columns(op)
+            if (
+                isinstance(op, ops.DropIndexOp | ops.DropConstraintOp)
+                and rename.old.name in columns
+            ):
+                contract.downgrade_ops.ops.append(op.reverse())
+            elif isinstance(op, ops.CreateIndexOp | ops.AddConstraintOp) and (
+                rename.new.name in columns
+            ):
+                index = IndexSql(rename, op, columns)
+                expand.upgrade_ops.ops.append(_Ops(index.build, index.drop))
+                if index.constraint:
+                    contract.upgrade_ops.ops.append(_Ops(index.attach, index.detach))
+                    contract.downgrade_ops.ops.insert(0, _Ops(index.detach, index.attach))
+            else:
+                kept.append(op)
+        table_ops.ops = kept
+
+
+def _indexed_columns(op: MigrateOperation) -> list[str]:
+    """The plain columns of an index or unique constraint operation (none for others)."""
+    try:
+        if isinstance(op, ops.CreateIndexOp | ops.DropIndexOp):
+            found: Any = op.to_index().expressions
+        elif isinstance(op, ops.AddConstraintOp | ops.DropConstraintOp):
+            constraint = op.to_constraint()
+            if not isinstance(constraint, sa.UniqueConstraint):
+                return []
+            found = constraint.columns
+        else:
+            return []
+    except (ValueError, AttributeError):  # an operation without what it was made from
+        return []
+    return [getattr(c, "name", c) for c in found if isinstance(getattr(c, "name", c), str)]
+
+
+@dataclass(frozen=True)
+class IndexSql:
+    """The new column's index (or unique constraint), built concurrently in the expand."""
+
+    rename: Rename
+    op: ops.CreateIndexOp | ops.AddConstraintOp
+    columns: list[str]
+
+    @property
+    def constraint(self) -> bool:
+        return isinstance(self.op, ops.AddConstraintOp)
+
+    @property
+    def name(self) -> str:
+        name = getattr(self.op, "index_name", None) or getattr(self.op, "constraint_name", None)
+        return quoted(str(name))
+
+    def _create(self, *, concurrently: bool) -> str:
+        unique = self.constraint or bool(getattr(self.op, "unique", False))
+        table = RenameSql(self.rename).names[0]
+        columns = ", ".join(quoted(c) for c in self.columns)
+        return (
+            f"CREATE {'UNIQUE ' if unique else ''}INDEX {'CONCURRENTLY ' if concurrently else ''}"
+            f"{self.name} ON {table} ({columns})"
+        )
+
+    def build(self, _: AutogenContext) -> list[str]:
+        """CREATE INDEX CONCURRENTLY, outside the revision's transaction (then a blank line:
+        the end of the block for Alembic's code printer)."""
+        return [
+            "with op.get_context().autocommit_block():",
+            f"    {_execute(self._create(concurrently=True))}",
+            "",
+        ]
+
+    def drop(self, _: AutogenContext) -> list[str]:
+        return [_execute(f"DROP INDEX {self.name}")]
+
+    def attach(self, _: AutogenContext) -> list[str]:
+        """The unique constraint, on the index already built: no scan, a brief lock."""
+        table = RenameSql(self.rename).names[0]
+        return [
+            _execute(
+                f"ALTER TABLE {table} ADD CONSTRAINT {self.name} UNIQUE USING INDEX {self.name}"
+            )
+        ]
+
+    def detach(self, _: AutogenContext) -> list[str]:
+        table = RenameSql(self.rename).names[0]
+        return [
+            _execute(f"ALTER TABLE {table} DROP CONSTRAINT {self.name}"),
+            _execute(self._create(concurrently=False)),
+        ]
 
 
 Lines = Callable[[AutogenContext], list[str]]

@@ -11,13 +11,18 @@ from __future__ import annotations
 from argparse import Namespace
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from alembic import command
+from alembic.autogenerate import RevisionContext
 from alembic.config import Config
-from alembic.script import Script
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy.engine import URL
 
 from terrafusion_sync.errors import MigrationError
+from terrafusion_sync.migrations.authoring.drift import reflecting
 from terrafusion_sync.migrations.authoring.expand_contract import Layout, write_pairs
 from terrafusion_sync.migrations.authoring.renames import Ask, parse_renames
 from terrafusion_sync.migrations.plumbing import environment, phases
@@ -54,12 +59,14 @@ async def revision(
         )
     specs = parse_renames(renames)
     scripts = script_directory(cfg)
-    layout = Layout(
-        main_head=_one(phases.main_heads(scripts)), contract_head=phases.contract_head(scripts)
-    )
+    layout = _layout(scripts)
     if empty:
         with alembic_errors():
-            return _written(command.revision(cfg, message, head=layout.main_head or "head"))
+            return _written(
+                command.revision(
+                    cfg, message, head=layout.main_head or "head", splice=layout.splice
+                )
+            )
     if url is None:
         raise MigrationError("autogenerate needs a database", "give a database URL, or --empty")
     state = await status(url, cfg)
@@ -69,7 +76,7 @@ async def revision(
             f"the database is at {revs_text(state.current)}, not at head {revs_text(state.heads)}",
             "run `make upgrade` first, so the new revision starts from head",
         )
-    retiring = [col for s in state.pending for col in phases.retired_columns(s)]
+    retiring = [col for s in state.pending for col in phases.renamed_columns(s)]
     given = cfg.cmd_opts
     # what `alembic revision --autogenerate` sets: env.py then writes no file when empty
     cfg.cmd_opts = Namespace(**{**vars(given or Namespace()), "autogenerate": True})
@@ -78,9 +85,7 @@ async def revision(
     )
     cfg.attributes[environment.RETIRING] = retiring
     try:
-        written = await run_on(
-            url, cfg, lambda _: command.revision(cfg, message, autogenerate=True)
-        )
+        written = await run_on(url, cfg, lambda _: _autogenerate(cfg, message, layout))
     finally:
         cfg.cmd_opts = given
         cfg.attributes.pop(environment.REWRITE, None)
@@ -106,10 +111,61 @@ async def create_initial_revision(url: URL, *, cfg: Config | None = None) -> Pat
     return written[0] if written else None
 
 
+def _autogenerate(cfg: Config, message: str, layout: Layout) -> list[Script | None]:
+    """``alembic.command.revision(autogenerate=True)``, but with contract revisions waiting.
+
+    Alembic autogenerates only against a database at every head; a contract revision that
+    waits for old code to go leaves the database short of the contract head, yet its schema
+    is exactly what the models are compared with (the retiring columns left out). So the
+    comparison is told the database is at every head; :func:`revision` has checked that only
+    contract revisions are missing.
+    """
+    scripts = script_directory(cfg)
+    context = RevisionContext(
+        cfg,
+        scripts,
+        {
+            "message": message,
+            "autogenerate": True,
+            "sql": False,
+            "head": layout.main_head or "head",
+            "splice": layout.splice,
+            "branch_label": None,
+            "version_path": None,
+            "rev_id": None,
+            "depends_on": None,
+        },
+    )
+
+    def retrieve(_: Any, migration_context: MigrationContext) -> list[Any]:
+        context.run_autogenerate(tuple(scripts.get_heads()), migration_context)
+        return []
+
+    with (
+        reflecting(),
+        alembic_errors(),
+        EnvironmentContext(
+            cfg,
+            scripts,
+            fn=retrieve,
+            as_sql=False,
+            template_args=context.template_args,
+            revision_context=context,
+        ),
+    ):
+        scripts.run_env()
+    return list(context.generate_scripts())
+
+
 def _written(result: Script | list[Script | None] | None) -> list[Path]:
     scripts = result if isinstance(result, list) else [result]
     return [Path(s.path) for s in scripts if isinstance(s, Script)]
 
 
-def _one(heads: tuple[str, ...]) -> str | None:
-    return heads[0] if len(heads) == 1 else None
+def _layout(scripts: ScriptDirectory) -> Layout:
+    """Where new revisions go: after the main head; a contract after the contract head."""
+    main = phases.main_heads(scripts)
+    main_head = main[0] if len(main) == 1 else None
+    with alembic_errors():
+        splice = main_head is not None and main_head not in scripts.get_heads()
+    return Layout(main_head, phases.contract_head(scripts), splice)

@@ -62,7 +62,7 @@ def last_old_writes(conn: Connection, contracts: Sequence[Script]) -> list[OldWr
         _LAST_WRITES,
         {"tables": [t for t, _ in retired], "columns": [c for _, c in retired]},
     ).all()
-    return [OldWrite(r.table_name, r.old_column, r.last_old_write_at, r.ago) for r in rows]
+    return [OldWrite(r.table_name, r.old_column, r.last_old_write_at, float(r.ago)) for r in rows]
 
 
 def refuse_while_old_code(

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from terrafusion_sync.aio import run_blocking
-from terrafusion_sync.migrations.plumbing import tool_tables
+from terrafusion_sync.migrations.plumbing import retiring
 
 SKIP_MODELS = "tfsync.skip_models"
 """True when the run only applies steps: ``env.py`` then need not import the models."""
@@ -45,17 +45,10 @@ def rewrite(cfg: Config) -> Rewrite | None:
     return cfg.attributes.get(REWRITE)
 
 
-def include_name(cfg: Config) -> Callable[[str | None, str, Any], bool]:
-    """For Alembic's ``include_name``: not the tooling's tables, nor the old columns a waiting
-    contract revision will drop (the models no longer have them; that is not drift)."""
-    retiring = frozenset(cfg.attributes.get(RETIRING, ()))
-
-    def include(name: str | None, type_: str, parent_names: Any) -> bool:
-        if type_ == "column" and (parent_names.get("table_name"), name) in retiring:
-            return False
-        return tool_tables.include_name(name, type_, parent_names)
-
-    return include
+def include_object(cfg: Config) -> retiring.IncludeObject:
+    """For Alembic's ``include_object``: not the old columns a waiting contract revision will
+    drop, nor their indexes (the models no longer have them; that is not drift)."""
+    return retiring.include_object(cfg.attributes.get(RETIRING, ()))
 
 
 def skip_models(cfg: Config) -> bool:

@@ -3,7 +3,8 @@
 A revision file says its phase in one module-level line, ``phase = "expand"`` or
 ``phase = "contract"`` (no line: an ordinary revision), read like ``lock_timeout`` is, so
 plain Alembic, the review, the fleet and the plan all see it. A contract revision also
-names the columns it retires: ``retires = ("table.old_column",)``.
+names the columns it retires, with their new names:
+``retires = {"table.old_column": "new_column"}``.
 
 Why contract revisions form their own branch (as OpenStack Neutron's do): Alembic applies
 a revision only after its parent, so a contract inside the main line would hold back
@@ -22,7 +23,8 @@ from alembic.script import Script, ScriptDirectory
 
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
-from terrafusion_sync.migrations.plumbing.revisions import file_name, pending
+from terrafusion_sync.migrations.plumbing.revisions import file_name
+from terrafusion_sync.migrations.plumbing.steps import planned_steps
 
 EXPAND = "expand"
 CONTRACT = "contract"
@@ -47,15 +49,30 @@ def is_contract(script: Script) -> bool:
 
 def retired_columns(script: Script) -> list[tuple[str, str]]:
     """``(table, column)`` of each old column a contract revision drops (its ``retires``)."""
-    names: Iterable[str] = getattr(script.module, "retires", ()) or ()
-    return [tuple(name.rsplit(".", 1)) for name in names if "." in name]  # type: ignore[misc]
+    names: Iterable[str] = getattr(script.module, "retires", None) or ()
+    return [(t, c) for t, _, c in (name.rpartition(".") for name in names) if t]
+
+
+def renamed_columns(script: Script) -> list[tuple[str, str]]:
+    """``(table, column)`` of the old and the new column of each rename a contract finishes:
+    what autogenerate and the drift check leave alone while it waits."""
+    retires = getattr(script.module, "retires", None) or {}
+    pairs = retired_columns(script)
+    news = retires.values() if isinstance(retires, dict) else []
+    return pairs + [(table, new) for (table, _), new in zip(pairs, news, strict=False)]
 
 
 def main_heads(scripts: ScriptDirectory) -> tuple[str, ...]:
-    """The heads that are not contract revisions: where ``make upgrade`` goes."""
+    """Where ``make upgrade`` goes: the revisions that are not contracts and have no child
+    but contracts (the first contract's parent is its expand, which may be the newest)."""
     with alembic_errors():
-        heads = scripts.get_heads()
-        return tuple(h for h in heads if not is_contract(scripts.get_revision(h)))
+        every = list(scripts.walk_revisions())
+    contracts = {s.revision for s in every if is_contract(s)}
+    return tuple(
+        s.revision
+        for s in reversed(every)
+        if s.revision not in contracts and not (set(s.nextrev) - contracts)
+    )
 
 
 def contract_head(scripts: ScriptDirectory) -> str | None:
@@ -72,11 +89,9 @@ def upgrade_target(scripts: ScriptDirectory, target: str, *, contract: bool) -> 
     """
     if contract or target not in ("head", "heads"):
         return "heads" if contract and target == "head" else target
-    with alembic_errors():
-        every = scripts.get_heads()
-    main = main_heads(scripts)
-    if len(main) == len(every):
+    if contract_head(scripts) is None:
         return target  # no contract branch: Alembic's own meaning, several heads included
+    main = main_heads(scripts)
     if len(main) != 1:
         raise MigrationError(
             f"the history has {len(main)} heads besides the contract branch: {', '.join(main)}",
@@ -88,5 +103,5 @@ def upgrade_target(scripts: ScriptDirectory, target: str, *, contract: bool) -> 
 def waiting(scripts: ScriptDirectory, current: Sequence[str]) -> list[Script]:
     """The contract revisions not applied to a database at ``current``, oldest first."""
     with alembic_errors():
-        heads = tuple(scripts.get_heads())
-    return [s for s in pending(scripts, heads, current) if is_contract(s)]
+        steps = planned_steps(scripts, "heads", tuple(current), upgrading=True)
+    return [step.revision for step in steps if is_contract(step.revision)]

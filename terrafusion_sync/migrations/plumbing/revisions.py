@@ -19,9 +19,13 @@ def file_name(script: Script) -> str:
 
 def pending(scripts: ScriptDirectory, target: Any, current: Sequence[str]) -> list[Script]:
     """The revisions an upgrade from ``current`` to ``target`` (an id, ``head``, or the
-    heads) would apply, oldest first."""
+    heads) would apply, oldest first: the steps Alembic would run, which include a contract
+    branch's revisions whose parent is older than ``current`` (:mod:`.phases`)."""
+    from terrafusion_sync.migrations.plumbing.steps import planned_steps
+
     with alembic_errors():
-        return list(reversed(list(scripts.iterate_revisions(target, tuple(current)))))
+        steps = planned_steps(scripts, target, tuple(current), upgrading=True)
+    return [step.revision for step in steps]
 
 
 def applied(scripts: ScriptDirectory, current: Sequence[str]) -> list[Script]:
