@@ -207,3 +207,143 @@ async def test_status_json_gives_each_pending_revision_its_phase(
         ("rename parcel number expand", "expand"),
         ("rename parcel number contract", "contract"),
     ]
+
+
+async def test_without_a_terminal_a_possible_rename_is_refused_and_nothing_written(
+    scratch_url: URL, versions: Path
+) -> None:
+    cfg = config(versions)
+    await migrations.upgrade(scratch_url, cfg=cfg)
+    before = sorted(versions.glob("*.py"))
+    with pytest.raises(MigrationError) as refused:
+        await migrations.revision(scratch_url, "rename parcel number", cfg=cfg)
+    assert "--rename property_operational.parcel_number=parcel_no" in str(refused.value)
+    assert "nothing was written" in str(refused.value)
+    assert sorted(versions.glob("*.py")) == before
+
+
+async def test_on_a_terminal_the_rename_is_asked_and_a_no_writes_drop_and_add(
+    scratch_url: URL, versions: Path
+) -> None:
+    cfg = config(versions)
+    await migrations.upgrade(scratch_url, cfg=cfg)
+    asked: list[str] = []
+
+    def no(question: str) -> bool:
+        asked.append(question)
+        return False
+
+    (written,) = await migrations.revision(scratch_url, "replace parcel number", cfg=cfg, ask=no)
+    assert asked == [
+        "Did you rename property_operational.parcel_number -> property_operational.parcel_no"
+        " (VARCHAR(64))?"
+    ]
+    assert "phase" not in written.read_text()
+
+
+@pytest.mark.parametrize(
+    ("rename", "expected"),
+    [
+        ("property_operational.parcel=parcel_no", "no column property_operational.parcel dropped"),
+        ("nosuchtable.parcel_number=parcel_no", "no column nosuchtable.parcel_number dropped"),
+        ("property_operational.parcel_number=parcel", "no property_operational.parcel added"),
+        ("parcel_number=parcel_no", "is not TABLE.OLD=NEW"),
+    ],
+)
+async def test_a_rename_naming_what_does_not_exist_is_refused_and_nothing_written(
+    scratch_url: URL, versions: Path, rename: str, expected: str
+) -> None:
+    cfg = config(versions)
+    await migrations.upgrade(scratch_url, cfg=cfg)
+    before = sorted(versions.glob("*.py"))
+    with pytest.raises(MigrationError, match=expected):
+        await migrations.revision(scratch_url, "rename", cfg=cfg, renames=[rename])
+    assert sorted(versions.glob("*.py")) == before
+
+
+async def test_a_rename_whose_types_cannot_be_kept_in_step_is_refused(
+    scratch_url: URL, versions: Path
+) -> None:
+    metadata = renamed()
+    table = metadata.tables[TABLE]
+    table.append_column(sa.Column("built", sa.Date(), nullable=True))
+    table._columns.remove(table.c.year_built)
+    cfg = migrations.alembic_config(versions_dir=versions, target_metadata=metadata)
+    await migrations.upgrade(scratch_url, cfg=cfg)
+    before = sorted(versions.glob("*.py"))
+    with pytest.raises(MigrationError, match="INTEGER and DATE cannot be kept in step"):
+        await migrations.revision(
+            scratch_url,
+            "rename",
+            cfg=cfg,
+            renames=[RENAME, f"{TABLE}.year_built=built"],
+        )
+    assert sorted(versions.glob("*.py")) == before
+
+
+async def writer(url: URL, column: str, tag: str, stop: asyncio.Event) -> tuple[int, float]:
+    """One instance of the application: insert and update rows through ``column`` only,
+    one statement at a time, until ``stop``; how many writes and the longest one (s)."""
+    from time import perf_counter
+
+    from terrafusion_sync.database import connect
+
+    writes, longest = 0, 0.0
+    async with connect(url) as conn:
+        while not stop.is_set():
+            started = perf_counter()
+            await conn.execute(
+                sa.text(
+                    f"INSERT INTO {TABLE} (property_id, {column}, county_id, created_at,"
+                    " updated_at) VALUES (:id, :value, 'benton', now(), now())"
+                ),
+                {"id": f"{tag}-{writes}", "value": f"{tag}-{writes}"},
+            )
+            await conn.execute(
+                sa.text(f"UPDATE {TABLE} SET {column} = :value WHERE property_id = :id"),
+                {"id": f"p{writes % 200 + 1}", "value": f"{tag}-edit-{writes}"},
+            )
+            await conn.commit()
+            longest = max(longest, perf_counter() - started)
+            writes += 1
+            await asyncio.sleep(0.005)
+    return writes, longest
+
+
+async def test_two_writers_old_and_new_through_expand_backfill_and_contract(
+    scratch_url: URL, versions: Path
+) -> None:
+    await write_pair(scratch_url, versions, 2000)
+    cfg = config(versions)
+    stop_old, stop_new = asyncio.Event(), asyncio.Event()
+    old = asyncio.create_task(writer(scratch_url, "parcel_number", "old", stop_old))
+    await asyncio.sleep(0.2)
+    expanded = await migrations.upgrade(scratch_url, cfg=cfg)  # the new column appears
+    assert len(expanded.applied) == 1
+    new = asyncio.create_task(writer(scratch_url, "parcel_no", "new", stop_new))
+    await asyncio.sleep(0.5)  # both versions of the application write
+    with pytest.raises(MigrationError, match="contract refused"):
+        await migrations.upgrade(scratch_url, cfg=cfg, contract=True)
+    stop_old.set()  # the last old instance is retired
+    old_writes, _ = await old
+    await asyncio.sleep(1.1)
+    quiet = migrations.Timeouts(contract_quiet="1s")
+    contracted = await migrations.upgrade(scratch_url, cfg=cfg, contract=True, limits=quiet)
+    assert len(contracted.applied) == 1
+    await asyncio.sleep(0.2)  # the new code goes on writing after the contract
+    stop_new.set()
+    new_writes, _ = await new
+    assert old_writes > 0
+    assert new_writes > 0
+    # every write of either version is in the new column
+    assert await rows(
+        scratch_url,
+        f"SELECT count(*) FROM {TABLE} WHERE property_id LIKE 'old-%' AND parcel_no = property_id",
+    ) == [(old_writes,)]
+    assert await rows(
+        scratch_url,
+        f"SELECT count(*) FROM {TABLE} WHERE property_id LIKE 'new-%' AND parcel_no = property_id",
+    ) == [(new_writes,)]
+    assert await rows(scratch_url, f"SELECT count(*) FROM {TABLE} WHERE parcel_no IS NULL") == [
+        (0,)
+    ]
