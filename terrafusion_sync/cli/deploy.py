@@ -44,7 +44,17 @@ def register(commands: Any) -> None:
         "and what would fail on the rows there; change nothing",
     )
     format_option(sub, "for --plan")
-    force_flag(sub, "run even when a revision would fail on the rows there (refused otherwise)")
+    force_flag(
+        sub,
+        "run even when a revision would fail on the rows there (refused otherwise); with "
+        "--contract, even when old application code wrote within TFSYNC_CONTRACT_QUIET",
+    )
+    sub.add_argument(
+        "--contract",
+        action="store_true",
+        help="also apply the contract revisions (drop what an expand kept for old code), "
+        "once no write came through an old column for TFSYNC_CONTRACT_QUIET",
+    )
     test_flag(sub)
 
     sub = command(
@@ -90,6 +100,7 @@ def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
             report=say,
             limits=limits,
             force=args.force,
+            contract=args.contract,
         )
     )
     say(outcome.summary("applied"))
