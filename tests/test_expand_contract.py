@@ -347,3 +347,47 @@ async def test_two_writers_old_and_new_through_expand_backfill_and_contract(
     assert await rows(scratch_url, f"SELECT count(*) FROM {TABLE} WHERE parcel_no IS NULL") == [
         (0,)
     ]
+
+
+async def test_the_review_passes_the_pair_and_walks_both_branches(
+    scratch_url: URL, test_database_url: URL, versions: Path
+) -> None:
+    from terrafusion_sync.review import review
+
+    await write_pair(scratch_url, versions)
+    done = await review(test_database_url, cfg=config(versions), lint=False)
+    assert [f.render() for f in done.findings] == []
+    assert done.revisions == 3  # the initial schema, the expand, the contract
+
+
+async def test_the_review_finds_a_destructive_expand_and_a_contract_without_expand(
+    scratch_url: URL, test_database_url: URL, versions: Path
+) -> None:
+    from terrafusion_sync.review import review
+
+    expand, contract = await write_pair(scratch_url, versions)
+    # a hand-written expand that also drops a column, and a contract with no expand before it
+    text = expand.read_text()
+    expand.write_text(
+        text.replace(
+            "    op.add_column(",
+            '    op.drop_column("report_jobs", "message")\n    op.add_column(',
+            1,
+        ).replace(
+            "    op.drop_column(",
+            '    op.add_column("report_jobs", sa.Column("message", sa.Text()))\n'
+            "    op.drop_column(",
+            1,
+        )
+    )
+    done = await review(test_database_url, cfg=config(versions), lint=False)
+    codes = {(f.code, Path(f.path).name) for f in done.findings}
+    assert ("TF420", expand.name) in codes
+    stray = contract.read_text().replace(
+        f'down_revision: str | Sequence[str] | None = "{expand.name.split("-")[1].split("_")[0]}"',
+        'down_revision: str | Sequence[str] | None = "0b22f05953e4"',
+    )
+    expand.unlink()
+    contract.write_text(stray)
+    done = await review(test_database_url, cfg=config(versions), lint=False)
+    assert "TF421" in {f.code for f in done.findings}

@@ -18,7 +18,16 @@ from terrafusion_sync.migrations import alembic_config, compare_models, upgrade
 from terrafusion_sync.migrations.planning.impact import Impact
 from terrafusion_sync.migrations.plumbing.config import versions_dir
 from terrafusion_sync.provision import scratch_database
-from terrafusion_sync.review import allow, measured, offline, seal, stairway, structure, unsafe
+from terrafusion_sync.review import (
+    allow,
+    measured,
+    offline,
+    phases,
+    seal,
+    stairway,
+    structure,
+    unsafe,
+)
 from terrafusion_sync.review.drift_findings import drift_finding
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.lint import ruff_findings
@@ -75,6 +84,7 @@ async def review(
         if missing is not None:
             findings.append(missing)
     findings += structure.global_findings(revisions, versions)
+    findings += phases.contract_findings([r for r in revisions if r.tree is not None])
     seals = seal.read_manifest(seal.manifest_path(versions))
     findings += seal.seal_findings(revisions, versions, seals)
     findings += pictures_findings(cfg, docs)
@@ -89,7 +99,8 @@ async def review(
         )
         # the text rules guess; the stairway's first upgrade of each revision measured
         static = unrendered + unsafe.segment_findings(segments, revisions)
-        findings += (measured.reconcile(static, impacts, revisions) if measure else static) + walked
+        judged = measured.reconcile(static, impacts, revisions) if measure else static
+        findings += phases.in_phase(judged, revisions) + walked
     elif _one_head_all_known(revisions):
         # merged branches: the stairway and the SQL check walk a straight line only, but
         # the drift check still runs on the schema the whole history builds
@@ -140,9 +151,22 @@ def _one_head_all_known(revisions: list[RevisionFile]) -> bool:
 
 def _chain(revisions: list[RevisionFile]) -> list[str] | None:
     """The revision ids from base to head, or ``None`` when the history is not one line
-    (several heads, a missing parent, an unreadable file: already findings of their own)."""
+    (several heads, a missing parent, an unreadable file: already findings of their own).
+
+    Contract revisions, a branch of their own (``plumbing/phases.py``), are walked right
+    after the last revision they need (their parent and their ``depends_on``).
+    """
     if any(r.revision is None for r in revisions):
         return None
+    contracts = [r for r in revisions if r.phase == "contract"]
+    main = [r for r in revisions if r.phase != "contract"]
+    order = _line(main)
+    if order is None:
+        return None
+    return _with_contracts(order, contracts)
+
+
+def _line(revisions: list[RevisionFile]) -> list[str] | None:
     children: dict[str | None, list[str]] = {}
     for rev in revisions:
         parents = rev.down_revisions or (None,)
@@ -161,3 +185,21 @@ def _chain(revisions: list[RevisionFile]) -> list[str] | None:
     if len(order) != len(revisions):
         return None
     return order
+
+
+def _with_contracts(order: list[str], contracts: list[RevisionFile]) -> list[str] | None:
+    """``order`` with each contract revision placed once everything it needs is placed."""
+    walked: list[str] = []
+    waiting = list(contracts)
+    for rev_id in [*order, None]:
+        if rev_id is not None:
+            walked.append(rev_id)
+        placed = True
+        while placed:
+            placed = False
+            for contract in list(waiting):
+                if all(d in walked for d in (*contract.down_revisions, *contract.depends_on)):
+                    walked.append(contract.revision)  # type: ignore[arg-type]
+                    waiting.remove(contract)
+                    placed = True
+    return None if waiting else walked

@@ -119,6 +119,7 @@ async def stairway_findings(
     (none without ``measure``).
     """
     by_id = {r.revision: r for r in revisions if r.revision}
+    branched = any(r.phase == "contract" for r in revisions)
     impacts: dict[str, Impact] = {}
     paths = {str(r.path) for r in revisions} | {os.path.realpath(r.path) for r in revisions}  # noqa: ASYNC240
 
@@ -142,6 +143,8 @@ async def stairway_findings(
                 continue
             rev = by_id[rev_id]
             parent = rev.down_revisions[0] if rev.down_revisions else "base"
+            if branched:  # one step down on this revision's branch only (Alembic's X@-1)
+                parent = f"{rev_id}@-1"
             before = snapshot(conn)
             first_up = measured if measure else stepper.upgrade
             if not _step(first_up, rev_id, rev, codes.UPGRADE_FAILS, findings):

@@ -402,9 +402,11 @@ $fn$
         table, _, new = self.names
         r = self.rename
         lines = []
-        if self.not_null:
+        if self.not_null:  # the scan commits alone: it blocks no writer
             lines += [
-                _execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {self.check}"),
+                "with op.get_context().autocommit_block():",
+                f"    {_execute(f'ALTER TABLE {table} VALIDATE CONSTRAINT {self.check}')}",
+                "",
                 _execute(f"ALTER TABLE {table} ALTER COLUMN {new} SET NOT NULL"),
                 _execute(f"ALTER TABLE {table} DROP CONSTRAINT {self.check}"),
             ]
