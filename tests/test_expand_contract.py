@@ -23,25 +23,24 @@ TABLE = "property_operational"
 RENAME = f"{TABLE}.parcel_number=parcel_no"
 
 
-def renamed() -> MetaData:
+def renamed(old: str = "parcel_number", new: str = "parcel_no") -> MetaData:
     """The models with ``parcel_number`` renamed to ``parcel_no``: still NOT NULL, still
-    unique with ``county_id``."""
+    unique with ``county_id`` (or another column ``old`` renamed ``new``, keeping its type)."""
     metadata = MetaData(naming_convention=Base.metadata.naming_convention)
     for table in Base.metadata.tables.values():
         if table.name != TABLE:
             table.to_metadata(metadata)
             continue
         columns = [
-            sa.Column("parcel_no", sa.String(64), nullable=False)
-            if c.name == "parcel_number"
-            else c._copy()
+            sa.Column(new, c.type, nullable=c.nullable) if c.name == old else c._copy()
             for c in table.columns
         ]
+        parcel = new if old == "parcel_number" else "parcel_number"
         sa.Table(
             TABLE,
             metadata,
             *columns,
-            sa.UniqueConstraint("county_id", "parcel_no"),
+            sa.UniqueConstraint("county_id", parcel),
             sa.Index(f"ix_{TABLE}_county_id_sync_status", "county_id", "sync_status"),
         )
     return metadata
@@ -391,3 +390,25 @@ async def test_the_review_finds_a_destructive_expand_and_a_contract_without_expa
     contract.write_text(stray)
     done = await review(test_database_url, cfg=config(versions), lint=False)
     assert "TF421" in {f.code for f in done.findings}
+
+
+async def test_an_upgrade_dropping_a_column_with_data_is_refused_outside_a_contract(
+    scratch_url: URL, versions: Path
+) -> None:
+    # what a new user did: the renamed model column written as drop + add, answered "no"
+    metadata = renamed("property_class", "property_kind")
+    cfg = migrations.alembic_config(versions_dir=versions, target_metadata=metadata)
+    await migrations.upgrade(scratch_url, cfg=cfg)
+    await fill(scratch_url, 300)
+    await execute(scratch_url, f"UPDATE {TABLE} SET property_class = 'residential'")
+    await migrations.revision(scratch_url, "replace class", cfg=cfg, ask=lambda _: False)
+    cfg = migrations.alembic_config(versions_dir=versions, target_metadata=metadata)
+    with pytest.raises(MigrationError) as refused:
+        await migrations.upgrade(scratch_url, cfg=cfg)
+    assert "would drop column property_operational.property_class (300 rows with data)" in str(
+        refused.value
+    )
+    assert "upgrade --allow-data-loss" in str(refused.value)
+    assert await rows(scratch_url, f"SELECT count(property_class) FROM {TABLE}") == [(300,)]
+    done = await migrations.upgrade(scratch_url, cfg=cfg, allow_data_loss=True)
+    assert len(done.applied) == 1

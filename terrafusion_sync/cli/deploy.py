@@ -55,6 +55,11 @@ def register(commands: Any) -> None:
         help="also apply the contract revisions (drop what an expand kept for old code), "
         "once no write came through an old column for TFSYNC_CONTRACT_QUIET",
     )
+    sub.add_argument(
+        "--allow-data-loss",
+        action="store_true",
+        help="drop tables and columns holding data outside a contract revision (refused otherwise)",
+    )
     test_flag(sub)
 
     sub = command(
@@ -101,6 +106,7 @@ def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
             limits=limits,
             force=args.force,
             contract=args.contract,
+            allow_data_loss=args.allow_data_loss,
         )
     )
     say(outcome.summary("applied"))

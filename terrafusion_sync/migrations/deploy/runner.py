@@ -106,8 +106,8 @@ class _Run:
             if wanted != self.in_effect:  # session settings outlive commits: set on change
                 timeouts.apply(self.conn, *self.current_limits, durable=wanted[2])
                 self.in_effect = wanted
-            if not self.upgrading:
-                self.watch.watch(step.revision.revision, file_name(step.revision))
+            if not self.upgrading or not phases.is_contract(step.revision):
+                self.watch.watch(step.revision.revision, file_name(step.revision), self.direction)
             yield step
 
     def backfill_now(self) -> None:

@@ -33,8 +33,12 @@ async def upgrade(
     limits: Timeouts | None = None,
     force: bool = False,
     contract: bool = False,
+    allow_data_loss: bool = False,
 ) -> Outcome:
     """Bring the database to ``target`` safely (see :mod:`.runner`); report each revision.
+
+    A step that is not a contract revision and would drop a table or column holding data is
+    refused unless ``allow_data_loss`` (see :mod:`.guard`).
 
     ``head`` leaves contract revisions waiting (:mod:`..plumbing.phases`); with ``contract``
     they run too, once no old-path write came within the quiet period (:mod:`.contract`),
@@ -59,6 +63,7 @@ async def upgrade(
         limits=limits,
         force=force,
         contract=contract,
+        allow_data_loss=allow_data_loss,
     )
 
 
