@@ -405,10 +405,40 @@ async def test_an_upgrade_dropping_a_column_with_data_is_refused_outside_a_contr
     cfg = migrations.alembic_config(versions_dir=versions, target_metadata=metadata)
     with pytest.raises(MigrationError) as refused:
         await migrations.upgrade(scratch_url, cfg=cfg)
-    assert "would drop column property_operational.property_class (300 rows with data)" in str(
+    assert "would drop column property_operational.property_class (300 values)" in str(
         refused.value
     )
     assert "upgrade --allow-data-loss" in str(refused.value)
     assert await rows(scratch_url, f"SELECT count(property_class) FROM {TABLE}") == [(300,)]
     done = await migrations.upgrade(scratch_url, cfg=cfg, allow_data_loss=True)
     assert len(done.applied) == 1
+
+
+async def test_the_plan_says_what_an_upgrade_destroys_and_what_waits(
+    scratch_url: URL, versions: Path
+) -> None:
+    metadata = renamed("property_class", "property_kind")
+    cfg = migrations.alembic_config(versions_dir=versions, target_metadata=metadata)
+    await migrations.upgrade(scratch_url, cfg=cfg)
+    await fill(scratch_url, 40)
+    await execute(scratch_url, f"UPDATE {TABLE} SET property_class = 'farm' WHERE id % 2 = 0")
+    await migrations.revision(scratch_url, "replace class", cfg=cfg, ask=lambda _: False)
+    cfg = migrations.alembic_config(versions_dir=versions, target_metadata=metadata)
+    plan = await migrations.plan(scratch_url, cfg=cfg)
+    (planned,) = plan.revisions
+    assert [d.describe() for d in planned.destroys] == [
+        "column property_operational.property_class (20 values)"
+    ]
+    assert any("destroys: column" in line for line in plan.describe_lines("db", "head"))
+
+
+async def test_the_plan_runs_the_expand_and_says_the_contract_waits(
+    scratch_url: URL, versions: Path
+) -> None:
+    expand, contract = await write_pair(scratch_url, versions, 30)
+    plan = await migrations.plan(scratch_url, cfg=config(versions))
+    assert [p.script.path for p in plan.revisions] == [str(expand)]
+    assert plan.revisions[0].destroys == []
+    (waits,) = plan.waiting
+    assert contract.name.split("-")[1].startswith(waits)
+    assert "1 contract revision(s) wait for `make contract`" in plan.describe_lines("db", "head")[1]

@@ -178,7 +178,7 @@ def migrate(
     run = _Run(conn, scripts, target, upgrading, limits, report, watch, checksums)
     try:
         if upgrading and not force and not contract:
-            _preflight(conn, cfg, scripts, target, limits, report)
+            _preflight(conn, cfg, scripts, target, limits, report, allow_data_loss)
         tool_tables.ensure_table(conn)
         validation.refuse_changed(conn, scripts, checksums)
         if contract:
@@ -234,8 +234,10 @@ def _preflight(
     target: str,
     limits: timeouts.Timeouts,
     report: Report,
+    allow_data_loss: bool = False,
 ) -> None:
-    """Refuse before any change when a pending revision would fail on the rows there.
+    """Refuse before any change when a pending revision would fail on the rows there, or
+    would drop data outside a contract revision (unless ``allow_data_loss``).
 
     A database at base (or at several heads) has no live rows a revision knows of: skipped.
     A revision that cannot be rendered offline is not checked (the review reports it).
@@ -259,7 +261,20 @@ def _preflight(
     from terrafusion_sync.migrations.planning import preflight  # pglast: only with revisions to run
 
     files = {s.revision: file_name(s) for s in scripts.walk_revisions()}
-    preflight.refuse(conn, preflight.split(sql), files, limits.statement)
+    pending = preflight.split(sql)
+    preflight.refuse(conn, pending, files, limits.statement)
+    if not allow_data_loss:
+        contracts = frozenset(r for r, _ in pending if phases.is_contract(scripts.get_revision(r)))
+        lost = preflight.destroyed(conn, pending, contracts)
+        conn.rollback()
+        if lost:
+            first = lost[0]
+            raise guard.DataLossError(
+                f"upgrade of {first.revision} ({files.get(first.revision, '?')}) would drop "
+                f"{', '.join(d.describe() for d in lost)}; nothing was changed",
+                "if it was renamed, write the change as expand + contract (tfsync revision "
+                "--rename TABLE.OLD=NEW); to drop it anyway: upgrade --allow-data-loss",
+            )
 
 
 def _at_heads_of(scripts: ScriptDirectory, heads: tuple[str, ...]) -> bool:

@@ -39,6 +39,7 @@ from terrafusion_sync.migrations.planning.impact import (
     sizes,
 )
 from terrafusion_sync.migrations.planning.preflight import WillFail
+from terrafusion_sync.migrations.plumbing import phases
 from terrafusion_sync.migrations.plumbing.commands import current_revisions, upgrade_sql
 from terrafusion_sync.migrations.plumbing.config import alembic_config, script_directory
 from terrafusion_sync.migrations.plumbing.revisions import file_name, pending
@@ -102,6 +103,8 @@ class Planned:
     statement_timeout: str
     tables: list[TableImpact] = field(default_factory=list)
     will_fail: list[WillFail] = field(default_factory=list)
+    destroys: list[preflight.Destroys] = field(default_factory=list)
+    """Tables and columns it drops that hold data here (a contract's old column aside)."""
 
     def describe(self) -> str:
         """``rev  doc  (file; lock_timeout 5s, statement_timeout 1h)``."""
@@ -117,6 +120,10 @@ class Planned:
             "file": file_name(self.script),
             "tables": [asdict(t) for t in self.tables],
             "will_fail": [{"table": w.table, "reason": w.reason} for w in self.will_fail],
+            "phase": phases.phase_of(self.script),
+            "destroys": [
+                {"table": d.table, "column": d.column, "rows": d.rows} for d in self.destroys
+            ],
         }
 
 
@@ -129,11 +136,18 @@ class Plan:
     sql: str
     measured: str = ""
     """How locks and times were known: measured on a scratch database, or why not."""
+    waiting: list[str] = field(default_factory=list)
+    """Contract revisions that ``make upgrade`` leaves for ``make contract``."""
 
     def describe_lines(self, where: str, target: str) -> list[str]:
         """The plan as ``make plan`` prints it, before the SQL: ``where`` names the database."""
         at = ", ".join(self.current) or "base"
         lines = [f"plan for {where}: at {at}, target {target}"]
+        if self.waiting:
+            lines.append(
+                f"{len(self.waiting)} contract revision(s) wait for `make contract`, not run "
+                f"here: {', '.join(self.waiting)}"
+            )
         if not self.revisions:
             return [*lines, "nothing to do: no revision would run"]
         lines.append(f"{len(self.revisions)} revision(s) would run, each in its own transaction:")
@@ -141,6 +155,10 @@ class Plan:
             lines.append(f"  {planned.describe()}")
             lines += [f"    {table.describe()}" for table in planned.tables]
             lines += [f"    will fail: {f.table}: {f.reason}" for f in planned.will_fail]
+            lines += [
+                f"    destroys: {d.describe()} (refused without --allow-data-loss)"
+                for d in planned.destroys
+            ]
         return [
             *lines,
             f"({self.measured})",
@@ -154,6 +172,7 @@ class Plan:
             "current": list(self.current),
             "target": target,
             "revisions": [p.as_json() for p in self.revisions],
+            "waiting": self.waiting,
         }
 
 
@@ -172,20 +191,26 @@ async def plan(
     cfg = cfg or alembic_config()
     limits = limits or Timeouts()
     scripts = script_directory(cfg)
+    target = phases.upgrade_target(scripts, target, contract=False)
     current = await current_revisions(url, cfg)
     to_run = pending(scripts, target, current)
+    waiting = [s.revision for s in phases.waiting(scripts, current) if s not in to_run]
     if not to_run:
-        return Plan(current, [], "")
-    spec = f"{current[0]}:{target}" if len(current) == 1 else target  # known: no reconnect
+        return Plan(current, [], "", waiting=waiting)
+    main = [c for c in current if not phases.is_contract(scripts.get_revision(c))]
+    spec = f"{main[0]}:{target}" if len(main) == 1 else target  # known: no reconnect
     sql = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
     by_revision = preflight.split(sql)
     touched = _touched(by_revision)
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
     report(f"reading {len(everything)} table(s) here and checking their rows (read only)")
+    spared = frozenset(s.revision for s in to_run if phases.is_contract(s))
     async with connect(url) as conn:
         live, failing = await conn.run_sync(
             lambda c: _read_live(c, everything, by_revision, limits.statement)
         )
+        lost = await conn.run_sync(lambda c: preflight.destroyed(c, by_revision, spared))
+        await conn.rollback()
     report(f"measuring {len(to_run)} revision(s) on a scratch database")
     impacts, how = await _measure(url, cfg, current, [s.revision for s in to_run], touched)
     planned = []
@@ -202,9 +227,10 @@ async def plan(
                 *limits.for_revision(script),
                 tables=tables,
                 will_fail=[w for w in failing if w.revision == rev],
+                destroys=[d for d in lost if d.revision == rev],
             )
         )
-    return Plan(current, planned, sql, how)
+    return Plan(current, planned, sql, how, waiting)
 
 
 def _touched(by_revision: list[tuple[str, str]]) -> dict[str, list[str]]:
