@@ -3,9 +3,9 @@
 While a downgrade step runs (and an upgrade step that is not a contract revision, whose
 dropping the old column is its purpose, proven safe by :mod:`.contract`), every statement
 the connection sends is inspected just before it reaches the server (SQLAlchemy's
-``before_cursor_execute``). A ``DROP TABLE`` or an ``ALTER TABLE ... DROP [COLUMN]`` (as PostgreSQL's own parser reads it, :mod:`.statements`)
-is measured first: rows in the table, or rows with a value in the column. If that is more
-than zero the statement is not sent, the step's transaction rolls back, and the error says
+``before_cursor_execute``). A ``DROP TABLE`` or an ``ALTER TABLE ... DROP [COLUMN]`` (as
+PostgreSQL's own parser reads it, :mod:`.statements`) is measured first: rows in the table,
+or rows with a value in the column. If that is more than zero the statement is not sent, the step's transaction rolls back, and the error says
 table, column and row count, unless data loss was allowed (then the loss is noted in the
 history).
 
