@@ -5,9 +5,9 @@ dropping the old column is its purpose, proven safe by :mod:`.contract`), every 
 the connection sends is inspected just before it reaches the server (SQLAlchemy's
 ``before_cursor_execute``). A ``DROP TABLE`` or an ``ALTER TABLE ... DROP [COLUMN]`` (as
 PostgreSQL's own parser reads it, :mod:`.statements`) is measured first: rows in the table,
-or rows with a value in the column. If that is more than zero the statement is not sent, the step's transaction rolls back, and the error says
-table, column and row count, unless data loss was allowed (then the loss is noted in the
-history).
+or rows with a value in the column. If that is more than zero the statement is not sent,
+the step's transaction rolls back, and the error says table, column and row count, unless
+data loss was allowed (then the loss is noted in the history).
 
 Why here and not elsewhere: an Alembic ``Operations`` hook sees only ``op.drop_*`` calls
 and misses ``op.execute("DROP TABLE ...")`` and batch operations; rendering the step in
