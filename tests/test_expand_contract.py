@@ -442,3 +442,31 @@ async def test_the_plan_runs_the_expand_and_says_the_contract_waits(
     (waits,) = plan.waiting
     assert contract.name.split("-")[1].startswith(waits)
     assert "1 contract revision(s) wait for `make contract`" in plan.describe_lines("db", "head")[1]
+
+
+async def test_a_row_the_backfill_has_not_reached_can_be_updated_by_any_code(
+    scratch_url: URL, versions: Path
+) -> None:
+    await write_pair(scratch_url, versions, 20)
+    # the expand's schema change alone, its backfill not yet run: as between two batches
+    cfg = config(versions)
+    script = migrations.script_directory(cfg)
+    expand_id = next(
+        s.revision for s in script.walk_revisions() if s.module.__dict__.get("phase") == "expand"
+    )
+    await migrations.upgrade(scratch_url, expand_id, cfg=cfg)
+    # p5 as the backfill has not reached it yet (the row was there before the expand)
+    check = f"ck_{TABLE}_parcel_no_not_null"
+    await execute(
+        scratch_url,
+        f"ALTER TABLE {TABLE} DISABLE TRIGGER tfsync_keep_{TABLE}_parcel_no",
+        f"ALTER TABLE {TABLE} DROP CONSTRAINT {check}",
+        f"UPDATE {TABLE} SET parcel_no = NULL WHERE property_id = 'p5'",
+        f"ALTER TABLE {TABLE} ADD CONSTRAINT {check} CHECK (parcel_no IS NOT NULL) NOT VALID",
+        f"ALTER TABLE {TABLE} ENABLE TRIGGER tfsync_keep_{TABLE}_parcel_no",
+    )
+    # code that touches neither column updates the row: the NOT NULL check does not fail
+    await execute(scratch_url, f"UPDATE {TABLE} SET city = 'Kennewick' WHERE property_id = 'p5'")
+    assert await rows(scratch_url, f"SELECT parcel_no FROM {TABLE} WHERE property_id = 'p5'") == [
+        ("parcel-5",)
+    ]

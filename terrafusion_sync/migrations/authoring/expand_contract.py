@@ -313,6 +313,8 @@ BEGIN
     ELSIF NEW.{old} IS DISTINCT FROM OLD.{old} THEN
         NEW.{new} := NEW.{old};
     ELSE
+        -- neither changed: a row the backfill has not reached yet is filled now
+        NEW.{new} := NEW.{old};
         RETURN NEW;
     END IF;
     -- written through {old} alone: only the old application does that
