@@ -96,7 +96,8 @@ def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
         if plan.revisions:
             sys.stdout.write(plan.sql)
         return EXIT_OK
-    say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}")
+    also = ", contract revisions included" if args.contract else ""
+    say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}{also}")
     outcome = run(
         migrations.upgrade(
             url,
