@@ -61,7 +61,15 @@ def register(commands: Any) -> None:
     )
     plan_flag(sub, "per database, what would run and do there (as upgrade --plan); change nothing")
     force_flag(
-        sub, "upgrade even where a revision would fail on the rows there (refused otherwise)"
+        sub,
+        "upgrade even where a revision would fail on the rows there (refused otherwise); "
+        "with --contract, even where old code wrote within TFSYNC_CONTRACT_QUIET",
+    )
+    sub.add_argument(
+        "--contract",
+        action="store_true",
+        help="also apply the contract revisions on each database, as make contract does "
+        "(each refused while its old column was written within TFSYNC_CONTRACT_QUIET)",
     )
 
 
@@ -103,6 +111,7 @@ def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:
         versions_dir=settings.versions_dir,
         limits=Timeouts.from_settings(settings),
         force=args.force,
+        contract=args.contract,
     )
     out = display.console()
     if args.plan:
