@@ -62,7 +62,8 @@ async def compare_models(
             },
         )
         with reflecting():
-            return compare_metadata(context, metadata)
+            found: list[Any] = compare_metadata(context, metadata)
+        return found
 
     async with connect(url) as conn:
         diffs = await conn.run_sync(compare)

@@ -74,7 +74,7 @@ def parse_renames(values: Sequence[str]) -> list[RenameSpec]:
 
 def type_sql(column: sa.Column[object]) -> str:
     """The column's type as PostgreSQL spells it."""
-    return column.type.compile(dialect=postgresql.dialect())
+    return str(column.type.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
 
 
 def compatible(old: sa.Column[object], new: sa.Column[object]) -> bool:

@@ -124,7 +124,7 @@ class _Run:
         note = None
         if self.watch.allowed:
             note = "data loss allowed: " + ", ".join(loss.describe() for loss in self.watch.allowed)
-        if self.forced and phases.is_contract(script):
+        if self.forced and isinstance(script, Script) and phases.is_contract(script):
             note = "; ".join(filter(None, [note, self.forced]))
         history.record(
             self.conn,
@@ -242,11 +242,11 @@ def _preflight(
     A database at base (or at several heads) has no live rows a revision knows of: skipped.
     A revision that cannot be rendered offline is not checked (the review reports it).
     """
-    current = [  # the contract branch's head, if applied, is not where an upgrade starts
+    current = tuple(  # the contract branch's head, if applied, is not where an upgrade starts
         c
         for c in MigrationContext.configure(conn).get_current_heads()
         if not phases.is_contract(scripts.get_revision(c))
-    ]
+    )
     conn.commit()
     if len(current) != 1 or (target in ("head", "heads") and _at_heads_of(scripts, current)):
         return
