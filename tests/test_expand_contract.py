@@ -470,3 +470,20 @@ async def test_a_row_the_backfill_has_not_reached_can_be_updated_by_any_code(
     assert await rows(scratch_url, f"SELECT parcel_no FROM {TABLE} WHERE property_id = 'p5'") == [
         ("parcel-5",)
     ]
+
+
+async def test_the_test_database_applies_the_contract_too(
+    scratch_url: URL, test_database_url: URL, versions: Path
+) -> None:
+    await write_pair(scratch_url, versions)
+    cfg = config(versions)
+    target = test_database_url.set(database=f"{scratch_url.database}_t")
+    try:
+        prepared = await migrations.prepare_test_database(target, cfg=cfg)
+        assert prepared.rebuilt
+        heads = set(migrations.script_directory(cfg).get_heads())
+        assert set(await migrations.current_revisions(target, cfg)) == heads
+    finally:
+        from terrafusion_sync.migrations.testdb import drop_test_databases
+
+        await drop_test_databases(target)

@@ -85,10 +85,13 @@ def contract_head(scripts: ScriptDirectory) -> str | None:
 def upgrade_target(scripts: ScriptDirectory, target: str, *, contract: bool) -> str:
     """Where an upgrade to ``target`` goes: ``head`` means the main head unless ``contract``.
 
-    A named revision is left alone (Alembic applies what it needs, contracts included).
+    ``heads`` (every head, as in Alembic) and a named revision are left alone: Alembic
+    applies what they need, contract revisions included (the test database, the review).
     """
-    if contract or target not in ("head", "heads"):
-        return "heads" if contract and target == "head" else target
+    if target != "head":
+        return target
+    if contract:
+        return "heads"
     if contract_head(scripts) is None:
         return target  # no contract branch: Alembic's own meaning, several heads included
     main = main_heads(scripts)
