@@ -10,6 +10,7 @@ from typing import Any
 from alembic.script import Script, ScriptDirectory
 
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
+from terrafusion_sync.migrations.plumbing.steps import planned_steps
 
 
 def file_name(script: Script) -> str:
@@ -21,9 +22,12 @@ def pending(scripts: ScriptDirectory, target: Any, current: Sequence[str]) -> li
     """The revisions an upgrade from ``current`` to ``target`` (an id, ``head``, or the
     heads) would apply, oldest first: the steps Alembic would run, which include a contract
     branch's revisions whose parent is older than ``current`` (:mod:`.phases`)."""
-    from terrafusion_sync.migrations.plumbing.steps import planned_steps
-
     with alembic_errors():
+        found = list(reversed(list(scripts.iterate_revisions(target, tuple(current)))))
+        if not any(
+            getattr(s.module, "phase", None) == "contract" for s in scripts.walk_revisions()
+        ):
+            return found  # one line of history: the same revisions, Alembic's own walk
         steps = planned_steps(scripts, target, tuple(current), upgrading=True)
     return [step.revision for step in steps]
 
