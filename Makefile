@@ -63,6 +63,15 @@ backfills: $(VENV)/.bootstrapped  ## Every backfill (op.backfill): rows done, ra
 validate: $(VENV)/.bootstrapped  ## Check applied revision files are unchanged since applied
 	$(NOX) -s validate -- $(ARGS)
 
+##@ Keeping the history short
+.PHONY: squash
+squash: $(VENV)/.bootstrapped  ## Fold every revision up to REV into one proven baseline: make squash REV=abc123 (ARGS=--force)
+	$(NOX) -s squash -- --through $(REV) $(ARGS)
+
+.PHONY: rebase
+rebase: $(VENV)/.bootstrapped  ## Two heads after a merge: move this branch's revisions onto main's head (ARGS="--onto BRANCH")
+	$(NOX) -s rebase -- $(ARGS)
+
 ##@ Many databases (fleet.toml)
 .PHONY: fleet-status
 fleet-status: $(VENV)/.bootstrapped  ## Every database of the fleet: reachable, revision, pending, last upgrade
@@ -82,11 +91,11 @@ test: $(VENV)/.bootstrapped  ## Bring the test database to head, then run pytest
 	$(NOX) -s test -- $(ARGS)
 
 .PHONY: review
-review: $(VENV)/.bootstrapped  ## The gate before merge: lint, history, drift, stairway, unsafe SQL, seals (ARGS=--seal)
+review: $(VENV)/.bootstrapped  ## The gate before merge: lint, types, history, drift, stairway, unsafe SQL, seals (ARGS=--seal)
 	$(NOX) -s review -- $(ARGS)
 
 .PHONY: lint
-lint: $(VENV)/.bootstrapped  ## Fix what ruff can fix and format the code
+lint: $(VENV)/.bootstrapped  ## Fix what ruff can fix, format the code, type-check it (mypy --strict)
 	$(NOX) -s lint
 
 .PHONY: bench

@@ -67,7 +67,7 @@ def test(session: nox.Session) -> None:
 
 @nox.session
 def review(session: nox.Session) -> None:
-    """The gate before merge: lint, history, drift, stairway, unsafe SQL, sealed revisions."""
+    """The gate before merge: lint, types, history, drift, stairway, unsafe SQL, seals."""
     install(session, "review")
     tfsync(session, "review", *session.posargs)
 
@@ -115,6 +115,20 @@ def validate(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def squash(session: nox.Session) -> None:
+    """Fold revisions into one proven baseline: nox -s squash -- --through REV [--force]."""
+    install(session)
+    tfsync(session, "squash", *session.posargs)
+
+
+@nox.session(default=False)
+def rebase(session: nox.Session) -> None:
+    """Two heads after a merge: move this branch's revisions onto the other head, review."""
+    install(session, "review")
+    tfsync(session, "rebase", *session.posargs)
+
+
+@nox.session(default=False)
 def fleet(session: nox.Session) -> None:
     """Every database of fleet.toml: nox -s fleet -- status | upgrade [--plan] [--jobs N]."""
     install(session)
@@ -123,10 +137,11 @@ def fleet(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def lint(session: nox.Session) -> None:
-    """Fix what ruff can fix and format the code."""
+    """Fix what ruff can fix, format the code, then type-check the package (mypy, strict)."""
     install(session, "lint")
     session.run("ruff", "check", "--fix", ".")
     session.run("ruff", "format", ".")
+    session.run("mypy")
 
 
 @nox.session(default=False)

@@ -9,10 +9,7 @@ from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-try:  # SQLAlchemy 2.1 renamed it
-    from sqlalchemy.util.concurrency import await_
-except ImportError:  # pragma: no cover - SQLAlchemy 2.0
-    from sqlalchemy.util.concurrency import await_only as await_
+from terrafusion_sync.compat import await_
 
 T = TypeVar("T")
 

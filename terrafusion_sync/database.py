@@ -16,9 +16,10 @@ from contextlib import asynccontextmanager
 from functools import cache
 
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.compiler import IdentifierPreparer
 
 from terrafusion_sync.database_errors import translate_errors
 
@@ -71,5 +72,11 @@ def quoted(name: str) -> str:
 
 
 @cache
-def _preparer() -> postgresql.base.PGIdentifierPreparer:
-    return postgresql.dialect().identifier_preparer
+def postgresql_dialect() -> Dialect:
+    """SQLAlchemy's PostgreSQL dialect, to compile and quote SQL without a connection."""
+    dialect: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]  # unannotated in SQLAlchemy
+    return dialect
+
+
+def _preparer() -> IdentifierPreparer:
+    return postgresql_dialect().identifier_preparer

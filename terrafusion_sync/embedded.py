@@ -21,6 +21,7 @@ from types import ModuleType
 from sqlalchemy.engine import URL
 
 from terrafusion_sync.aio import run_blocking
+from terrafusion_sync.compat import forget_pgserver_handle
 from terrafusion_sync.errors import DatabaseError, first_line
 from terrafusion_sync.provision import ensure_database
 from terrafusion_sync.settings import DRIVER, Settings
@@ -82,8 +83,7 @@ def _start_server(pgdata: Path) -> str:
             server = pgserver.get_server(pgdata, cleanup_mode=None)
         return str(server.get_postmaster_info().socket_dir)
     except Exception as exc:  # pgserver raises bare assertion, subprocess and OS errors
-        # forget the half-started handle
-        pgserver.PostgresServer._instances.pop(pgdata.resolve(), None)
+        forget_pgserver_handle(pgserver, pgdata)
         if _wait(lambda: _running_socket_dir(pgdata) is not None):
             return str(_running_socket_dir(pgdata))
         raise DatabaseError(

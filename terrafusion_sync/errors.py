@@ -1,12 +1,8 @@
-"""The errors every command reports, the exit codes they map to (see DESIGN.md), and the
-two ways of describing any error in one line: its first line, and where in a revision file
-it was raised."""
+"""The errors every command reports, the exit codes they map to (README.md, "Errors and exit
+codes"), and an error's first line for a one-line report (where in a revision file it was
+raised: :mod:`terrafusion_sync.migrations.plumbing.revision_lines`)."""
 
 from __future__ import annotations
-
-import os
-import traceback
-from collections.abc import Iterable
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -41,27 +37,6 @@ class MissingDatabaseError(DatabaseError):
 
 class MigrationError(TfsyncError):
     """Alembic could not do what was asked (unknown revision, not at head, ...)."""
-
-
-def raised_in(
-    paths: Iterable[str | os.PathLike[str]], exc: BaseException
-) -> tuple[str, int] | None:
-    """Which of the files ``paths`` (revision files) ``exc`` was raised in, and the line.
-
-    The innermost frame in one of them wins; the file is returned as given in ``paths``.
-    """
-    wanted = {os.path.realpath(p): os.fspath(p) for p in paths if p}
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        path = wanted.get(os.path.realpath(frame.filename))
-        if path is not None and frame.lineno:
-            return path, frame.lineno
-    return None
-
-
-def raised_at(path: str | os.PathLike[str] | None, exc: BaseException) -> int | None:
-    """The line of the file ``path`` (a revision file) where ``exc`` was raised, if there."""
-    found = raised_in([path] if path else [], exc)
-    return found[1] if found else None
 
 
 _ASYNCPG_PREFIX = "<class 'asyncpg.exceptions."

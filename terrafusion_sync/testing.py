@@ -98,7 +98,7 @@ class MigrationRunner:
         A list of parameter mappings runs the statement once per mapping.
         """
         async with connect(self.url) as conn:
-            result = await conn.execute(text(sql), params)  # type: ignore[arg-type]
+            result = await conn.execute(text(sql), params)
             rows = list(result.all()) if result.returns_rows else []
             await conn.commit()
         return rows

@@ -21,8 +21,13 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
-from terrafusion_sync.migrations.planning.impact import SEED_ROWS, Impact, Probe, measure_upgrade
-from terrafusion_sync.migrations.plumbing.steps import Stepper
+from terrafusion_sync.migrations.planning.impact import (
+    SEED_ROWS,
+    Impact,
+    ImpactMeter,
+    measure_upgrade,
+)
+from terrafusion_sync.migrations.plumbing.steps import ConnectionMigrator
 from terrafusion_sync.review import format_json, review
 
 from helpers import INITIAL, add_revision
@@ -37,8 +42,8 @@ async def measured(url: URL, versions: Path, upgrade: str, touched: list[str]) -
     cfg = migrations.alembic_config(versions_dir=versions)
 
     def run(conn: Connection) -> Impact:
-        stepper = Stepper(cfg, conn)
-        return measure_upgrade(conn, stepper.upgrade, REV, Probe(conn, [str(path)]), touched)
+        stepper = ConnectionMigrator(cfg, conn)
+        return measure_upgrade(conn, stepper.upgrade, REV, ImpactMeter(conn, [str(path)]), touched)
 
     async with connect(url) as conn:
         return await conn.run_sync(run)

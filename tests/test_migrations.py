@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.errors import MigrationError
+from terrafusion_sync.migrations.sql import alembic_output
 from terrafusion_sync.review import review
 from terrafusion_sync.review.codes import ONLY_IN_MODELS
 
@@ -54,10 +55,10 @@ async def test_sql_preview_changes_nothing(scratch_url: URL) -> None:
 
 
 async def test_sql_preview_starts_from_the_current_revision(scratch_url: URL) -> None:
+    from_empty = await migrations.upgrade_sql(scratch_url, "head")
+    assert [revision for revision, _ in alembic_output.split(from_empty)] == [INITIAL]
     await migrations.upgrade(scratch_url)
-    assert "CREATE TABLE property_operational" not in await migrations.upgrade_sql(
-        scratch_url, "head"
-    )
+    assert alembic_output.split(await migrations.upgrade_sql(scratch_url, "head")) == []
 
 
 async def test_unknown_revision_is_refused_and_changes_nothing(scratch_url: URL) -> None:

@@ -30,20 +30,42 @@ def test_sslmode_is_translated_for_asyncpg() -> None:
     assert dict(url.query) == {"ssl": "require", "timeout": "5"}
 
 
+POSTGRESQL_ONLY = (
+    "TerraFusion Sync runs on PostgreSQL only: use postgresql://user:password@host/dbname"
+)
+
+
 @pytest.mark.parametrize(
-    ("raw", "said"),
+    ("raw", "said", "hint"),
     [
-        ("sqlite:///x.db", "'sqlite', not PostgreSQL"),
-        ("mysql://root:pw@localhost/county", "'mysql', not PostgreSQL"),
-        ("not a url at all", "not a valid URL"),
-        ("postgresql://u:pw@host:port/db", "not a valid URL"),
-        ("postgresql://u:p@host:5432", "names no database"),
+        ("sqlite:///x.db", "DATABASE_URL uses 'sqlite', not PostgreSQL", POSTGRESQL_ONLY),
+        (
+            "mysql://root:pw@localhost/county",
+            "DATABASE_URL uses 'mysql', not PostgreSQL",
+            POSTGRESQL_ONLY,
+        ),
+        (
+            "postgresql://u:pw@host:port/db",
+            "DATABASE_URL is not a valid URL: 'postgresql://u:***@host:port/db'",
+            "use postgresql://user:password@host:5432/dbname",
+        ),
+        (
+            "postgresql://u:pw@host:5432",
+            "DATABASE_URL names no database: postgresql://u:***@host:5432",
+            "add the database name after the host, e.g. .../terrafusion_sync",
+        ),
     ],
 )
-def test_bad_urls_are_refused_with_a_reason(raw: str, said: str) -> None:
-    with pytest.raises(ConfigError, match=said) as caught:
+def test_bad_urls_are_refused_with_a_reason_and_what_to_do(raw: str, said: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as caught:
         normalize_url(raw)
-    assert "pw" not in str(caught.value)
+    assert (caught.value.message, caught.value.hint) == (said, hint)  # the password masked
+
+
+def test_text_that_is_no_url_is_refused() -> None:
+    with pytest.raises(ConfigError) as caught:
+        normalize_url("not a url at all")
+    assert caught.value.message.startswith("DATABASE_URL is not a valid URL")
 
 
 def test_passwords_are_masked() -> None:
@@ -97,12 +119,17 @@ def test_same_test_and_application_database_is_refused(tmp_path: Path) -> None:
                 "TEST_DATABASE_URL": "postgres://u:pw1@localhost:5432/county",
             }
         )
-    assert "pw1" not in str(caught.value)
+    assert caught.value.message == (
+        "TEST_DATABASE_URL and DATABASE_URL are the same database "
+        "(postgresql+asyncpg://u:***@localhost:5432/county)"
+    )
 
 
 def test_unparsable_env_line_names_the_line_and_masks_it(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text("GOOD=1\nDATABASE_URL 'postgres://u:topsecret@h/db\n")
-    with pytest.raises(ConfigError, match="line 2") as caught:
+    with pytest.raises(ConfigError) as caught:
         load_settings({"TFSYNC_ENV_FILE": str(env_file)})
-    assert "topsecret" not in str(caught.value)
+    assert caught.value.message == (
+        '.env line 2: cannot parse "DATABASE_URL \'postgres://u:***@h/db"'
+    )

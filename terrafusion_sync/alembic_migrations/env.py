@@ -38,7 +38,7 @@ def target_metadata() -> MetaData | None:
     """
     if environment.skip_models(config):
         return None
-    handed_in = config.attributes.get("target_metadata")
+    handed_in: MetaData | None = config.attributes.get("target_metadata")
     if handed_in is not None:
         return handed_in
     from terrafusion_sync.core_models import Base
@@ -69,7 +69,8 @@ def configure(**options: Any) -> None:
         process_revision_directives=drop_empty_autogenerate,
         include_name=include_name,  # the tooling's own tables are not models
         include_object=environment.include_object(config),
-        on_version_apply=environment.on_step(config),
+        # Alembic documents "a callable or collection of callables"; its stub names one
+        on_version_apply=environment.on_step(config),  # type: ignore[arg-type]
         **options,
     )
 

@@ -17,12 +17,21 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from terrafusion_sync.cli import authoring, backfill, deploy, fleet, inspect, review, testing
+from terrafusion_sync.cli import (
+    authoring,
+    backfill,
+    chain,
+    deploy,
+    fleet,
+    inspect,
+    review,
+    testing,
+)
 from terrafusion_sync.cli.common import PROG, Parser
 from terrafusion_sync.errors import EXIT_ERROR, EXIT_OK, TfsyncError, first_line
 from terrafusion_sync.settings import debug_requested, load_settings, mask_text
 
-GROUPS = (deploy, inspect, backfill, authoring, review, testing, fleet)
+GROUPS = (deploy, inspect, backfill, authoring, review, chain, testing, fleet)
 """The command groups, in the order ``tfsync --help`` lists them."""
 
 __all__ = ["build_parser", "entry_point", "main"]

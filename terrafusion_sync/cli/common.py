@@ -64,10 +64,6 @@ def say_all(lines: list[str]) -> None:
         say(line)
 
 
-def quiet_progress(line: str) -> None:
-    """Progress that is not shown (JSON output is for tools)."""
-
-
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run one coroutine of the core."""
     return run_blocking(coro)

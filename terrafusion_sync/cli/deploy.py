@@ -16,7 +16,6 @@ from terrafusion_sync.cli.common import (
     force_flag,
     format_option,
     plan_flag,
-    quiet_progress,
     revision_argument,
     run,
     say,
@@ -26,6 +25,7 @@ from terrafusion_sync.cli.common import (
 from terrafusion_sync.embedded import database_url
 from terrafusion_sync.errors import EXIT_OK
 from terrafusion_sync.migrations.deploy.timeouts import Timeouts
+from terrafusion_sync.migrations.outcome import quiet
 from terrafusion_sync.settings import Settings, mask_url
 
 
@@ -83,7 +83,7 @@ def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings, test=args.test)
     limits = Timeouts.from_settings(settings)
     if args.plan:
-        progress = say if args.format == "text" else quiet_progress
+        progress = say if args.format == "text" else quiet  # JSON output is for tools
         plan = run(
             migrations.plan(
                 url, args.revision, cfg=alembic_config(settings), limits=limits, report=progress

@@ -26,6 +26,13 @@ from terrafusion_sync.settings import Settings
 
 def register(commands: Any) -> None:
     """``history``, ``validate``, ``status`` and ``sql``."""
+    _register_history(commands)
+    _register_validate(commands)
+    _register_status(commands)
+    _register_sql(commands)
+
+
+def _register_history(commands: Any) -> None:
     sub = command(
         commands,
         "history",
@@ -37,6 +44,8 @@ def register(commands: Any) -> None:
     )
     test_flag(sub)
 
+
+def _register_validate(commands: Any) -> None:
     sub = command(
         commands,
         "validate",
@@ -49,6 +58,8 @@ def register(commands: Any) -> None:
     reason_option(sub, "why the applied file was changed")
     test_flag(sub)
 
+
+def _register_status(commands: Any) -> None:
     sub = command(
         commands,
         "status",
@@ -67,6 +78,8 @@ def register(commands: Any) -> None:
     )
     test_flag(sub)
 
+
+def _register_sql(commands: Any) -> None:
     sub = command(
         commands,
         "sql",
@@ -83,12 +96,15 @@ def register(commands: Any) -> None:
 
 
 def cmd_history(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync.migrations.plumbing.checksums import squashed_files
+
     url = database_url(settings, test=args.test)
     entries = run(migrations.read_history(url, args.limit or None))
     say(f"history of {describe_target(settings, url, args.test)}")
     if not entries:
         say("no migration has been run by tfsync on this database yet")
-    say_all([entry.describe() for entry in entries])
+    squashed = squashed_files(migrations.script_directory(alembic_config(settings)))
+    say_all([entry.describe(squashed.get(entry.checksum or "")) for entry in entries])
     return EXIT_OK
 
 

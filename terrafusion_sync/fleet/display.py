@@ -197,7 +197,7 @@ def print_summary(out: Console, results: Sequence[Result], mask: Callable[[str],
     for r in results:
         counts[r.result] = counts.get(r.result, 0) + 1
     at = sum(r.at_target for r in results)
-    if any(r.result == "not started" for r in results):
+    if not all(r.started for r in results):
         out.print(
             "stopped after the first failure: the databases not started are as they were "
             "(fix it and run again, which does only what is left, or use --keep-going)"

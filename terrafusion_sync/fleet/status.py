@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
@@ -32,7 +31,7 @@ from terrafusion_sync.migrations.plumbing.config import (
     script_directory,
     versions_dir,
 )
-from terrafusion_sync.migrations.plumbing.revisions import pending
+from terrafusion_sync.migrations.plumbing.revisions import current_heads, pending
 
 READS_AT_ONCE = 16
 """Databases read at the same time (each read is one short connection)."""
@@ -152,7 +151,7 @@ def _read(
     conn: Connection, fingerprint: str, target: str
 ) -> tuple[tuple[str, ...] | None, tuple[str, ...], datetime | None]:
     known = uptodate.heads_if_current(conn, fingerprint, target)
-    current = tuple(MigrationContext.configure(conn).get_current_heads())
+    current = current_heads(conn)
     last = conn.execute(_LAST_UPGRADE).scalar() if history.exists(conn) else None
     conn.rollback()
     return known, current, last

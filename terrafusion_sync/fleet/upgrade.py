@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from multiprocessing.queues import SimpleQueue
 from pathlib import Path
 
@@ -47,13 +48,18 @@ from terrafusion_sync.migrations.plumbing.config import (
     versions_dir,
 )
 
-UPGRADED = "upgraded"
-AT_TARGET = "already at target"
-NOTHING_LEFT = "nothing left (done by another run)"
-FAILED = "FAILED"
-NOT_STARTED = "not started"
 LINES_GRACE = 10.0
 """Seconds a finished database's result waits for its last progress lines to be shown."""
+
+
+class Ending(StrEnum):
+    """How one database's part of a fleet run ended; shown as its value."""
+
+    UPGRADED = "upgraded"
+    AT_TARGET = "already at target"
+    NOTHING_LEFT = "nothing left (done by another run)"
+    FAILED = "FAILED"
+    NOT_STARTED = "not started"
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class Result:
     """What happened to one database in a fleet run."""
 
     member: Member
-    result: str
+    result: Ending
     before: tuple[str, ...] | None
     after: tuple[str, ...] | None = None
     applied: tuple[str, ...] = ()
@@ -70,16 +76,20 @@ class Result:
 
     @property
     def at_target(self) -> bool:
-        return self.result in {UPGRADED, AT_TARGET, NOTHING_LEFT}
+        return self.result in {Ending.UPGRADED, Ending.AT_TARGET, Ending.NOTHING_LEFT}
 
     @property
     def failed(self) -> bool:
-        return self.result == FAILED
+        return self.result is Ending.FAILED
+
+    @property
+    def started(self) -> bool:
+        return self.result is not Ending.NOT_STARTED
 
     def describe(self) -> str:
         """One line for the progress: ``upgraded 1 revision(s), now at X (0.41 s)``."""
         took = f" ({self.seconds:.2f} s)" if self.seconds is not None else ""
-        if self.result == UPGRADED:
+        if self.result is Ending.UPGRADED:
             now = ", ".join(self.after or ()) or "base"
             return f"upgraded {len(self.applied)} revision(s), now at {now}{took}"
         if self.failed:
@@ -146,7 +156,7 @@ async def upgrade_fleet(
         for member in members:
             if member.name not in run.results:
                 state = await reads[member.name]
-                run.results[member.name] = Result(member, NOT_STARTED, state.current)
+                run.results[member.name] = Result(member, Ending.NOT_STARTED, state.current)
     finally:
         for task in reads.values():
             task.cancel()
@@ -155,6 +165,7 @@ async def upgrade_fleet(
     return [run.results[m.name] for m in members]
 
 
+# long: the fleet upgrade's dispatch loop; split by the test-speed/fleet work of issue 23
 class _Dispatch:
     """The worker pool (started on first use), what runs in it, and every result so far."""
 
@@ -175,9 +186,9 @@ class _Dispatch:
     def settled(self, state: State) -> Result | None:
         """The result of a database that needs no worker (cannot be read, or at target)."""
         if state.problem:
-            return Result(state.member, FAILED, state.current or None, error=state.problem)
+            return Result(state.member, Ending.FAILED, state.current or None, error=state.problem)
         if state.up_to_date:
-            return Result(state.member, AT_TARGET, state.current, state.current)
+            return Result(state.member, Ending.AT_TARGET, state.current, state.current)
         return None
 
     async def now(self, state: State) -> Result:
@@ -235,11 +246,15 @@ class _Dispatch:
         )
         await self._lines_shown(member.name)  # its progress lines before its result
         if done.error is not None:
-            result = Result(member, FAILED, state.current, seconds=done.seconds, error=done.error)
+            result = Result(
+                member, Ending.FAILED, state.current, seconds=done.seconds, error=done.error
+            )
         elif done.applied:
-            result = Result(member, UPGRADED, state.current, done.heads, done.applied, done.seconds)
+            result = Result(
+                member, Ending.UPGRADED, state.current, done.heads, done.applied, done.seconds
+            )
         else:  # another run applied what was pending while this one waited for the lock
-            what = NOTHING_LEFT if state.pending else AT_TARGET
+            what = Ending.NOTHING_LEFT if state.pending else Ending.AT_TARGET
             result = Result(member, what, state.current, done.heads, (), done.seconds)
         self._record(result)
         return result

@@ -14,7 +14,12 @@ Report = Callable[[str], None]
 
 
 def quiet(_: str) -> None:
-    """A reporter that says nothing."""
+    """The reporter that says nothing: the one every caller passes for silence."""
+
+
+def is_quiet(report: Report) -> bool:
+    """Whether ``report`` shows nothing, so that work can skip preparing what it would say."""
+    return report is quiet
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ flowchart label, ``#quot;``-style entity codes stand for characters Mermaid woul
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import Column, ForeignKeyConstraint, MetaData, Table, UniqueConstraint
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import CompileError
 
+from terrafusion_sync.database import postgresql_dialect
 from terrafusion_sync.pictures.lineage import History, Revision
 
 __all__ = ["column_type", "er_diagram", "node_id", "revision_flowchart"]
@@ -25,7 +26,7 @@ _KEY_MARK = re.compile(r"(pk|fk|uk)\b", re.IGNORECASE)  # Mermaid reads a word s
 _ENTITY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ER_KEYWORDS = {"class", "classdef", "direction", "end", "many", "one", "only", "style", "subgraph"}
 _ER_KEYWORDS |= {"to", "zero", "erdiagram", "acctitle", "accdescr", "u", "o"}
-_DIALECT = postgresql.dialect()
+_DIALECT = postgresql_dialect()
 INDENT = "    "
 
 
@@ -56,7 +57,7 @@ def _entity_name(name: str) -> str:
     return '"' + name.replace('"', "'") + '"'
 
 
-def column_type(column: Column) -> str:
+def column_type(column: Column[Any]) -> str:
     """The column's PostgreSQL type as one Mermaid word: ``varchar(64)``, ``numeric(14,2)``,
     ``timestamp_with_time_zone``."""
     try:
@@ -66,7 +67,7 @@ def column_type(column: Column) -> str:
     return _word(compiled.lower().replace(", ", ","))
 
 
-def attribute(table: Table, column: Column) -> str:
+def attribute(table: Table, column: Column[Any]) -> str:
     """``type name KEYS "comment"``: keys PK, FK, UK; the comment says NOT NULL, a unique
     constraint shared with other columns, and the real name when it had to be escaped."""
     keys = []
@@ -96,7 +97,7 @@ def attribute(table: Table, column: Column) -> str:
 def relationship(fk: ForeignKeyConstraint) -> str:
     """``parent ||--o{ child : "cols -> referred cols"``: exactly one parent when the
     columns are NOT NULL (else zero or one); at most one child when they are unique."""
-    child = fk.parent
+    child = fk.table
     columns = list(fk.columns)
     parent_side = "||" if all(not c.nullable for c in columns) else "|o"
     names = {c.name for c in columns}
@@ -124,7 +125,7 @@ def _unique_sets(table: Table) -> list[frozenset[str]]:
     return [s for s in sets if s]
 
 
-def _unique_with(table: Table, column: Column) -> list[str] | None:
+def _unique_with(table: Table, column: Column[Any]) -> list[str] | None:
     """None when no unique constraint (other than the primary key) holds ``column``; else
     the other columns of the smallest one (empty: the column is unique alone)."""
     primary = frozenset(c.name for c in table.primary_key.columns)

@@ -8,7 +8,7 @@ squawk one rule enum. This module sits beneath every check and imports none of t
 
 Ranges (the hundreds say which check finds a code):
 
-- ``ruff`` and ruff's own codes: the lint, passed through;
+- ``ruff`` and ruff's own codes: the lint, passed through; ``mypy``: the type check;
 - TF0xx the review itself (format, allows); TF1xx the history's structure;
   TF2xx drift; TF3xx the stairway; TF4xx unsafe operations on a live table;
   TF5xx sealed history; TF6xx generated documents.
@@ -107,6 +107,19 @@ RUFF = _declare(
         "review.lint",
         "…/versions/x.py:9: F401 `sqlalchemy` imported but unused",
         shown_by="tests/test_review_codes.py::test_ruff_findings_pass_through",
+    )
+)
+TYPE_ERROR = _declare(
+    Code(
+        "mypy",
+        "type error in the package (mypy, strict)",
+        "a value of the wrong type fails at run time, on the path no test took",
+        "fix the types; `make lint` runs the same mypy",
+        Severity.FAILURE,
+        "review.typecheck",
+        'terrafusion_sync/x.py:2: mypy Incompatible return value type (got "str", expected '
+        '"int") [return-value]',
+        shown_by="tests/test_typecheck.py::test_a_type_error_is_a_finding_at_its_line",
     )
 )
 NOT_FORMATTED = _declare(

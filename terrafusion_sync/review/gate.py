@@ -26,6 +26,7 @@ from terrafusion_sync.review import (
     seal,
     stairway,
     structure,
+    typecheck,
     unsafe,
 )
 from terrafusion_sync.review.drift_findings import drift_finding
@@ -69,46 +70,69 @@ async def review(
     versions = versions_dir(cfg)
     revisions = read_versions(versions)
     reviewed = revisions if files is None else changed_only(revisions, files)
-    findings: list[Finding] = []
-    if lint and files is None:
-        findings += ruff_findings()
-    elif lint:
-        python_files = [Path(f) for f in files if str(f).endswith(".py") and Path(f).is_file()]  # noqa: ASYNC240
-        findings += ruff_findings(python_files) if python_files else []
+    findings: list[Finding] = _ruff(files) if lint else []
+    findings += _file_findings(cfg, versions, revisions, reviewed)
+    seals = seal.read_manifest(seal.manifest_path(versions))
+    findings += seal.seal_findings(revisions, versions, seals)
+    findings += pictures_findings(cfg, docs)
+    findings += await _run_findings(server_url, cfg, revisions, reviewed, measure)
+    if lint and (files is None or typecheck.touches_package(files)):
+        findings += typecheck.mypy_findings()  # last: a review that cannot connect fails fast
+    findings = allow.apply_allows(findings, revisions)
+    unsealed = [r.revision for r in seal.unsealed(revisions, seals) if r.revision]
+    return Review(sorted(set(findings)), len(reviewed), unsealed)
 
+
+def _file_findings(
+    cfg: Config, versions: Path, revisions: list[RevisionFile], reviewed: list[RevisionFile]
+) -> list[Finding]:
+    """What the revision files show read as text: structure, a missing downgrade."""
     known = {r.revision for r in revisions if r.revision}
     slug_length = int(cfg.get_main_option("truncate_slug_length") or 40)
+    findings: list[Finding] = []
     for rev in reviewed:
         findings += structure.revision_findings(rev, known, slug_length)
         missing = stairway.downgrade_missing(rev) if rev.tree is not None else None
         if missing is not None:
             findings.append(missing)
-    findings += structure.global_findings(revisions, versions)
     findings += phases.contract_findings([r for r in revisions if r.tree is not None])
-    seals = seal.read_manifest(seal.manifest_path(versions))
-    findings += seal.seal_findings(revisions, versions, seals)
-    findings += pictures_findings(cfg, docs)
+    return findings + structure.global_findings(revisions, versions)
 
+
+async def _run_findings(
+    server_url: URL,
+    cfg: Config,
+    revisions: list[RevisionFile],
+    reviewed: list[RevisionFile],
+    measure: bool,
+) -> list[Finding]:
+    """What running the revisions shows: their SQL (rendered offline, then measured on the
+    stairway's scratch database), the stairway itself, and drift at head."""
     order = _chain(revisions)
-    if order is not None:
-        wanted = {r.revision for r in reviewed if r.revision}
-        segments, unrendered = await offline.render(cfg, revisions, wanted, order)
-        touched = {s.revision: touched_tables(s) for s in segments}
-        walked, impacts = await _on_scratch_database(
-            server_url, cfg, revisions, wanted, order, touched, measure
-        )
-        # the text rules guess; the stairway's first upgrade of each revision measured
-        static = unrendered + unsafe.segment_findings(segments, revisions)
-        judged = measured.reconcile(static, impacts, revisions) if measure else static
-        findings += phases.in_phase(judged, revisions) + walked
-    elif _one_head_all_known(revisions):
+    if order is None:
+        if not _one_head_all_known(revisions):
+            return []
         # merged branches: the stairway and the SQL check walk a straight line only, but
         # the drift check still runs on the schema the whole history builds
-        findings += await _drift_at_head(server_url, cfg)
+        return await _drift_at_head(server_url, cfg)
+    wanted = {r.revision for r in reviewed if r.revision}
+    segments, unrendered = await offline.render(cfg, revisions, wanted, order)
+    touched = {s.revision: touched_tables(s) for s in segments}
+    walked, impacts = await _on_scratch_database(
+        server_url, cfg, revisions, wanted, order, touched, measure
+    )
+    # the text rules guess; the stairway's first upgrade of each revision measured
+    static = unrendered + unsafe.segment_findings(segments, revisions)
+    judged = measured.reconcile(static, impacts, revisions) if measure else static
+    return phases.in_phase(judged, revisions) + walked
 
-    findings = allow.apply_allows(findings, revisions)
-    unsealed = [r.revision for r in seal.unsealed(revisions, seals) if r.revision]
-    return Review(sorted(set(findings)), len(reviewed), unsealed)
+
+def _ruff(files: Sequence[Path] | None) -> list[Finding]:
+    """ruff on the project, or on the Python files among ``files`` (pre-commit's)."""
+    if files is None:
+        return ruff_findings()
+    python_files = [Path(f) for f in files if str(f).endswith(".py") and Path(f).is_file()]
+    return ruff_findings(python_files) if python_files else []
 
 
 async def _on_scratch_database(
@@ -171,7 +195,7 @@ def _line(revisions: list[RevisionFile]) -> list[str] | None:
     for rev in revisions:
         parents = rev.down_revisions or (None,)
         for parent in parents:
-            children.setdefault(parent, []).append(rev.revision)  # type: ignore[arg-type]
+            children.setdefault(parent, []).append(rev.revision or "")  # None: returned above
         if len(parents) > 1:
             return None  # a merge revision: the stairway walks a straight line only
     order: list[str] = []

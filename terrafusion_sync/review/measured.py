@@ -51,25 +51,32 @@ def reconcile(
     for finding in findings:
         rev = by_path.get(finding.path)
         impact = impacts.get(rev.revision) if rev and rev.revision else None
-        if impact is None:
-            kept.append(finding)
-        elif finding.code in REFUTABLE:
-            judged = _judged(finding, impact)
-            if judged is not None:
-                kept.append(judged)
-        elif finding.code == codes.NOT_NULL_WITHOUT_DEFAULT.code and impact.failed_on_rows:
-            rows = ", ".join(f"{t} ({n} rows)" for t, n in impact.seeded.items())
-            kept.append(
-                replace(
-                    finding,
-                    message=f"{finding.message}; failed on {rows} (measured): "
-                    f"{impact.failed_on_rows}",
-                    measured={"seeded": impact.seeded, "failed_on_rows": impact.failed_on_rows},
-                )
-            )
-        else:
-            kept.append(finding)
+        reconciled = finding if impact is None else _reconciled(finding, impact)
+        if reconciled is not None:
+            kept.append(reconciled)
+    return kept + _unexplained(kept, impacts, revisions)
+
+
+def _reconciled(finding: Finding, impact: Impact) -> Finding | None:
+    """One finding against its revision's measurement; None when the measurement refutes it."""
+    if finding.code in REFUTABLE:
+        return _judged(finding, impact)
+    if finding.code == codes.NOT_NULL_WITHOUT_DEFAULT.code and impact.failed_on_rows:
+        rows = ", ".join(f"{t} ({n} rows)" for t, n in impact.seeded.items())
+        return replace(
+            finding,
+            message=f"{finding.message}; failed on {rows} (measured): {impact.failed_on_rows}",
+            measured={"seeded": impact.seeded, "failed_on_rows": impact.failed_on_rows},
+        )
+    return finding
+
+
+def _unexplained(
+    kept: list[Finding], impacts: dict[str, Impact], revisions: list[RevisionFile]
+) -> list[Finding]:
+    """TF416: a measured lock that blocks writers where no kept finding explains it."""
     covered = {(f.path, f.line) for f in kept if f.code in COVERING}
+    found: list[Finding] = []
     for rev_id, impact in impacts.items():
         rev = next((r for r in revisions if r.revision == rev_id), None)
         if rev is None:
@@ -80,7 +87,7 @@ def reconcile(
             lines = rel.lines or [rev.line_of("upgrade")]
             if any((rev.shown, line) in covered for line in lines):
                 continue
-            kept.append(
+            found.append(
                 Finding(
                     rev.shown,
                     lines[0],
@@ -91,7 +98,7 @@ def reconcile(
                     rel.facts(),
                 )
             )
-    return kept
+    return found
 
 
 def _judged(finding: Finding, impact: Impact) -> Finding | None:

@@ -11,8 +11,9 @@ import os
 
 from alembic.config import Config
 
-from terrafusion_sync.errors import first_line, raised_in
+from terrafusion_sync.errors import first_line
 from terrafusion_sync.migrations import upgrade_sql
+from terrafusion_sync.migrations.plumbing import revision_lines
 from terrafusion_sync.migrations.plumbing.config import script_directory
 from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
@@ -70,7 +71,7 @@ def _offline_failed(rev: RevisionFile, line: int | None, exc: Exception) -> Find
 def _failing_revision(
     exc: BaseException, paths: dict[str, str], tracer: LineTracer
 ) -> tuple[str, int | None]:
-    found = raised_in(paths, exc)
+    found = revision_lines.raised_in(paths, exc)
     if found is not None:
         return paths[found[0]], found[1]
     if tracer.segments:

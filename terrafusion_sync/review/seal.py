@@ -151,3 +151,24 @@ def seal_chain(cfg: Config, targets: list[str], reason: str = "") -> list[Seal]:
     """Seal revisions of the chain ``cfg`` names (see :func:`seal`)."""
     versions = versions_dir(cfg)
     return seal(read_versions(versions), versions, targets, reason)
+
+
+def record_squash(versions: Path, replaced: list[str], baseline: Path) -> Seal | None:
+    """Record a squash in ``versions``' manifest as deliberate: the replaced revisions'
+    lines go, and the squash point (the last of ``replaced``, whose id the ``baseline``
+    keeps) is re-sealed with the baseline's checksum and a reason that says what it was.
+
+    Without a manifest there is nothing to record (nothing was sealed)."""
+    path = manifest_path(versions)
+    seals = read_manifest(path)
+    if not seals:
+        return None
+    point = replaced[-1]
+    old = seals.get(point)
+    was = f"; was {old.checksum}" if old else ""
+    reason = f"squash of {len(replaced)} revision(s) through {point} by tfsync squash{was}"
+    kept = [s for s in seals.values() if s.revision not in replaced]
+    sealed = Seal(point, revision_checksum(baseline), baseline.name, reason)
+    lines = [sealed.render(), *(s.render() for s in sorted(kept, key=lambda s: s.line))]
+    path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    return sealed

@@ -9,13 +9,10 @@ read segments, so they live here, beneath all of them.
 from __future__ import annotations
 
 import io
-import re
-import sys
 from dataclasses import dataclass, field
 
-from terrafusion_sync.migrations.sql import statements
-
-_RUNNING = re.compile(r"^-- Running upgrade .*-> (\w+)")
+from terrafusion_sync.migrations.plumbing import revision_lines
+from terrafusion_sync.migrations.sql import alembic_output, statements
 
 
 @dataclass
@@ -48,9 +45,9 @@ class LineTracer(io.StringIO):
         chunk = Chunk(text.strip(), line)
         if not chunk.text:
             return super().write(text)
-        running = _RUNNING.match(chunk.text)
+        running = alembic_output.running_revision(chunk.text)
         if running:
-            self.segments.append(Segment(running[1], self._pending))
+            self.segments.append(Segment(running, self._pending))
             self._pending = []
         elif line is None and chunk.text.upper() == "BEGIN;":
             self._pending = [chunk]
@@ -59,12 +56,7 @@ class LineTracer(io.StringIO):
         return super().write(text)
 
     def _revision_line(self) -> int | None:
-        frame = sys._getframe(2)
-        while frame is not None:
-            if frame.f_code.co_filename in self.paths:
-                return frame.f_lineno
-            frame = frame.f_back  # type: ignore[assignment]
-        return None
+        return revision_lines.on_stack(self.paths).line
 
 
 def touched_tables(segment: Segment) -> list[str]:

@@ -3,9 +3,10 @@
 The schema after each downgrade must equal the schema before the upgrade (the downgrade
 leaves no trace); the snapshot covers tables, columns (type, nullability, default),
 indexes, constraints, sequences and enums. All steps run on one connection with the
-revision files loaded once (:class:`~terrafusion_sync.migrations.plumbing.steps.Stepper`). The first
-upgrade of each revision is also measured (locks, rewrites, scans, time), on rows made for
-the tables it touches, at no extra walk.
+revision files loaded once
+(:class:`~terrafusion_sync.migrations.plumbing.steps.ConnectionMigrator`). The first
+upgrade of each revision is also measured (locks, rewrites, scans, time), on rows made
+for the tables it touches, at no extra walk.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
-from terrafusion_sync.errors import first_line, raised_at
-from terrafusion_sync.migrations.planning.impact import Impact, Probe, measure_upgrade
-from terrafusion_sync.migrations.plumbing.steps import Stepper
+from terrafusion_sync.errors import first_line
+from terrafusion_sync.migrations.planning.impact import Impact, ImpactMeter, measure_upgrade
+from terrafusion_sync.migrations.plumbing import revision_lines
+from terrafusion_sync.migrations.plumbing.steps import ConnectionMigrator
 from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
@@ -118,72 +120,105 @@ async def stairway_findings(
     whether the database ended at head (so drift can be checked), and the measurements
     (none without ``measure``).
     """
-    by_id = {r.revision: r for r in revisions if r.revision}
-    branched = any(r.phase == "contract" for r in revisions)
-    impacts: dict[str, Impact] = {}
     paths = {str(r.path) for r in revisions} | {os.path.realpath(r.path) for r in revisions}  # noqa: ASYNC240
-
-    def walk(conn: Connection) -> tuple[list[Finding], bool]:
-        stepper = Stepper(cfg, conn)
-        probe = Probe(conn, paths)
-
-        def measured(target: str) -> None:
-            impacts[target] = measure_upgrade(
-                conn, stepper.upgrade, target, probe, (touched or {}).get(target)
-            )
-
-        findings: list[Finding] = []
-        for index, rev_id in enumerate(order):
-            if rev_id not in wanted:
-                last_before_wanted = index + 1 == len(order) or order[index + 1] in wanted
-                if last_before_wanted and not _step(
-                    stepper.upgrade, rev_id, by_id[rev_id], codes.UPGRADE_FAILS, findings
-                ):
-                    return findings, False
-                continue
-            rev = by_id[rev_id]
-            parent = rev.down_revisions[0] if rev.down_revisions else "base"
-            if branched:  # one step down on this revision's branch only (Alembic's X@-1)
-                parent = f"{rev_id}@-1"
-            before = snapshot(conn)
-            first_up = measured if measure else stepper.upgrade
-            if not _step(first_up, rev_id, rev, codes.UPGRADE_FAILS, findings):
-                return findings, False
-            if downgrade_missing(rev) is not None:
-                continue  # reported statically; stepping down would leave the schema behind
-            after = snapshot(conn)
-            if not _step(stepper.downgrade, parent, rev, codes.DOWNGRADE_FAILS, findings):
-                continue  # rolled back: still at this revision
-            down = snapshot(conn)
-            if down != before:
-                findings.append(
-                    Finding(
-                        rev.shown,
-                        rev.line_of("downgrade"),
-                        codes.DOWNGRADE_LEAVES_TRACE.code,
-                        f"downgrade of {rev_id} leaves a trace: {difference(before, down)}",
-                        codes.DOWNGRADE_LEAVES_TRACE.hint(),
-                    )
-                )
-            if not _step(stepper.upgrade, rev_id, rev, codes.UPGRADE_AGAIN_FAILS, findings):
-                return findings, False
-            again = snapshot(conn)
-            if again != after and down == before:
-                findings.append(
-                    Finding(
-                        rev.shown,
-                        rev.line_of("upgrade"),
-                        codes.DOWNGRADE_LEAVES_TRACE.code,
-                        f"upgrade of {rev_id} after its downgrade builds another schema: "
-                        f"{difference(after, again)}",
-                        codes.DOWNGRADE_LEAVES_TRACE.hint("upgrade again"),
-                    )
-                )
-        return findings, True
-
     async with connect(url) as conn:
-        found, at_head = await conn.run_sync(walk)
-    return found, at_head, impacts
+        return await conn.run_sync(
+            lambda sync: _Stairway(sync, cfg, revisions, paths, touched or {}, measure).walk(
+                wanted, order
+            )
+        )
+
+
+class _Stairway:
+    """One walk up the chain on one connection, collecting findings and measurements."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        cfg: Config,
+        revisions: list[RevisionFile],
+        paths: set[str],
+        touched: dict[str, list[str]],
+        measure: bool,
+    ) -> None:
+        self.conn = conn
+        self.by_id = {r.revision: r for r in revisions if r.revision}
+        self.branched = any(r.phase == "contract" for r in revisions)
+        """A contract branch beside the main line: step down one revision of a branch."""
+        self.migrator = ConnectionMigrator(cfg, conn)
+        self.meter = ImpactMeter(conn, paths)
+        self.touched = touched
+        self.measure = measure
+        self.findings: list[Finding] = []
+        self.impacts: dict[str, Impact] = {}
+
+    def walk(
+        self, wanted: set[str], order: list[str]
+    ) -> tuple[list[Finding], bool, dict[str, Impact]]:
+        """Up the chain ``order``: each of ``wanted`` stepped up, down and up again; the others
+        in one go up to the next wanted one. Also whether it reached head."""
+        for index, rev_id in enumerate(order):
+            rev = self.by_id[rev_id]
+            if rev_id in wanted:
+                went_on = self._up_down_up(rev_id, rev)
+            elif index + 1 == len(order) or order[index + 1] in wanted:
+                went_on = _step(
+                    self.migrator.upgrade, rev_id, rev, codes.UPGRADE_FAILS, self.findings
+                )
+            else:
+                continue  # the next step upgrades through it
+            if not went_on:
+                return self.findings, False, self.impacts
+        return self.findings, True, self.impacts
+
+    def _first_upgrade(self, target: str) -> None:
+        if not self.measure:
+            self.migrator.upgrade(target)
+            return
+        self.impacts[target] = measure_upgrade(
+            self.conn, self.migrator.upgrade, target, self.meter, self.touched.get(target)
+        )
+
+    def _up_down_up(self, rev_id: str, rev: RevisionFile) -> bool:
+        """One revision's stair; False when the walk cannot go on (an upgrade failed)."""
+        conn, findings = self.conn, self.findings
+        parent = rev.down_revisions[0] if rev.down_revisions else "base"
+        if self.branched:  # one step down on this revision's branch only (Alembic's X@-1)
+            parent = f"{rev_id}@-1"
+        before = snapshot(conn)
+        if not _step(self._first_upgrade, rev_id, rev, codes.UPGRADE_FAILS, findings):
+            return False
+        if downgrade_missing(rev) is not None:
+            return True  # reported statically; stepping down would leave the schema behind
+        after = snapshot(conn)
+        if not _step(self.migrator.downgrade, parent, rev, codes.DOWNGRADE_FAILS, findings):
+            return True  # rolled back: still at this revision
+        down = snapshot(conn)
+        if down != before:
+            findings.append(
+                Finding(
+                    rev.shown,
+                    rev.line_of("downgrade"),
+                    codes.DOWNGRADE_LEAVES_TRACE.code,
+                    f"downgrade of {rev_id} leaves a trace: {difference(before, down)}",
+                    codes.DOWNGRADE_LEAVES_TRACE.hint(),
+                )
+            )
+        if not _step(self.migrator.upgrade, rev_id, rev, codes.UPGRADE_AGAIN_FAILS, findings):
+            return False
+        again = snapshot(conn)
+        if again != after and down == before:
+            findings.append(
+                Finding(
+                    rev.shown,
+                    rev.line_of("upgrade"),
+                    codes.DOWNGRADE_LEAVES_TRACE.code,
+                    f"upgrade of {rev_id} after its downgrade builds another schema: "
+                    f"{difference(after, again)}",
+                    codes.DOWNGRADE_LEAVES_TRACE.hint("upgrade again"),
+                )
+            )
+        return True
 
 
 _WHAT = {
@@ -201,7 +236,7 @@ def _step(
         step(target)
     except Exception as exc:
         name = "downgrade" if code is codes.DOWNGRADE_FAILS else "upgrade"
-        line = raised_at(rev.path, exc) or rev.line_of(name)
+        line = revision_lines.raised_at(rev.path, exc) or rev.line_of(name)
         findings.append(
             Finding(
                 rev.shown,

@@ -118,10 +118,12 @@ def _application_imports(rev: RevisionFile) -> list[Finding]:
     assert rev.tree is not None
     findings = []
     for node in ast.walk(rev.tree):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif node.module and node.level == 0:
             names = [node.module]
         for name in names:
             if name == APPLICATION_PACKAGE or name.startswith(APPLICATION_PACKAGE + "."):

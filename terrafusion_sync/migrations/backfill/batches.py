@@ -21,7 +21,6 @@ shortcut (:mod:`.uptodate`) is recorded only after them.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,10 +31,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL, Connection
 
-from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, first_line
 from terrafusion_sync.migrations.deploy import history, timeouts
+from terrafusion_sync.migrations.deploy.retry import LockRetries
 from terrafusion_sync.migrations.outcome import Report
 from terrafusion_sync.migrations.plumbing import tool_tables
 from terrafusion_sync.settings import seconds
@@ -272,14 +271,12 @@ def run_pending(
 
 
 def _applied(conn: Connection, scripts: ScriptDirectory) -> set[str]:
-    from alembic.runtime.migration import MigrationContext
+    from terrafusion_sync.migrations.plumbing.revisions import applied, current_heads
 
-    from terrafusion_sync.migrations.plumbing.revisions import applied
-
-    heads = MigrationContext.configure(conn).get_current_heads()
-    return {script.revision for script in applied(scripts, heads)}
+    return {script.revision for script in applied(scripts, current_heads(conn))}
 
 
+# long: the batch walk; split by the backfill work of issue 22
 class _Walk:
     """One backfill walked batch by batch from where its last committed batch ended."""
 
@@ -324,15 +321,16 @@ class _Walk:
             f"  {self.label}: about {estimate:,} rows, batches of about "
             f"{self.target * 1000:.0f} ms{resumed}"
         )
+        retries = LockRetries(self.limits)
         with RowProgress(self.report, self.label, estimate, self.walked) as shown:
-            done, attempt = False, 0
+            done = False
             while not done:
                 try:
                     done, elapsed = self._batch()
                 except sa_exc.DBAPIError as exc:
-                    attempt = self._after_error(exc, attempt, started_at, clock)
+                    self._after_error(exc, retries, started_at, clock)
                     continue
-                attempt = 0
+                retries.reset()
                 shown.update(self.walked)
                 self.size = next_size(self.size, elapsed, self.target)
         note = (
@@ -396,8 +394,8 @@ class _Walk:
         return done, time.perf_counter() - clock
 
     def _after_error(
-        self, exc: sa_exc.DBAPIError, attempt: int, started_at: datetime, clock: float
-    ) -> int:
+        self, exc: sa_exc.DBAPIError, retries: LockRetries, started_at: datetime, clock: float
+    ) -> None:
         """Retry a lock timeout with a smaller batch; else record the failure and stop."""
         conn, where = self.conn, f"{self.label} after {self.walked:,} rows"
         if exc.connection_invalidated:
@@ -410,18 +408,17 @@ class _Walk:
         if timeouts.is_lock_timeout(exc):  # the holder still holds it: look it up
             busy = timeouts.busy_table(conn, getattr(exc, "statement", None))
             conn.rollback()
-        if busy is not None and attempt < self.limits.retries:
+        retry = retries.next() if busy is not None else None
+        if retry is not None:
             self.size = max(1, self.size // 2)
-            delay = self.limits.delay(attempt + 1)
             self.report(
                 f"  {where}: {busy} stayed locked past lock_timeout {self.lock}; "
-                f"retry {attempt + 1} of {self.limits.retries} with {self.size:,} rows "
-                f"in {delay:.1f} s"
+                f"{retry} with {self.size:,} rows in {retry.delay:.1f} s"
             )
-            await_(asyncio.sleep(delay))
-            return attempt + 1
+            retries.wait(retry)
+            return
         error = (
-            f"could not lock {busy} within lock_timeout {self.lock}, {attempt + 1} attempts"
+            f"could not lock {busy} within lock_timeout {self.lock}, {retries.attempts} attempts"
             if busy is not None
             else f"failed: {first_line(exc)}"
         )

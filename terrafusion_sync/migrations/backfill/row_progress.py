@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from terrafusion_sync.migrations.outcome import Report, quiet
+from terrafusion_sync.migrations.outcome import Report, is_quiet
 
 PLAIN_EVERY = 5.0
 """Seconds between two plain progress lines."""
@@ -45,7 +45,7 @@ class RowProgress:
     def __init__(self, report: Report, label: str, total: int, done: int = 0) -> None:
         self.report = report
         self.label = label
-        self.shown = report is not quiet
+        self.shown = not is_quiet(report)
         terminal = self.shown and sys.stdout.isatty()
         self.bar = Progress(
             TextColumn("  {task.description}"),

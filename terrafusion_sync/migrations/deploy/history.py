@@ -44,11 +44,14 @@ class Entry:
     host: str
     application: str | None
 
-    def describe(self) -> str:
-        """One line of ``make history``: when, what, how long, who, checksum, result."""
+    def describe(self, squashed_into: str | None = None) -> str:
+        """One line of ``make history``: when, what, how long, who, checksum, result; and
+        the baseline that replaced the file it ran, if ``tfsync squash`` replaced it."""
         result = "ok" if self.success else f"FAILED: {self.error}"
         if self.note:
             result += f" ({self.note})"
+        if squashed_into:
+            result += f" (file squashed into baseline {squashed_into})"
         return (
             f"{self.started_at:%Y-%m-%d %H:%M:%S} UTC  {self.direction:<9} {self.revision}  "
             f"{self.duration_s:7.2f} s  {self.db_user}@{self.host}  "
@@ -58,7 +61,9 @@ class Entry:
 
 def exists(conn: Connection) -> bool:
     """True when the database has a history table."""
-    return conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": TABLE_NAME}).scalar()
+    return bool(
+        conn.execute(sa.text("SELECT to_regclass(:t) IS NOT NULL"), {"t": TABLE_NAME}).scalar()
+    )
 
 
 def record(

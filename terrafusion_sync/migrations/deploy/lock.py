@@ -63,7 +63,8 @@ def acquire(conn: Connection, report: Callable[[str], None]) -> Holder | None:
 
     Leaves ``conn`` outside any transaction; returns whom we waited for, if anyone.
     """
-    if conn.dialect.server_version_info >= (14,):
+    version = conn.dialect.server_version_info
+    if version is not None and version >= (14,):
         conn.execute(text(f"SET client_connection_check_interval = '{CLIENT_CHECK_INTERVAL}'"))
     got = conn.execute(
         text("SELECT pg_try_advisory_lock(:ns, :key)"), {"ns": NAMESPACE, "key": KEY}

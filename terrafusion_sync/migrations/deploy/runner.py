@@ -7,7 +7,8 @@ in its own transaction (``transaction_per_migration`` in env.py). Before each st
 timeouts are set (:mod:`.timeouts`) and, for a downgrade, the data-loss guard watches
 (:mod:`.guard`); after it, inside the same transaction, the history row is written
 (:mod:`.history`). A failed step is rolled back, recorded, and reported in one line naming
-the revision file and the failing statement; a lock timeout is retried with backoff first.
+the revision file and the failing statement; a lock timeout is retried with backoff first
+(:mod:`.retry`).
 An upgrade runs ``op.backfill``'s batches (:mod:`.backfill`) between the steps: those a
 killed run left unfinished first, then each revision's once it has committed.
 
@@ -19,13 +20,12 @@ everything is durable. It saves one WAL flush per revision.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext, MigrationInfo, RevisionStep
@@ -33,9 +33,8 @@ from alembic.script import Script, ScriptDirectory
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection
 
-from terrafusion_sync.aio import await_
 from terrafusion_sync.database import connect
-from terrafusion_sync.errors import MigrationError, TfsyncError, first_line, raised_at
+from terrafusion_sync.errors import MigrationError, TfsyncError, first_line
 from terrafusion_sync.migrations.backfill import batches as backfill
 from terrafusion_sync.migrations.deploy import contract as old_code
 from terrafusion_sync.migrations.deploy import (
@@ -46,8 +45,9 @@ from terrafusion_sync.migrations.deploy import (
     uptodate,
     validation,
 )
+from terrafusion_sync.migrations.deploy.retry import LockRetries, Retry
 from terrafusion_sync.migrations.outcome import Outcome, Report
-from terrafusion_sync.migrations.plumbing import phases, tool_tables
+from terrafusion_sync.migrations.plumbing import phases, revision_lines, tool_tables
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.checksums import (
     checksum_of,
@@ -56,14 +56,14 @@ from terrafusion_sync.migrations.plumbing.checksums import (
 )
 from terrafusion_sync.migrations.plumbing.commands import offline_sql
 from terrafusion_sync.migrations.plumbing.config import script_directory, versions_dir
-from terrafusion_sync.migrations.plumbing.revisions import file_name
+from terrafusion_sync.migrations.plumbing.revisions import current_heads, file_name
 from terrafusion_sync.migrations.plumbing.steps import planned_steps, run_env
 
 STATEMENT_SHOWN = 160
 
 
 @dataclass
-class _Run:
+class _MigrationRun:
     """What one run knows: its settings, the step in progress, and what it applied."""
 
     conn: Connection
@@ -119,12 +119,12 @@ class _Run:
 
     def applied_one(self, *, step: MigrationInfo, **_: Any) -> None:
         """After a step, in its transaction: the history row, then the progress line."""
-        script = step.up_revision
+        script = cast(Script, step.up_revision)  # what Alembic ran: a Script of this run
         elapsed = time.perf_counter() - self.clock
         note = None
         if self.watch.allowed:
             note = "data loss allowed: " + ", ".join(loss.describe() for loss in self.watch.allowed)
-        if self.forced and isinstance(script, Script) and phases.is_contract(script):
+        if self.forced and phases.is_contract(script):
             note = "; ".join(filter(None, [note, self.forced]))
         history.record(
             self.conn,
@@ -158,9 +158,10 @@ def migrate(
     """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; say what it did.
 
     An upgrade first checks the live rows (:mod:`.preflight`) and refuses, changing nothing,
-    when a pending revision would fail on them, unless ``force``. An upgrade to head leaves
-    contract revisions waiting; with ``contract`` they run, once the database shows no
-    old application writes (:mod:`.contract`), or anyway with ``force``.
+    when a pending revision would fail on them or drop data outside a contract revision,
+    unless ``force`` (``allow_data_loss``). An upgrade to head leaves contract revisions
+    waiting; with ``contract`` they run, once the database shows no old application
+    writes (:mod:`.contract`), or anyway with ``force``.
     """
     checksums = revision_checksums(versions_dir(cfg))
     files = fingerprint(checksums)
@@ -175,56 +176,63 @@ def migrate(
         target = phases.upgrade_target(scripts, target, contract=contract)
     lock.acquire(conn, report)
     watch = guard.Guard(conn, allow=allow_data_loss)
-    run = _Run(conn, scripts, target, upgrading, limits, report, watch, checksums)
+    run = _MigrationRun(conn, scripts, target, upgrading, limits, report, watch, checksums)
     try:
-        if upgrading and not force and not contract:
-            _preflight(conn, cfg, scripts, target, limits, report, allow_data_loss)
-        tool_tables.ensure_table(conn)
-        validation.refuse_changed(conn, scripts, checksums)
-        if contract:
-            waiting = phases.waiting(scripts, MigrationContext.configure(conn).get_current_heads())
-            run.forced = old_code.refuse_while_old_code(
-                conn, waiting, limits.contract_quiet, force=force
-            )
-        conn.commit()
-        if upgrading:  # a killed run's backfills finish before any new revision runs
-            backfill.run_pending(conn, scripts, limits, report)
-        attempt = 0
-        while True:
+        _before_steps(run, cfg, force=force, contract=contract, allow_data_loss=allow_data_loss)
+        retries = LockRetries(limits)
+        while True:  # left by the return of a finished run, or by the error of a failed one
             try:
-                with alembic_errors():
-                    run_env(
-                        cfg,
-                        scripts,
-                        conn,
-                        run.steps,
-                        target,
-                        on_step=[run.applied_one],
-                        backfills=run.backfills if upgrading else None,
-                    )
-                if run.applied:
-                    run.heads = tuple(MigrationContext.configure(conn).get_current_heads())
-                    conn.commit()
-                run.backfill_now()  # the last step's
-                if upgrading and _at_heads_of(scripts, run.heads):
-                    uptodate.record(conn, files, run.heads)
-                conn.commit()
-                waits = phases.waiting(scripts, run.heads) if upgrading else []
-                return Outcome(run.applied, run.heads, tuple(s.revision for s in waits))
+                return _run_steps(run, cfg, files)
             except Exception as exc:
-                failed, run.in_effect = run.step, None
-                if conn.in_transaction():
-                    conn.rollback()
-                if failed is None:
-                    raise
-                retry = _after_failure(run, failed, exc, attempt)
-                if retry is None:
-                    raise
-                attempt += 1
-                await_(asyncio.sleep(retry))
+                retries.wait(_after_failure(run, exc, retries))
     finally:
         watch.close()
         lock.release(conn)
+
+
+def _before_steps(
+    run: _MigrationRun, cfg: Config, *, force: bool, contract: bool, allow_data_loss: bool
+) -> None:
+    """The checks that refuse before any change (a contract's: the proof that old code is
+    gone), the tooling's tables, and the backfills a killed run left unfinished (they
+    finish before any new revision runs)."""
+    conn = run.conn
+    if run.upgrading and not force and not contract:
+        _preflight(conn, cfg, run.scripts, run.target, run.limits, run.report, allow_data_loss)
+    tool_tables.ensure_table(conn)
+    validation.refuse_changed(conn, run.scripts, run.checksums)
+    if contract:
+        waiting = phases.waiting(run.scripts, current_heads(conn))
+        run.forced = old_code.refuse_while_old_code(
+            conn, waiting, run.limits.contract_quiet, force=force
+        )
+    conn.commit()
+    if run.upgrading:
+        backfill.run_pending(conn, run.scripts, run.limits, run.report)
+
+
+def _run_steps(run: _MigrationRun, cfg: Config, files: str) -> Outcome:
+    """Alembic's steps from where the database is, then the last step's backfills."""
+    conn = run.conn
+    with alembic_errors():
+        run_env(
+            cfg,
+            run.scripts,
+            conn,
+            run.steps,
+            run.target,
+            on_step=[run.applied_one],
+            backfills=run.backfills if run.upgrading else None,
+        )
+    if run.applied:
+        run.heads = current_heads(conn)
+        conn.commit()
+    run.backfill_now()  # the last step's
+    if run.upgrading and _at_heads_of(run.scripts, run.heads):
+        uptodate.record(conn, files, run.heads)
+    conn.commit()
+    waits = phases.waiting(run.scripts, run.heads) if run.upgrading else []
+    return Outcome(run.applied, run.heads, tuple(s.revision for s in waits))
 
 
 def _preflight(
@@ -242,10 +250,9 @@ def _preflight(
     A database at base (or at several heads) has no live rows a revision knows of: skipped.
     A revision that cannot be rendered offline is not checked (the review reports it).
     """
-    current = tuple(  # the contract branch's head, if applied, is not where an upgrade starts
-        c
-        for c in MigrationContext.configure(conn).get_current_heads()
-        if not phases.is_contract(scripts.get_revision(c))
+    # the contract branch's head, if applied, is not where an upgrade starts
+    current = tuple(
+        c for c in current_heads(conn) if not phases.is_contract(scripts.get_revision(c))
     )
     conn.commit()
     if len(current) != 1 or (target in ("head", "heads") and _at_heads_of(scripts, current)):
@@ -258,23 +265,37 @@ def _preflight(
             f"({first_line(exc, typed=True)})"
         )
         return
-    from terrafusion_sync.migrations.planning import preflight  # pglast: only with revisions to run
+    # pglast: only with revisions to run
+    from terrafusion_sync.migrations.planning import preflight
+    from terrafusion_sync.migrations.sql import alembic_output
 
     files = {s.revision: file_name(s) for s in scripts.walk_revisions()}
-    pending = preflight.split(sql)
+    pending = alembic_output.split(sql)
     preflight.refuse(conn, pending, files, limits.statement)
     if not allow_data_loss:
-        contracts = frozenset(r for r, _ in pending if phases.is_contract(scripts.get_revision(r)))
-        lost = preflight.destroyed(conn, pending, contracts)
-        conn.rollback()
-        if lost:
-            first = lost[0]
-            raise guard.DataLossError(
-                f"upgrade of {first.revision} ({files.get(first.revision, '?')}) would drop "
-                f"{', '.join(d.describe() for d in lost)}; nothing was changed",
-                "if it was renamed, write the change as expand + contract (tfsync revision "
-                "--rename TABLE.OLD=NEW); to drop it anyway: upgrade --allow-data-loss",
-            )
+        _refuse_data_loss(conn, scripts, pending, files)
+
+
+def _refuse_data_loss(
+    conn: Connection,
+    scripts: ScriptDirectory,
+    pending: list[tuple[str, str]],
+    files: dict[str, str],
+) -> None:
+    """Refuse, changing nothing, an upgrade that drops data outside a contract revision."""
+    from terrafusion_sync.migrations.planning import preflight
+
+    contracts = frozenset(r for r, _ in pending if phases.is_contract(scripts.get_revision(r)))
+    lost = preflight.destroyed(conn, pending, contracts)
+    conn.rollback()
+    if lost:
+        first = lost[0]
+        raise guard.DataLossError(
+            f"upgrade of {first.revision} ({files.get(first.revision, '?')}) would drop "
+            f"{', '.join(d.describe() for d in lost)}; nothing was changed",
+            "if it was renamed, write the change as expand + contract (tfsync revision "
+            "--rename TABLE.OLD=NEW); to drop it anyway: upgrade --allow-data-loss",
+        )
 
 
 def _at_heads_of(scripts: ScriptDirectory, heads: tuple[str, ...]) -> bool:
@@ -282,9 +303,13 @@ def _at_heads_of(scripts: ScriptDirectory, heads: tuple[str, ...]) -> bool:
         return sorted(heads) == sorted(scripts.get_heads())
 
 
-def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> float | None:
-    """Record the failure; return the delay before a retry, or raise the one-line error."""
-    conn, lock_timeout = run.conn, run.current_limits[0]
+def _after_failure(run: _MigrationRun, exc: Exception, retries: LockRetries) -> Retry:
+    """Roll the failed step back and record it; the retry to make, else raise the error."""
+    failed, run.in_effect = run.step, None
+    if run.conn.in_transaction():
+        run.conn.rollback()
+    if failed is None:  # not in a step: nothing to record
+        raise exc
     statement = getattr(exc, "statement", None) if isinstance(exc, sa_exc.DBAPIError) else None
     where = f"revision {failed.revision} ({file_name(failed)})"
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
@@ -295,16 +320,50 @@ def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> f
             "the server rolled this revision back and the revisions before it stay applied; "
             f"run `make {run.direction}` again once the server answers",
         ) from exc
-    busy = None
+    error, busy = _what_failed(run, failed, exc, statement)
+    now_at = _record_failure(run, failed, error)
     if isinstance(exc, TfsyncError):
-        error = str(exc)
-    elif isinstance(exc, sa_exc.DBAPIError):
-        error = f"{timeouts.describe_error(exc)} at: {_shown(statement)}"
-        if timeouts.is_lock_timeout(exc):
-            busy = timeouts.busy_table(conn, statement)
-            conn.rollback()
-    else:
-        error = f"{type(exc).__name__}: {exc}{_line_in(failed, exc)}"
+        raise exc
+    if busy is None:
+        raise MigrationError(
+            f"{where} failed: {error}",
+            f"it was rolled back, the database stays at {now_at}; {_hint_after(run, exc)}",
+        ) from exc
+    lock_timeout = run.current_limits[0]
+    retry = retries.next()
+    if retry is None:
+        raise MigrationError(
+            f"{where} could not lock {busy} within lock_timeout {lock_timeout}, "
+            f"{retries.attempts} attempts, at: {_shown(statement)}",
+            f"nothing of it was applied, the database stays at {now_at}; retry when the table "
+            'is quieter, or give this revision more time with lock_timeout = "30s" in its file',
+        ) from exc
+    run.report(
+        f"  {where}: {busy} stayed locked past lock_timeout {lock_timeout}; "
+        f"{retry} in {retry.delay:.1f} s"
+    )
+    return retry
+
+
+def _what_failed(
+    run: _MigrationRun, failed: Script, exc: Exception, statement: str | None
+) -> tuple[str, str | None]:
+    """The error for the history row, and the busy table when a lock was not had in time."""
+    if isinstance(exc, TfsyncError):
+        return str(exc), None
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return f"{type(exc).__name__}: {exc}{_line_in(failed, exc)}", None
+    error = f"{timeouts.describe_error(exc)} at: {_shown(statement)}"
+    if not timeouts.is_lock_timeout(exc):
+        return error, None
+    busy = timeouts.busy_table(run.conn, statement)
+    run.conn.rollback()
+    return error, busy
+
+
+def _record_failure(run: _MigrationRun, failed: Script, error: str) -> str:
+    """The failed step's history row, flushed with every step before it; where it stays."""
+    conn = run.conn
     timeouts.apply(conn, run.limits.lock, run.limits.statement, durable=True)  # flush all
     history.record(
         conn,
@@ -317,35 +376,19 @@ def _after_failure(run: _Run, failed: Script, exc: Exception, attempt: int) -> f
         error=error,
     )
     conn.commit()
-    now_at = ", ".join(MigrationContext.configure(conn).get_current_heads()) or "base"
+    now_at = ", ".join(current_heads(conn)) or "base"
     conn.commit()
-    if isinstance(exc, TfsyncError):
-        raise exc
-    if busy is not None:
-        if attempt < run.limits.retries:
-            delay = run.limits.delay(attempt + 1)
-            run.report(
-                f"  {where}: {busy} stayed locked past lock_timeout {lock_timeout}; "
-                f"retry {attempt + 1} of {run.limits.retries} in {delay:.1f} s"
-            )
-            return delay
-        raise MigrationError(
-            f"{where} could not lock {busy} within lock_timeout {lock_timeout}, "
-            f"{attempt + 1} attempts, at: {_shown(statement)}",
-            f"nothing of it was applied, the database stays at {now_at}; retry when the table "
-            'is quieter, or give this revision more time with lock_timeout = "30s" in its file',
-        ) from exc
+    return now_at
+
+
+def _hint_after(run: _MigrationRun, exc: Exception) -> str:
+    """What to do about a failed step that is not retried."""
     if isinstance(exc, sa_exc.DBAPIError) and timeouts.is_statement_timeout(exc):
-        hint = (
+        return (
             f"statement_timeout {run.current_limits[1]} was reached; if it must run long set "
             'statement_timeout = "0" in its file'
         )
-    else:
-        hint = f"fix the file, then run `make {run.direction}` again"
-    raise MigrationError(
-        f"{where} failed: {error}",
-        f"it was rolled back, the database stays at {now_at}; {hint}",
-    ) from exc
+    return f"fix the file, then run `make {run.direction}` again"
 
 
 async def run(url: URL, cfg: Config, target: str, **options: Any) -> Outcome:
@@ -361,5 +404,5 @@ def _shown(statement: str | None) -> str:
 
 def _line_in(script: Script, exc: BaseException) -> str:
     """`` (line N)`` of the revision file where ``exc`` was raised, if it was raised there."""
-    line = raised_at(script.path, exc)
+    line = revision_lines.raised_at(script.path, exc)
     return f" (line {line})" if line else ""

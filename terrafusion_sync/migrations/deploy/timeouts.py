@@ -2,14 +2,14 @@
 
 A DDL statement waiting for its table lock queues every later reader and writer of that
 table behind it. With ``lock_timeout`` it gives up instead; the runner retries a few times
-with backoff (the queue drains in between), then names the busy table and who holds it.
+with backoff (:mod:`.retry`: the queue drains in between), then names the busy table and
+who holds it.
 A revision overrides the settings with module-level ``lock_timeout = "30s"`` /
 ``statement_timeout = "0"``.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,7 @@ class Timeouts:
     statement: str = DEFAULT_STATEMENT_TIMEOUT
     retries: int = DEFAULT_LOCK_RETRIES
     backoff: float = 0.5
-    """Seconds before the first retry; doubled (with jitter) for each next one."""
+    """Seconds before the first retry; doubled (with jitter) for each next one (:mod:`.retry`)."""
     backfill_batch: str = DEFAULT_BACKFILL_BATCH_TIME
     """How long each batch of an ``op.backfill`` should take (``TFSYNC_BACKFILL_BATCH_TIME``)."""
     contract_quiet: str = DEFAULT_CONTRACT_QUIET
@@ -73,10 +73,6 @@ class Timeouts:
             if statement is None
             else duration(str(statement), f"statement_timeout in {where}"),
         )
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1, 2, ...)."""
-        return self.backoff * 2 ** (attempt - 1) * random.uniform(0.75, 1.25)
 
 
 def apply(conn: Connection, lock: str, statement: str, *, durable: bool = True) -> None:

@@ -1,5 +1,9 @@
 """Applied revisions must not change: compare each file's checksum with the one recorded.
 
+A baseline written by ``tfsync squash`` keeps the id of the last revision it replaced and
+lists that file's checksum: a database that recorded it applied the same schema, so it
+passes.
+
 Upgrade and downgrade refuse to run on a mismatch. A deliberate fix to an applied file is
 accepted explicitly (``tfsync validate --accept REV --reason "..."``), which records the
 new checksum, the reason, who and when, in the history.
@@ -13,17 +17,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.deploy import history, lock
+from terrafusion_sync.migrations.outcome import quiet
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
-from terrafusion_sync.migrations.plumbing.checksums import checksum_of
+from terrafusion_sync.migrations.plumbing.checksums import checksum_of, replaced_checksum
 from terrafusion_sync.migrations.plumbing.config import alembic_config, script_directory
-from terrafusion_sync.migrations.plumbing.revisions import applied
+from terrafusion_sync.migrations.plumbing.revisions import applied, current_heads
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ def check(
 
     ``checksums`` are those a run read already (see :mod:`.checksums`); others are read here.
     """
-    current = MigrationContext.configure(conn).get_current_heads()
+    current = current_heads(conn)
     result = Validation()
     if not current:
         return result
@@ -85,7 +89,7 @@ def check(
             continue
         result.checked.append(script.revision)
         now = checksum_of(script.path, checksums or {})
-        if now != entry.checksum:
+        if now != entry.checksum and entry.checksum != replaced_checksum(script):
             result.mismatches.append(
                 Mismatch(script.revision, Path(script.path), entry.checksum, now, entry.started_at)
             )
@@ -123,12 +127,12 @@ async def accept(url: URL, revision: str, reason: str, cfg: Config | None = None
     scripts = script_directory(cfg or alembic_config())
 
     def run(conn: Connection) -> Mismatch:
-        lock.acquire(conn, lambda _: None)
+        lock.acquire(conn, quiet)
         try:
             found = {m.revision: m for m in check(conn, scripts).mismatches}
             with alembic_errors():
                 wanted = scripts.get_revision(revision)
-            if wanted is None or wanted.revision not in found:
+            if wanted.revision not in found:
                 raise MigrationError(
                     f"revision {revision} has no checksum mismatch: nothing to accept",
                     "see `tfsync validate` for the revisions that changed",

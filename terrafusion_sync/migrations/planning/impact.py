@@ -2,7 +2,7 @@
 
 On a scratch database (the review's, or the plan's) each existing table a revision touches
 is first filled with rows made from its column types (:func:`seed`); then the revision is
-applied while a :class:`Probe` watches its connection. After every statement, inside the
+applied while a :class:`ImpactMeter` watches its connection. After every statement, inside the
 step's transaction, one catalog query reads:
 
 - the locks this backend holds (``pg_locks``, PostgreSQL's own mode names; the strongest
@@ -23,7 +23,6 @@ the revision commits, is not counted as the revision's.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from terrafusion_sync.database import quoted
 from terrafusion_sync.errors import first_line
+from terrafusion_sync.migrations.plumbing import revision_lines
 
 SEED_ROWS = 1000
 """Rows put in each existing table a measured revision touches."""
@@ -179,7 +179,7 @@ class _Seen:
     scans: int
 
 
-class Probe:
+class ImpactMeter:
     """Watches a connection's statements during one revision's upgrade; see the module doc.
 
     ``paths`` maps revision file names to revision ids, to find the line that sent each
@@ -292,15 +292,8 @@ class Probe:
         """The revision line that sent the statement, and whether ``op.backfill`` did."""
         from terrafusion_sync.migrations.backfill.ops import run_backfill
 
-        backfill = run_backfill.__code__
-        deferred = False
-        frame: Any = sys._getframe(2)
-        while frame is not None:
-            deferred = deferred or frame.f_code is backfill
-            if frame.f_code.co_filename in self.paths:
-                return frame.f_lineno, deferred
-            frame = frame.f_back
-        return None, deferred
+        line, called = revision_lines.on_stack(self.paths)
+        return line, run_backfill.__code__ in called
 
 
 def _in_transaction(conn: Connection) -> bool:
@@ -382,39 +375,39 @@ def seed(
         if conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {name})")).scalar():
             conn.rollback()
             continue  # it has rows already
-        columns, values, why = [], [], None
-        for col, sql_type, category, typname, typmod, not_null, filled, foreign in conn.execute(
-            _COLUMNS, {"table": name}
-        ):
-            if filled:
-                continue
-            value = None if foreign else value_for(sql_type, category, typname, typmod)
-            if value is None and not_null:
-                why = f"no value made for NOT NULL column {col} ({sql_type})"
-                break
-            if value is not None:
-                columns.append(quoted(col))
-                values.append(value)
+        why = _seed_one(conn, name, rows)
         if why is None:
-            try:
-                target = f"{name} ({', '.join(columns)})" if columns else name
-                select = ", ".join(values) if values else "DEFAULT VALUES"
-                conn.execute(
-                    text(
-                        f"INSERT INTO {target} SELECT {select} FROM generate_series(1, :n) g"
-                        if values
-                        else f"INSERT INTO {name} SELECT FROM generate_series(1, :n) g"
-                    ),
-                    {"n": rows},
-                )
-                conn.commit()
-                seeded[name] = rows
-                continue
-            except sa_exc.DBAPIError as exc:
-                why = f"its constraints refused the rows: {first_line(exc)}"
-        conn.rollback()
-        skipped[name] = why
+            seeded[name] = rows
+        else:
+            conn.rollback()
+            skipped[name] = why
     return seeded, skipped
+
+
+def _seed_one(conn: Connection, name: str, rows: int) -> str | None:
+    """Put ``rows`` made-up rows in the empty table ``name`` and commit; else say why not."""
+    columns, values = [], []
+    for col, sql_type, category, typname, typmod, not_null, filled, foreign in conn.execute(
+        _COLUMNS, {"table": name}
+    ):
+        if filled:
+            continue
+        value = None if foreign else value_for(sql_type, category, typname, typmod)
+        if value is None and not_null:
+            return f"no value made for NOT NULL column {col} ({sql_type})"
+        if value is not None:
+            columns.append(quoted(col))
+            values.append(value)
+    target = f"{name} ({', '.join(columns)})" if columns else name
+    select = ", ".join(values)
+    try:
+        conn.execute(
+            text(f"INSERT INTO {target} SELECT {select} FROM generate_series(1, :n) g"), {"n": rows}
+        )
+        conn.commit()
+    except sa_exc.DBAPIError as exc:
+        return f"its constraints refused the rows: {first_line(exc)}"
+    return None
 
 
 def empty(conn: Connection, tables: Iterable[str]) -> None:
@@ -449,7 +442,7 @@ def measure_upgrade(
     conn: Connection,
     upgrade: Any,
     target: str,
-    probe: Probe,
+    probe: ImpactMeter,
     touched: Iterable[str] | None,
     rows: int = SEED_ROWS,
 ) -> Impact:
@@ -473,25 +466,7 @@ def measure_upgrade(
     seeded, skipped = seed(conn, touched or [], rows)
     measured = {name: (count, _bytes(conn, name)) for name, count in seeded.items()}
     conn.commit()
-    failed_on_rows = None
-    probe.start(target, touched)
-    try:
-        upgrade(target)
-    except Exception as exc:
-        probe.stop()
-        if not seeded:
-            raise
-        failed_on_rows = first_line(exc)
-        empty(conn, seeded)
-        probe.start(target, touched)
-        try:
-            upgrade(target)
-        finally:
-            impact = probe.stop()
-    else:
-        impact = probe.stop()
-        if seeded:
-            empty(conn, seeded)
+    impact, failed_on_rows = _metered(conn, upgrade, target, probe, touched, seeded)
     impact.seeded = seeded
     impact.not_seeded = skipped
     impact.failed_on_rows = failed_on_rows
@@ -500,6 +475,36 @@ def measure_upgrade(
             if rel.name in measured:
                 rel.rows, rel.bytes = measured[rel.name]
     return impact
+
+
+def _metered(
+    conn: Connection,
+    upgrade: Any,
+    target: str,
+    probe: ImpactMeter,
+    touched: list[str] | None,
+    seeded: dict[str, int],
+) -> tuple[Impact, str | None]:
+    """``upgrade(target)`` under ``probe``, the seeded rows removed afterwards; when they made
+    it fail, measured again without them. Also the error the rows caused, if any."""
+    probe.start(target, touched)
+    try:
+        upgrade(target)
+    except Exception as exc:
+        probe.stop()
+        if not seeded:
+            raise
+        empty(conn, seeded)
+        probe.start(target, touched)
+        try:
+            upgrade(target)
+        finally:
+            impact = probe.stop()
+        return impact, first_line(exc)
+    impact = probe.stop()
+    if seeded:
+        empty(conn, seeded)
+    return impact, None
 
 
 def _bytes(conn: Connection, table: str) -> int:

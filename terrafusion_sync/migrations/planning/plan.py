@@ -34,16 +34,17 @@ from terrafusion_sync.migrations.planning import preflight
 from terrafusion_sync.migrations.planning.impact import (
     LOCK_MODES,
     Impact,
-    Probe,
+    ImpactMeter,
     measure_upgrade,
     sizes,
 )
-from terrafusion_sync.migrations.planning.preflight import WillFail
+from terrafusion_sync.migrations.planning.preflight import LiveRowFailure
 from terrafusion_sync.migrations.plumbing import phases
 from terrafusion_sync.migrations.plumbing.commands import current_revisions, upgrade_sql
 from terrafusion_sync.migrations.plumbing.config import alembic_config, script_directory
 from terrafusion_sync.migrations.plumbing.revisions import file_name, pending
-from terrafusion_sync.migrations.plumbing.steps import Stepper
+from terrafusion_sync.migrations.plumbing.steps import ConnectionMigrator
+from terrafusion_sync.migrations.sql import alembic_output
 from terrafusion_sync.migrations.sql import statements as st
 from terrafusion_sync.provision import scratch_database
 
@@ -102,7 +103,7 @@ class Planned:
     lock_timeout: str
     statement_timeout: str
     tables: list[TableImpact] = field(default_factory=list)
-    will_fail: list[WillFail] = field(default_factory=list)
+    will_fail: list[LiveRowFailure] = field(default_factory=list)
     destroys: list[preflight.Destroys] = field(default_factory=list)
     """Tables and columns it drops that hold data here (a contract's old column aside)."""
 
@@ -200,7 +201,7 @@ async def plan(
     main = [c for c in current if not phases.is_contract(scripts.get_revision(c))]
     spec = f"{main[0]}:{target}" if len(main) == 1 else target  # known: no reconnect
     sql = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
-    by_revision = preflight.split(sql)
+    by_revision = alembic_output.split(sql)
     touched = _touched(by_revision)
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
     report(f"reading {len(everything)} table(s) here and checking their rows (read only)")
@@ -251,7 +252,7 @@ def _touched(by_revision: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 def _read_live(
     conn: Connection, tables: list[str], by_revision: list[tuple[str, str]], timeout: str
-) -> tuple[dict[str, tuple[int, int]], list[WillFail]]:
+) -> tuple[dict[str, tuple[int, int]], list[LiveRowFailure]]:
     conn.execute(text("SET TRANSACTION READ ONLY"))
     try:
         found = {}
@@ -265,7 +266,11 @@ def _read_live(
 
 
 async def _measure(
-    url: URL, cfg: Config, current: tuple[str, ...], pending: list[str], touched: dict
+    url: URL,
+    cfg: Config,
+    current: tuple[str, ...],
+    pending: list[str],
+    touched: dict[str, list[str]],
 ) -> tuple[dict[str, Impact], str]:
     """Measure ``pending`` on a scratch database at ``current``; or say why it could not."""
     if len(current) > 1:
@@ -275,11 +280,11 @@ async def _measure(
         async with scratch_database(url, "plan") as scratch, connect(scratch) as conn:
 
             def run(sync: Connection) -> None:
-                stepper = Stepper(cfg, sync)
+                stepper = ConnectionMigrator(cfg, sync)
                 if current:
                     stepper.upgrade(current[0])
                 paths = {str(s.path) for s in stepper.scripts.walk_revisions()}
-                probe = Probe(sync, paths)
+                probe = ImpactMeter(sync, paths)
                 for rev in pending:
                     impacts[rev] = measure_upgrade(
                         sync, stepper.upgrade, rev, probe, touched.get(rev, []), PLAN_ROWS
@@ -320,16 +325,16 @@ def _estimates(impact: Impact, live: dict[str, tuple[int, int]]) -> dict[str, fl
     statement that rewrote or read a table scaled by that table's size here over there."""
     per_statement: list[float | None] = []
     for statement in impact.statements:
-        factor: float | None = 1.0
+        factor, unknown = 1.0, False
         for name in statement.rewrote + statement.scanned:
             table = impact.relations[name].table
             there = impact.relations[table].bytes if table in impact.relations else 0
             here = live.get(table, (0, 0))[1]
             if here and not there:
-                factor = None
+                unknown = True
                 break
             factor = max(factor, here / there if there else 1.0)
-        per_statement.append(None if factor is None else statement.seconds * factor)
+        per_statement.append(None if unknown else statement.seconds * factor)
     found: dict[str, float | None] = {}
     for rel in impact.tables():
         first = next(
@@ -346,7 +351,8 @@ def _estimates(impact: Impact, live: dict[str, tuple[int, int]]) -> dict[str, fl
             found[rel.name] = 0.0
             continue
         rest = per_statement[first:]
-        found[rel.name] = None if None in rest else round(sum(rest), 6)  # type: ignore[arg-type]
+        known = [seconds for seconds in rest if seconds is not None]
+        found[rel.name] = round(sum(known), 6) if len(known) == len(rest) else None
     return found
 
 
@@ -391,9 +397,9 @@ def _rank(mode: str) -> int:
     return LOCK_MODES.index(mode) if mode in LOCK_MODES else -1
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("bytes", "kB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
+        n /= 1024
     return f"{n} TB"

@@ -31,17 +31,16 @@ from terrafusion_sync.migrations.sql import statements as st
 
 COUNT_LIMIT = 10_000
 """Violations are counted up to this many (``10000+``), so a bad table costs no full count."""
-_RUNNING = re.compile(r"^-- Running upgrade .*-> (\w+)\s*$", re.MULTILINE)
 _BACKFILL = re.compile(r"^-- op\.backfill on (\S+), run by tfsync", re.MULTILINE)
 """The first line ``backfill.Call.rendered()`` writes for ``--sql`` (a comment, not SQL)."""
 
 
-class WouldFail(MigrationError):
+class PreflightRefused(MigrationError):
     """The upgrade would fail on the rows there; nothing was run."""
 
 
 @dataclass(frozen=True)
-class WillFail:
+class LiveRowFailure:
     """A statement of ``revision`` that fails on the live rows of ``table``, and why."""
 
     revision: str
@@ -49,18 +48,9 @@ class WillFail:
     reason: str
 
 
-def split(sql: str) -> list[tuple[str, str]]:
-    """Alembic's offline SQL as ``[(revision, its SQL)]``, in order."""
-    marks = list(_RUNNING.finditer(sql))
-    return [
-        (mark[1], sql[mark.end() : marks[i + 1].start() if i + 1 < len(marks) else len(sql)])
-        for i, mark in enumerate(marks)
-    ]
-
-
 def check(
     conn: Connection, pending: list[tuple[str, str]], statement_timeout: str = "0"
-) -> list[WillFail]:
+) -> list[LiveRowFailure]:
     """What of ``pending`` (``[(revision, SQL)]``) would fail on ``conn``'s rows; reads only.
 
     Each query stops after ``statement_timeout`` (then that check says nothing).
@@ -81,13 +71,14 @@ def refuse(
     files: dict[str, str],
     statement_timeout: str = "0",
 ) -> None:
-    """Raise :class:`WouldFail` when :func:`check` finds anything (``files``: rev -> file)."""
+    """Raise :class:`PreflightRefused` when :func:`check` finds anything (``files``: rev ->
+    file)."""
     found = check(conn, pending, statement_timeout)
     if not found:
         return
     first = found[0]
     more = f"; and {len(found) - 1} more" if len(found) > 1 else ""
-    raise WouldFail(
+    raise PreflightRefused(
         f"revision {first.revision} ({files.get(first.revision, '?')}) would fail on the rows "
         f"there: {first.table}: {first.reason}{more}; nothing was run",
         "fix those rows or the revision first, make plan lists every one; to run it anyway: "
@@ -95,7 +86,7 @@ def refuse(
     )
 
 
-def _check(conn: Connection, pending: list[tuple[str, str]]) -> Iterator[WillFail]:
+def _check(conn: Connection, pending: list[tuple[str, str]]) -> Iterator[LiveRowFailure]:
     unknown: set[str] = set()  # tables whose rows at that point are not the rows now
     for revision, sql in pending:
         for action in st.actions(sql):
@@ -106,7 +97,7 @@ def _check(conn: Connection, pending: list[tuple[str, str]]) -> Iterator[WillFai
                 continue
             reason = _fails(conn, action)
             if reason:
-                yield WillFail(revision, action.table, reason)
+                yield LiveRowFailure(revision, action.table, reason)
         # op.backfill changes rows once its revision has committed: later checks cannot tell
         unknown.update(found[1] for found in _BACKFILL.finditer(sql))
 
@@ -219,7 +210,8 @@ def _n(count: int) -> str:
 def _exists(conn: Connection, table: str) -> bool:
     try:
         with conn.begin_nested():
-            return conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table}).scalar()
+            found = conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table})
+            return bool(found.scalar())
     except sa_exc.DBAPIError:
         return False
 

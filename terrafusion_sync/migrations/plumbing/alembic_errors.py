@@ -11,6 +11,7 @@ from pathlib import Path
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 
+from terrafusion_sync.compat import alembic_message_kind, loading_frames
 from terrafusion_sync.errors import MigrationError, first_line
 
 
@@ -30,9 +31,6 @@ def alembic_errors() -> Iterator[None]:
         raise unloadable from exc
 
 
-_LOADERS = {"load_python_file", "load_module_py"}
-
-
 def _unloadable_revision(exc: Exception) -> MigrationError | None:
     """The error for a revision file that failed while Alembic loaded it, else None.
 
@@ -40,10 +38,12 @@ def _unloadable_revision(exc: Exception) -> MigrationError | None:
     revision files. The file is the module Alembic was loading last when ``exc`` was raised.
     """
     frames = traceback.extract_tb(exc.__traceback__)
-    loads = [i for i, f in enumerate(frames) if f.name in _LOADERS and "alembic" in f.filename]
+    loads = loading_frames(frames)
     if not loads:
         return None
     inner = next((f for f in frames[loads[-1] + 1 :] if f.name == "<module>"), None)
+    file: str | None
+    line: int | None
     if inner is not None:
         file, line, what = inner.filename, inner.lineno, f"{type(exc).__name__}: {exc}"
     elif isinstance(exc, SyntaxError):
@@ -59,14 +59,14 @@ def _unloadable_revision(exc: Exception) -> MigrationError | None:
     )
 
 
+_HINTS = {
+    "unknown revision": "see `make status` for the known revisions",
+    "several heads": "merge the heads: alembic merge heads -m 'merge'",
+    "too far": "there are not that many revisions to step through; see `make status`",
+    "not at head": "run `make upgrade` first",
+}
+
+
 def _hint_for(message: str) -> str:
-    lowered = message.lower()
-    if "can't locate revision" in lowered or "no such revision" in lowered:
-        return "see `make status` for the known revisions"
-    if "multiple head" in lowered:
-        return "merge the heads: alembic merge heads -m 'merge'"
-    if "relative revision" in lowered:
-        return "there are not that many revisions to step through; see `make status`"
-    if "not up to date" in lowered:
-        return "run `make upgrade` first"
-    return "see `make status`; nothing was changed"
+    kind = alembic_message_kind(message)
+    return _HINTS[kind] if kind else "see `make status`; nothing was changed"

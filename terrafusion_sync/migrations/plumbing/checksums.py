@@ -12,8 +12,16 @@ import functools
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from terrafusion_sync.errors import MigrationError
+
+if TYPE_CHECKING:
+    from alembic.script import Script, ScriptDirectory
+
+SQUASHED = "squashed"
+"""The name of a baseline's (``tfsync squash``) list of the files it replaced: revision id
+-> the checksum databases recorded for it."""
 
 
 def revision_checksum(path: Path) -> str:
@@ -61,3 +69,22 @@ def fingerprint(checksums: Mapping[Path, str]) -> str:
 def versions_fingerprint(folder: Path) -> str:
     """:func:`fingerprint` of every revision file in ``folder``."""
     return fingerprint(revision_checksums(folder))
+
+
+def replaced_checksum(script: Script) -> str | None:
+    """The checksum databases recorded for ``script``'s revision before a squash replaced
+    its file with a baseline; None for any other revision."""
+    listed = getattr(script.module, SQUASHED, None)
+    found = listed.get(script.revision) if isinstance(listed, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def squashed_files(scripts: ScriptDirectory) -> dict[str, str]:
+    """The checksum of every file a baseline replaced -> that baseline's revision, so a
+    history that recorded an old file can say where it went."""
+    found: dict[str, str] = {}
+    for script in scripts.walk_revisions():
+        listed = getattr(script.module, SQUASHED, None)
+        if isinstance(listed, dict):
+            found |= {str(checksum): script.revision for checksum in listed.values()}
+    return found

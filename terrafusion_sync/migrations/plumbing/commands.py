@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy.engine import URL, Connection
 
@@ -26,14 +25,14 @@ from terrafusion_sync.migrations.plumbing.config import (
     alembic_config,
     script_directory,
 )
-from terrafusion_sync.migrations.plumbing.revisions import pending
+from terrafusion_sync.migrations.plumbing.revisions import current_heads, pending
 from terrafusion_sync.migrations.plumbing.steps import planned_steps
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Status:
+class DatabaseStatus:
     """Where a database stands against the revision files."""
 
     current: tuple[str, ...]
@@ -104,17 +103,17 @@ async def run_on(url: URL, cfg: Config, fn: Callable[[Connection], T]) -> T:
 
 async def current_revisions(url: URL, cfg: Config | None = None) -> tuple[str, ...]:
     """The revision(s) the database is at (empty at base); loads no revision file."""
-    return await run_on(url, cfg or alembic_config(), _current_heads)
+    return await run_on(url, cfg or alembic_config(), current_heads)
 
 
-async def status(url: URL, cfg: Config | None = None) -> Status:
+async def status(url: URL, cfg: Config | None = None) -> DatabaseStatus:
     """The database's current revision(s), the heads, and what an upgrade would apply."""
     cfg = cfg or alembic_config()
     scripts = script_directory(cfg)
     with alembic_errors():
         heads = tuple(scripts.get_heads())
     current = await current_revisions(url, cfg)
-    return Status(current=current, heads=heads, pending=pending(scripts, heads, current))
+    return DatabaseStatus(current=current, heads=heads, pending=pending(scripts, heads, current))
 
 
 async def upgrade_sql(
@@ -172,10 +171,6 @@ def offline_sql(
         ):
             scripts.run_env()
     return buffer.getvalue()
-
-
-def _current_heads(conn: Connection) -> tuple[str, ...]:
-    return tuple(MigrationContext.configure(conn).get_current_heads())
 
 
 def revs_text(revs: tuple[str, ...]) -> str:

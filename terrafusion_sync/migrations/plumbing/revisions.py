@@ -1,5 +1,5 @@
-"""Which revisions: those an upgrade would apply, those a database has applied, and a
-revision's file name for messages."""
+"""Which revisions: where a database is, those an upgrade would apply, those it has applied,
+and a revision's file name for messages."""
 
 from __future__ import annotations
 
@@ -7,10 +7,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from alembic.runtime.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
+from sqlalchemy.engine import Connection
 
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.steps import planned_steps
+
+
+def current_heads(conn: Connection) -> tuple[str, ...]:
+    """The revision(s) ``conn``'s database is at, from its ``alembic_version`` (empty: base)."""
+    return tuple(MigrationContext.configure(conn).get_current_heads())
 
 
 def file_name(script: Script) -> str:

@@ -1,7 +1,7 @@
 """Many upgrades and downgrades on one connection, with the revision files loaded once.
 
 ``alembic.command.upgrade`` reloads every revision file on each call; stepping through a
-chain one revision at a time that way costs the square of its length. :class:`Stepper`
+chain one revision at a time that way costs the square of its length. :class:`ConnectionMigrator`
 runs the same ``env.py`` (through ``config.attributes["connection"]``, as the commands do)
 with one :class:`~alembic.script.ScriptDirectory` kept for all steps.
 """
@@ -17,6 +17,7 @@ from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+from terrafusion_sync.compat import alembic_steps
 from terrafusion_sync.migrations.plumbing.config import script_directory
 from terrafusion_sync.migrations.plumbing.environment import StepCallback, steps_on
 
@@ -27,18 +28,12 @@ StepFunction = Callable[[Any, MigrationContext], Iterable[RevisionStep]]
 def planned_steps(
     scripts: ScriptDirectory, target: str, heads: Any, *, upgrading: bool
 ) -> list[RevisionStep]:
-    """The steps Alembic itself would run from ``heads`` to ``target``, in order.
-
-    Alembic keeps this in the private ``ScriptDirectory._upgrade_revs`` /
-    ``_downgrade_revs``, which ``alembic.command.upgrade`` uses too (as does
-    pytest-alembic): this function is the one place the core touches them.
-    """
-    if upgrading:
-        return list(scripts._upgrade_revs(target, heads))
-    return list(scripts._downgrade_revs(target, heads))
+    """The steps Alembic itself would run from ``heads`` to ``target``, in order (through
+    :func:`~terrafusion_sync.compat.alembic_steps`, which wraps Alembic's private API)."""
+    return alembic_steps(scripts, target, heads, upgrading=upgrading)
 
 
-class Stepper:
+class ConnectionMigrator:
     """Upgrade and downgrade a database one revision at a time, on one sync connection.
 
     Use it inside ``AsyncConnection.run_sync``. Each step starts outside any transaction

@@ -22,6 +22,7 @@ from pglast.enums import AlterTableType, ConstrType, ObjectType
 from pglast.parser import ParseError
 from pglast.stream import RawStream
 
+from terrafusion_sync.compat import pglast_message
 from terrafusion_sync.database import quoted
 
 # Action kinds
@@ -151,7 +152,7 @@ def clauses_problem(set_sql: str, where_sql: str) -> str | None:
         update = parse_sql(f"UPDATE t SET {set_sql}\n")
         condition = parse_sql(f"SELECT WHERE {where_sql}\n")
     except ParseError as exc:
-        return f"PostgreSQL cannot parse set/where: {str(exc).split(', at index')[0]}"
+        return f"PostgreSQL cannot parse set/where: {pglast_message(exc)}"
     alone = (
         len(update) == 1
         and isinstance(update[0].stmt, ast.UpdateStmt)

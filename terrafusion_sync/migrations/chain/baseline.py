@@ -1,0 +1,203 @@
+"""The baseline revision file: the squashed chain's schema and rows as SQL statements.
+
+Its statements are ``pg_dump``'s (:mod:`.pg_dump`) minus the session settings; its
+downgrade drops what they create (read with pglast), so the review's stairway finds no
+trace. It lists the revisions it replaces with their files' checksums (``squashed``):
+that is how ``tfsync validate`` knows a database that ran the old files is fine, and how a
+person sees what went. Backfills of live rows have nothing to replay; the docstring names
+them as dropped.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pglast import ast as pg
+from pglast import parse_sql
+from pglast.enums import FunctionParameterMode, ObjectType
+from pglast.parser import split
+from pglast.stream import RawStream
+
+from terrafusion_sync.database import quoted
+from terrafusion_sync.migrations.plumbing.checksums import SQUASHED
+
+KEPT_SCHEMAS = ("public",)
+"""Schemas a downgrade of the baseline never drops, even when the dump creates them."""
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """A revision folded into the baseline: its id, file name and checksum."""
+
+    revision: str
+    file: str
+    checksum: str
+
+
+def statements(dump_sql: str) -> list[str]:
+    """``pg_dump``'s statements that build objects and rows; its session settings and
+    psql meta-commands (``\\restrict``) left out."""
+    lines = [line for line in dump_sql.splitlines() if not line.startswith("\\")]
+    kept = []
+    for statement in split("\n".join(lines), with_parser=True):
+        node = parse_sql(statement)[0].stmt
+        if isinstance(node, pg.VariableSetStmt) or "pg_catalog.set_config(" in statement:
+            continue
+        kept.append(statement.strip())
+    return kept
+
+
+def teardown(built: Sequence[str]) -> list[str]:
+    """``DROP … IF EXISTS … CASCADE`` for each object ``built`` creates, newest first."""
+    drops = [drop for statement in built for drop in _drops(parse_sql(statement)[0].stmt)]
+    return list(reversed(drops))
+
+
+def _drops(node: Any) -> Iterator[str]:
+    if isinstance(node, pg.CreateStmt):
+        yield f"DROP TABLE IF EXISTS {_printed(node.relation)} CASCADE"
+    elif isinstance(node, pg.ViewStmt):
+        yield f"DROP VIEW IF EXISTS {_printed(node.view)} CASCADE"
+    elif isinstance(node, pg.CreateTableAsStmt) and node.objtype == ObjectType.OBJECT_MATVIEW:
+        target = _printed(node.into.rel if node.into else None)
+        yield f"DROP MATERIALIZED VIEW IF EXISTS {target} CASCADE"
+    elif isinstance(node, pg.CreateSeqStmt):
+        yield f"DROP SEQUENCE IF EXISTS {_printed(node.sequence)} CASCADE"
+    elif isinstance(node, pg.CreateEnumStmt | pg.CreateDomainStmt):
+        names = node.typeName if isinstance(node, pg.CreateEnumStmt) else node.domainname
+        yield f"DROP TYPE IF EXISTS {_dotted(names)} CASCADE"
+    elif isinstance(node, pg.CompositeTypeStmt):
+        yield f"DROP TYPE IF EXISTS {_printed(node.typevar)} CASCADE"
+    elif isinstance(node, pg.CreateFunctionStmt):
+        kind = "PROCEDURE" if node.is_procedure else "FUNCTION"
+        yield f"DROP {kind} IF EXISTS {_dotted(node.funcname)}({_arguments(node)}) CASCADE"
+    elif isinstance(node, pg.CreateSchemaStmt) and node.schemaname not in KEPT_SCHEMAS:
+        yield f"DROP SCHEMA IF EXISTS {quoted(node.schemaname or '')} CASCADE"
+
+
+def _arguments(node: pg.CreateFunctionStmt) -> str:
+    """The argument types that identify a function (its OUT parameters do not)."""
+    identifying = (
+        FunctionParameterMode.FUNC_PARAM_IN,
+        FunctionParameterMode.FUNC_PARAM_INOUT,
+        FunctionParameterMode.FUNC_PARAM_VARIADIC,
+        FunctionParameterMode.FUNC_PARAM_DEFAULT,
+    )
+    return ", ".join(_printed(p.argType) for p in node.parameters or () if p.mode in identifying)
+
+
+def _printed(node: Any) -> str:
+    """A name node (``RangeVar``) as SQL: ``public.parcels``."""
+    return str(RawStream()(node))
+
+
+def _dotted(names: Any) -> str:
+    """A qualified name given as a list of strings, quoted where needed."""
+    return ".".join(quoted(name.sval) for name in names)
+
+
+def dropped_backfills(files: Sequence[Path]) -> list[str]:
+    """Every ``op.backfill(...)`` call in ``files``, as ``file: op.backfill("table", …)``."""
+    found = []
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "backfill"
+            ):
+                call = " ".join((ast.get_source_segment(source, node) or "").split())
+                found.append(f"{path.name}: {call}")
+    return found
+
+
+TEMPLATE = '''# Generated by `tfsync squash`; pg_dump's rows make long lines.
+# ruff: noqa: E501
+"""Squashed baseline
+
+Revision ID: {revision}
+Revises:
+Create Date: {created}
+
+{count} revision(s) through {revision}, folded into one by `tfsync squash --through
+{revision}` after a proof: a database built from this file has the same catalogs and
+reference rows as one built through the revisions it replaces (listed in ``squashed``
+below, oldest first).
+
+Dropped (op.backfill of rows only live databases hold; nothing to replay):
+{dropped}
+"""
+
+import re
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "{revision}"
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+{squashed_name}: dict[str, str] = {{
+{squashed}
+}}
+"""The revisions this baseline replaces, with the checksums databases recorded for their
+files: `tfsync validate` accepts this file where {revision}'s old one was applied."""
+
+UPGRADE: list[str] = [
+{upgrade}
+]
+DOWNGRADE: list[str] = [
+{downgrade}
+]
+
+
+def _execute(statements: list[str]) -> None:
+    """Run each statement as written: a colon in it is SQL, not a bind parameter."""
+    for statement in statements:
+        op.execute(sa.text(re.sub(r"(?<![:\\w\\\\]):(?=\\w)", r"\\\\:", statement)))
+
+
+def upgrade() -> None:
+    """Build the squashed revisions' schema and reference rows."""
+    _execute(UPGRADE)
+
+
+def downgrade() -> None:
+    """Drop everything the upgrade built."""
+    _execute(DOWNGRADE)
+'''
+
+
+def render(
+    revision: str,
+    replaced: Sequence[Replaced],
+    built: Sequence[str],
+    dropped: Sequence[str],
+) -> str:
+    """The baseline file's text."""
+    return TEMPLATE.format(
+        count=len(replaced),
+        squashed_name=SQUASHED,
+        revision=revision,
+        created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        dropped="\n".join(f"- {line}" for line in dropped) or "- none",
+        squashed="\n".join(f'    "{r.revision}": "{r.checksum}",  # {r.file}' for r in replaced),
+        upgrade="\n".join(f"    {_literal(s)}," for s in built),
+        downgrade="\n".join(f"    {_literal(s)}," for s in teardown(built)),
+    )
+
+
+def _literal(statement: str) -> str:
+    """``statement`` as a Python string literal that keeps pg_dump's line breaks."""
+    lines = [line.rstrip() for line in statement.splitlines()]
+    body = "\n".join(lines).replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return f'"""{body}"""' if "\n" in body else json.dumps(body, ensure_ascii=False)

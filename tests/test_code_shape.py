@@ -1,0 +1,84 @@
+"""The package's own shape, as the developers' guide asks it: short functions and classes
+(unless they say why), and public names that keep their types through the lazy exports."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+from terrafusion_sync import PACKAGE_DIR
+
+FUNCTION_LINES = 50
+CLASS_LINES = 120
+REASON = "# long:"
+"""A comment on a long function's or class's ``def``/``class`` line(s), or just above, that
+says why it stays long: ``# long: one table of every option, read top to bottom``."""
+FROZEN = PACKAGE_DIR / "alembic_migrations" / "versions"  # revision files: history, not code
+
+
+def _too_long(path: Path, root: Path = PACKAGE_DIR.parent) -> list[str]:
+    """``file:line name`` of each function or class in ``path`` too long without a reason."""
+    lines = path.read_text().splitlines()
+    found = []
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, ast.ClassDef):
+            limit = CLASS_LINES
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            limit = FUNCTION_LINES
+        else:
+            continue
+        length = (node.end_lineno or node.lineno) - node.lineno + 1
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        heading = lines[max(first - 2, 0) : node.body[0].lineno - 1]  # the line above, the def
+        if length > limit and not any(REASON in line for line in heading):
+            found.append(f"{path.relative_to(root)}:{node.lineno} {node.name}")
+    return found
+
+
+def test_no_function_or_class_is_long_without_saying_why() -> None:
+    modules = [p for p in PACKAGE_DIR.rglob("*.py") if not p.is_relative_to(FROZEN)]
+    too_long = [where for path in sorted(modules) for where in _too_long(path)]
+    assert too_long == [], (
+        f"over {FUNCTION_LINES} lines (functions) or {CLASS_LINES} (classes): split them, "
+        f"or say why with '{REASON} ...' on the def line"
+    )
+
+
+def test_the_length_check_sees_a_long_function_and_its_reason(tmp_path: Path) -> None:
+    body = "\n".join(f"    x = {i}" for i in range(FUNCTION_LINES))
+    plain = tmp_path / "plain.py"
+    plain.write_text(f"def f() -> None:\n{body}\n")
+    excused = tmp_path / "excused.py"
+    excused.write_text(f"def f() -> None:  {REASON} a table read top to bottom\n{body}\n")
+    assert _too_long(plain, tmp_path) == ["plain.py:1 f"]
+    assert _too_long(excused, tmp_path) == []
+
+
+def _type_checking_imports(package: str) -> dict[str, str]:
+    """``{exported name: defining module}`` from the package's ``if TYPE_CHECKING:`` block."""
+    tree = ast.parse((PACKAGE_DIR / package / "__init__.py").read_text())
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"
+    )
+    return {
+        alias.asname or alias.name: node.module or ""
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+@pytest.mark.parametrize("package", ["migrations", "review"])
+def test_lazy_exports_are_the_names_type_checkers_see(package: str) -> None:
+    module = importlib.import_module(f"terrafusion_sync.{package}")
+    exports: dict[str, str] = module._EXPORTS
+    typed = _type_checking_imports(package)
+    assert module.__all__ == sorted(exports)
+    assert {name: f"terrafusion_sync.{package}.{m}" for name, m in exports.items()} == typed
+    for name, defined_in in typed.items():
+        source = importlib.import_module(defined_in)
+        original = module._RENAMED.get(name, name) if hasattr(module, "_RENAMED") else name
+        assert getattr(module, name) is getattr(source, original), name
