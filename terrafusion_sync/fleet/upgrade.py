@@ -123,10 +123,8 @@ async def upgrade_fleet(
     cfg = alembic_config(versions_dir=options.versions_dir)
     scripts = script_directory(cfg)
     check_target(scripts, options.target)
-    if options.contract:  # every head, contract branch included: what each worker applies
-        options = replace(
-            options, target=phases.upgrade_target(scripts, options.target, contract=True)
-        )
+    target = phases.upgrade_target(scripts, options.target, contract=options.contract)
+    options = replace(options, target=target)  # --contract: every head, as each worker does
     fingerprint = versions_fingerprint(versions_dir(cfg))
     gate = asyncio.Semaphore(READS_AT_ONCE)
 

@@ -64,7 +64,7 @@ def short_name(*parts: str) -> str:
 
 
 @dataclass(frozen=True)
-class RenameSql:
+class RenameSql:  # long: both halves' SQL, read top to bottom as the written files show it
     """The statements of both halves of one rename, as lines of a revision's body."""
 
     rename: Rename

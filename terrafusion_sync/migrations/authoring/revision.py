@@ -24,7 +24,7 @@ from sqlalchemy.engine import URL
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.authoring.drift import reflecting
 from terrafusion_sync.migrations.authoring.expand_contract import Layout, write_pairs
-from terrafusion_sync.migrations.authoring.renames import Ask, parse_renames
+from terrafusion_sync.migrations.authoring.renames import Ask, RenameSpec, parse_renames
 from terrafusion_sync.migrations.plumbing import environment, phases
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.commands import revs_text, run_on, status
@@ -77,19 +77,7 @@ async def revision(
             "run `make upgrade` first, so the new revision starts from head",
         )
     retiring = [col for s in state.pending for col in phases.renamed_columns(s)]
-    given = cfg.cmd_opts
-    # what `alembic revision --autogenerate` sets: env.py then writes no file when empty
-    cfg.cmd_opts = Namespace(**{**vars(given or Namespace()), "autogenerate": True})
-    cfg.attributes[environment.REWRITE] = lambda _ctx, _rev, directives: write_pairs(
-        directives, specs, ask, layout
-    )
-    cfg.attributes[environment.RETIRING] = retiring
-    try:
-        written = await run_on(url, cfg, lambda _: _autogenerate(cfg, message, layout))
-    finally:
-        cfg.cmd_opts = given
-        cfg.attributes.pop(environment.REWRITE, None)
-        cfg.attributes.pop(environment.RETIRING, None)
+    written = await _written_by_autogenerate(url, cfg, message, layout, retiring, specs, ask)
     if not written:
         raise MigrationError(
             "the models and the database do not differ: nothing to write",
@@ -109,6 +97,31 @@ async def create_initial_revision(url: URL, *, cfg: Config | None = None) -> Pat
         )
     written = await revision(url, "initial schema", cfg=cfg)
     return written[0] if written else None
+
+
+async def _written_by_autogenerate(
+    url: URL,
+    cfg: Config,
+    message: str,
+    layout: Layout,
+    retiring: list[tuple[str, str]],
+    specs: list[RenameSpec],
+    ask: Ask | None,
+) -> list[Script | None]:
+    """Autogenerate on ``url``, env.py told what the core adds (see :mod:`..environment`)."""
+    given = cfg.cmd_opts
+    # what `alembic revision --autogenerate` sets: env.py then writes no file when empty
+    cfg.cmd_opts = Namespace(**{**vars(given or Namespace()), "autogenerate": True})
+    cfg.attributes[environment.REWRITE] = lambda _ctx, _rev, directives: write_pairs(
+        directives, specs, ask, layout
+    )
+    cfg.attributes[environment.RETIRING] = retiring
+    try:
+        return await run_on(url, cfg, lambda _: _autogenerate(cfg, message, layout))
+    finally:
+        cfg.cmd_opts = given
+        cfg.attributes.pop(environment.REWRITE, None)
+        cfg.attributes.pop(environment.RETIRING, None)
 
 
 def _autogenerate(cfg: Config, message: str, layout: Layout) -> list[Script | None]:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from alembic.config import Config
-from alembic.script import Script
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
@@ -198,40 +198,51 @@ async def plan(
     waiting = [s.revision for s in phases.waiting(scripts, current) if s not in to_run]
     if not to_run:
         return Plan(current, [], "", waiting=waiting)
-    main = [c for c in current if not phases.is_contract(scripts.get_revision(c))]
-    spec = f"{main[0]}:{target}" if len(main) == 1 else target  # known: no reconnect
-    sql = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
+    sql = await upgrade_sql(url, _spec(scripts, current, target), cfg=cfg, scripts=scripts)
     by_revision = alembic_output.split(sql)
     touched = _touched(by_revision)
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
     report(f"reading {len(everything)} table(s) here and checking their rows (read only)")
     spared = frozenset(s.revision for s in to_run if phases.is_contract(s))
     async with connect(url) as conn:
-        live, failing = await conn.run_sync(
-            lambda c: _read_live(c, everything, by_revision, limits.statement)
-        )
-        lost = await conn.run_sync(lambda c: preflight.destroyed(c, by_revision, spared))
-        await conn.rollback()
-    report(f"measuring {len(to_run)} revision(s) on a scratch database")
-    impacts, how = await _measure(url, cfg, current, [s.revision for s in to_run], touched)
-    planned = []
-    for script in to_run:
-        rev = script.revision
-        tables = (
-            _measured_tables(impacts[rev], live)
-            if rev in impacts
-            else _static_tables(dict(by_revision).get(rev, ""), touched.get(rev, []), live)
-        )
-        planned.append(
-            Planned(
-                script,
-                *limits.for_revision(script),
-                tables=tables,
-                will_fail=[w for w in failing if w.revision == rev],
-                destroys=[d for d in lost if d.revision == rev],
+        live, failing, lost = await conn.run_sync(
+            lambda c: (
+                *_read_live(c, everything, by_revision, limits.statement),
+                preflight.destroyed(c, by_revision, spared),
             )
         )
+    report(f"measuring {len(to_run)} revision(s) on a scratch database")
+    impacts, how = await _measure(url, cfg, current, [s.revision for s in to_run], touched)
+    planned = [
+        Planned(
+            script,
+            *limits.for_revision(script),
+            tables=_tables_of(script.revision, impacts, live, by_revision, touched),
+            will_fail=[w for w in failing if w.revision == script.revision],
+            destroys=[d for d in lost if d.revision == script.revision],
+        )
+        for script in to_run
+    ]
     return Plan(current, planned, sql, how, waiting)
+
+
+def _tables_of(
+    rev: str,
+    impacts: dict[str, Impact],
+    live: dict[str, tuple[int, int]],
+    by_revision: list[tuple[str, str]],
+    touched: dict[str, list[str]],
+) -> list[TableImpact]:
+    """What ``rev`` does to each table: measured, else read from its SQL."""
+    if rev in impacts:
+        return _measured_tables(impacts[rev], live)
+    return _static_tables(dict(by_revision).get(rev, ""), touched.get(rev, []), live)
+
+
+def _spec(scripts: ScriptDirectory, current: tuple[str, ...], target: str) -> str:
+    """``FROM:TO`` from the database's main-line revision (known: no reconnect)."""
+    main = [c for c in current if not phases.is_contract(scripts.get_revision(c))]
+    return f"{main[0]}:{target}" if len(main) == 1 else target
 
 
 def _touched(by_revision: list[tuple[str, str]]) -> dict[str, list[str]]:
