@@ -102,7 +102,7 @@ def history(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def backfill(session: nox.Session) -> None:
-    """Backfills (op.backfill): nox -s backfill -- status lists rows done, rate and state."""
+    """Backfills (op.backfill): nox -s backfill -- status | retry|pause|resume|cancel REV."""
     install(session)
     tfsync(session, "backfill", *session.posargs)
 
@@ -130,7 +130,7 @@ def rebase(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def fleet(session: nox.Session) -> None:
-    """Every database of fleet.toml: nox -s fleet -- status | upgrade [--plan] [--jobs N]."""
+    """Every database of fleet.toml: nox -s fleet -- status | upgrade [--plan] | backfill ..."""
     install(session)
     tfsync(session, "fleet", *session.posargs)
 

@@ -1,16 +1,18 @@
-"""``op.backfill`` against one plain ``UPDATE`` of a million rows, and a writer during each.
+"""``op.backfill`` against one plain statement over a million rows, and a writer during each:
+the rewrite (``UPDATE``) and the batched delete (``delete=True`` against one ``DELETE``).
 
-On a scratch database of the test server, two identical generated tables of
-``BENCH_BACKFILL_ROWS`` rows (default 1,000,000), vacuumed and analyzed, are rewritten the
-same way (``county = upper(county)`` where it is not yet): one by a plain ``UPDATE``, the
-other by ``tfsync upgrade`` of a revision holding ``op.backfill`` (its step, then its
-batches at the default target time). Meanwhile a single-row writer, on its own
-connection in its own thread, updates random rows of the table being rewritten, one
-short transaction at a time, and its longest wait is kept.
+On a scratch database of the test server, pairs of identical generated tables of
+``BENCH_BACKFILL_ROWS`` rows (default 1,000,000), vacuumed and analyzed, are changed the
+same way: one by a plain statement, the other by ``tfsync upgrade`` of a revision holding
+``op.backfill`` (its step, then its batches at the default target time). The rewrite sets
+``county = upper(county)`` where it is not yet; the delete removes every row
+(``where="id > 0"``). Meanwhile a single-row writer, on its own connection in its own
+thread, updates random rows of the table being changed, one short transaction at a time,
+and its longest wait is kept.
 
-Printed: the total time of each (goal: the backfill at most 1.5 times the UPDATE) and the
-writer's longest wait during each (goal: under 0.5 s with the backfill, where behind the
-plain UPDATE it waits for about the whole statement).
+Printed, for each: the total time (goal: the backfill at most 1.5 times the plain
+statement) and the writer's longest wait (goal: under 0.5 s with the backfill, where behind
+the plain statement it waits for about the whole statement).
 """
 
 from __future__ import annotations
@@ -38,23 +40,39 @@ from terrafusion_sync.settings import load_settings
 ROWS = int(os.environ.get("BENCH_BACKFILL_ROWS", "1000000"))
 SET = "county = upper(county)"
 WHERE = "county <> upper(county)"
-REVISION = '''"""backfill bench counties"""
+REVISION = '''"""{doc}"""
 
 from alembic import op
 
-revision = "bf11be0c0001"
+revision = {rev!r}
 down_revision = {down!r}
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.backfill("bench_by_backfill", set={set!r}, where={where!r})
+    {call}
 
 
 def downgrade() -> None:
     pass
 '''
+UPDATE_REV, DELETE_REV = "bf11be0c0001", "bf11be0c0002"
+CASES = {
+    # revision: (what, its tables (plain, batched), the plain statement, the op.backfill call)
+    UPDATE_REV: (
+        "UPDATE",
+        ("bench_by_update", "bench_by_backfill"),
+        f"UPDATE bench_by_update SET {SET} WHERE {WHERE}",
+        f'op.backfill("bench_by_backfill", set={SET!r}, where={WHERE!r})',
+    ),
+    DELETE_REV: (
+        "DELETE",
+        ("bench_by_delete", "bench_by_batched_delete"),
+        "DELETE FROM bench_by_delete WHERE id > 0",
+        'op.backfill("bench_by_batched_delete", delete=True, where="id > 0")',
+    ),
+}
 
 
 class Writer(threading.Thread):
@@ -84,20 +102,21 @@ class Writer(threading.Thread):
 
 async def _prepare(url: URL) -> None:
     async with connect(url, autocommit=True) as conn:
-        for table in ("bench_by_update", "bench_by_backfill"):
-            await conn.execute(
-                text(
-                    f"CREATE TABLE {table} (id bigint PRIMARY KEY, county text NOT NULL,"
-                    " touched integer NOT NULL DEFAULT 0)"
+        for _, tables, _, _ in CASES.values():
+            for table in tables:
+                await conn.execute(
+                    text(
+                        f"CREATE TABLE {table} (id bigint PRIMARY KEY, county text NOT NULL,"
+                        " touched integer NOT NULL DEFAULT 0)"
+                    )
                 )
-            )
-            await conn.execute(
-                text(
-                    f"INSERT INTO {table} (id, county) SELECT g, 'county-' || (g % 39)"
-                    f" FROM generate_series(1, {ROWS}) AS g"
+                await conn.execute(
+                    text(
+                        f"INSERT INTO {table} (id, county) SELECT g, 'county-' || (g % 39)"
+                        f" FROM generate_series(1, {ROWS}) AS g"
+                    )
                 )
-            )
-            await conn.execute(text(f"VACUUM ANALYZE {table}"))
+                await conn.execute(text(f"VACUUM ANALYZE {table}"))
 
 
 def _during_writes(url: URL, table: str, work: object) -> tuple[float, float, int]:
@@ -113,15 +132,25 @@ def _during_writes(url: URL, table: str, work: object) -> tuple[float, float, in
     return elapsed, writer.longest, writer.writes
 
 
-async def _plain_update(url: URL) -> None:
+async def _plain(url: URL, statement: str) -> None:
     async with connect(url) as conn:
-        await conn.execute(text(f"UPDATE bench_by_update SET {SET} WHERE {WHERE}"))
+        await conn.execute(text(statement))
         await conn.commit()
 
 
-async def _count_left(url: URL, table: str) -> int:
+async def _count_left(url: URL, table: str, where: str) -> int:
     async with connect(url) as conn:
-        return (await conn.execute(text(f"SELECT count(*) FROM {table} WHERE {WHERE}"))).scalar()
+        return (await conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"))).scalar()
+
+
+async def _walk(url: URL, rev: str) -> str:
+    """The batches of ``rev``'s backfill: how many, and their time together."""
+    async with connect(url) as conn:
+        found = await conn.execute(
+            text("SELECT batches, seconds FROM tfsync_backfill WHERE revision = :r"), {"r": rev}
+        )
+        batches, seconds = found.one()
+    return f"{batches} batches, {seconds:.3f} s in them"
 
 
 def main() -> None:
@@ -133,9 +162,13 @@ def main() -> None:
         for source in VERSIONS_DIR.glob("*.py"):
             (versions / source.name).write_text(source.read_text())
         head = migrations.script_directory(migrations.alembic_config()).get_current_head()
-        (versions / "2099_01_01_0000-bf11be0c0001_backfill_bench_counties.py").write_text(
-            REVISION.format(down=head, set=SET, where=WHERE)
-        )
+        down = head
+        for rev, (what, _, _, call) in CASES.items():
+            doc = f"backfill bench {what.lower()}"
+            (versions / f"2099_01_01_0000-{rev}_{doc.replace(' ', '_')}.py").write_text(
+                REVISION.format(doc=doc, rev=rev, down=down, call=call)
+            )
+            down = rev
         cfg = migrations.alembic_config(versions_dir=versions)
         run_blocking(_bench(server, cfg, head or ""))
 
@@ -145,36 +178,44 @@ async def _bench(server: URL, cfg: object, head: str) -> None:
         await migrations.upgrade(url, head, cfg=cfg)  # type: ignore[arg-type]
         start = time.perf_counter()
         await _prepare(url)
-        print(f"generated 2 tables of {ROWS:,} rows in {time.perf_counter() - start:.1f} s")
+        tables = 2 * len(CASES)
+        print(f"generated {tables} tables of {ROWS:,} rows in {time.perf_counter() - start:.1f} s")
+        for rev in CASES:
+            await _compare(url, cfg, rev)
 
-        def plain() -> tuple[float, float, int]:
-            return _during_writes(url, "bench_by_update", _plain_update(url))
 
-        def batched() -> tuple[float, float, int]:
-            upgrade = migrations.upgrade(url, cfg=cfg)  # type: ignore[arg-type]
-            return _during_writes(url, "bench_by_backfill", upgrade)
+async def _compare(url: URL, cfg: object, rev: str) -> None:
+    """One case: the plain statement, then the revision's op.backfill, each with a writer."""
+    what, (plain_table, batched_table), statement, _ = CASES[rev]
 
-        # in threads of their own: each runs its own event loop beside the writer's
-        update_s, update_wait, update_writes = await asyncio.to_thread(plain)
-        backfill_s, backfill_wait, backfill_writes = await asyncio.to_thread(batched)
-        left = [await _count_left(url, t) for t in ("bench_by_update", "bench_by_backfill")]
-        print(f"rows left to change afterwards (update, backfill): {left}")
-        ratio = report(
-            f"total time, {ROWS:,} rows", ("op.backfill", backfill_s), ("one UPDATE", update_s)
-        )
-        print(
-            f"  goal: op.backfill at most 1.5x one UPDATE: {'met' if ratio <= 1.5 else 'NOT met'}"
-        )
-        report(
-            "longest wait of a single-row writer",
-            ("during op.backfill", backfill_wait),
-            ("during one UPDATE", update_wait),
-        )
-        print(
-            f"  writes done: {backfill_writes:,} during op.backfill, {update_writes:,} during the"
-            f" UPDATE; goal under 0.5 s with op.backfill: "
-            f"{'met' if backfill_wait < 0.5 else 'NOT met'}"
-        )
+    def plain() -> tuple[float, float, int]:
+        return _during_writes(url, plain_table, _plain(url, statement))
+
+    def batched() -> tuple[float, float, int]:
+        upgrade = migrations.upgrade(url, rev, cfg=cfg)  # type: ignore[arg-type]
+        return _during_writes(url, batched_table, upgrade)
+
+    # in threads of their own: each runs its own event loop beside the writer's
+    plain_s, plain_wait, plain_writes = await asyncio.to_thread(plain)
+    batched_s, batched_wait, batched_writes = await asyncio.to_thread(batched)
+    where = WHERE if what == "UPDATE" else "id > 0"
+    left = [await _count_left(url, t, where) for t in (plain_table, batched_table)]
+    print(f"{what}: rows left to change afterwards (one {what}, op.backfill): {left}")
+    print(f"  op.backfill: {await _walk(url, rev)} (the rest of its time: the upgrade around it)")
+    ratio = report(
+        f"{what}: total time, {ROWS:,} rows", ("op.backfill", batched_s), (f"one {what}", plain_s)
+    )
+    print(f"  goal: op.backfill at most 1.5x one {what}: {'met' if ratio <= 1.5 else 'NOT met'}")
+    report(
+        f"{what}: longest wait of a single-row writer",
+        ("during op.backfill", batched_wait),
+        (f"during one {what}", plain_wait),
+    )
+    print(
+        f"  writes done: {batched_writes:,} during op.backfill, {plain_writes:,} during the"
+        f" {what}; goal under 0.5 s with op.backfill: "
+        f"{'met' if batched_wait < 0.5 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -60,3 +60,11 @@ def first_line(error: BaseException | str, *, typed: bool = False) -> str:
     if line.startswith(_ASYNCPG_PREFIX):
         line = line.split(">: ", 1)[-1]
     return f"{name}: {line}" if typed and name else line
+
+
+class RevisionCallError(MigrationError):
+    """A call in a revision file (``op.backfill``) refused its input.
+
+    Raised inside the revision's ``upgrade()``; the core, which knows the step it runs, puts
+    the revision, its file and the line of the call in front of the message.
+    """

@@ -42,7 +42,7 @@ DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_STATEMENT_TIMEOUT = "1h"
 DEFAULT_LOCK_RETRIES = 3
 # op.backfill sizes its batches so that each takes about this long: the longest a writer of
-# the same row waits for it (see migrations/backfill/batches.py).
+# the same row waits for it (see migrations/backfill/pacing.py).
 DEFAULT_BACKFILL_BATCH_TIME = "200ms"
 # `make contract` waits until no write came through an old column for this long: the proof
 # that no instance of the old application still runs (see migrations/deploy/contract.py).

@@ -514,6 +514,62 @@ def test_the_pre_flight_check_holds_per_database_and_force_passes_through(
     assert run_blocking(at(urls[1])) == (head,)
 
 
+FAILING_BACKFILL = "f1ee70000002"
+
+
+def test_fleet_backfill_lists_and_cancels_a_failed_backfill_on_every_database(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fleet_versions: Path,
+    counties: MakeCounties,
+    tmp_path: Path,
+) -> None:
+    add_revision(  # 100 / n fails at n = 0, on every database alike
+        fleet_versions,
+        FAILING_BACKFILL,
+        NEW,
+        'op.execute("CREATE TABLE fleet_counts (id int PRIMARY KEY, n int NOT NULL)")\n'
+        'op.execute("INSERT INTO fleet_counts SELECT g, g - 50 FROM generate_series(1, 99) g")\n'
+        "op.backfill('fleet_counts', set='n = 100 / n')",
+        'op.execute("DROP TABLE fleet_counts")',
+        doc="fleet counts",
+    )
+    urls = run_blocking(counties(2))
+    path = fleet_file(tmp_path / "fleet.toml", named(urls))
+    assert run_cli(capsys, "fleet", "upgrade", "--fleet", str(path))[0] == 1
+
+    code, out, _ = run_cli(capsys, "fleet", "backfill", "status", "--fleet", str(path))
+    assert code == 0
+    for name in ("c00", "c01"):
+        assert f"{name}: {FAILING_BACKFILL}  fleet_counts  failed " in out
+        assert "division by zero" in out
+
+    # a cancel without a reason touches no database
+    code, _, err = run_cli(
+        capsys, "fleet", "backfill", "cancel", FAILING_BACKFILL, "--fleet", str(path)
+    )
+    assert code == 2
+    assert_one_line_error(err, f"backfill cancel {FAILING_BACKFILL}: a cancel needs a reason")
+
+    code, out, _ = run_cli(
+        capsys,
+        "fleet", "backfill", "cancel", FAILING_BACKFILL, "--reason", "counts redone by hand",
+        "--fleet", str(path),
+    )  # fmt: skip
+    assert code == 0
+    assert sorted(line.split()[:4] for line in out.splitlines()) == [
+        ["c00:", FAILING_BACKFILL, "fleet_counts", "cancelled"],
+        ["c01:", FAILING_BACKFILL, "fleet_counts", "cancelled"],
+    ]
+    # now finished: a retry is refused on each database, on its own line
+    code, out, _ = run_cli(
+        capsys, "fleet", "backfill", "retry", FAILING_BACKFILL, "--fleet", str(path)
+    )
+    assert code == 1
+    for name in ("c00", "c01"):
+        assert f"{name}: error: backfill retry {FAILING_BACKFILL}: nothing to retry" in out
+
+
 def test_fleet_status_shows_waiting_contracts_and_upgrade_contract_applies_them(
     fleet_env: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -61,6 +61,8 @@ BAD = {
     "2026_12_01_1000-bad000000026_backfill_priority.py": [("TF414", 18)],
     # one plain UPDATE of a live table: op.backfill is the safe way
     "2026_12_01_1000-bad000000027_uppercase_report_counties.py": [("TF415", 17)],
+    # one plain DELETE of a live table: op.backfill(..., delete=True) is the safe way
+    "2026_12_01_1000-bad000000440_purge_old_report_jobs.py": [("TF415", 17)],
     # its downgrade drops report_age(timestamp), not the function it made: upgrading again
     # creates that one twice
     "2026_12_01_1000-bad000000041_add_report_age.py": [("TF305", 17)],
@@ -136,6 +138,18 @@ async def test_bad_revision_is_found_at_its_line(
     done = await review_of(test_database_url, versions)
     assert on(path, done.findings) == expected
     assert done.revisions == 2
+
+
+@on_loop
+async def test_a_plain_delete_of_a_live_table_names_the_batched_delete(
+    test_database_url: URL, versions: Path
+) -> None:
+    path = add(versions, "2026_12_01_1000-bad000000440_purge_old_report_jobs.py")
+    done = await review_of(test_database_url, versions)
+    [finding] = [f for f in done.findings if f.code == "TF415"]
+    assert (finding.path, finding.line) == (shown_path(path), 17)
+    assert finding.message.startswith("rows of report_jobs deleted by one plain statement")
+    assert finding.hint.startswith('write it as op.backfill("report_jobs", delete=True, where=...)')
 
 
 @on_loop

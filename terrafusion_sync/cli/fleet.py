@@ -1,10 +1,12 @@
-"""``tfsync fleet status`` and ``tfsync fleet upgrade [--plan]``: every database of a fleet file."""
+"""``tfsync fleet status``, ``tfsync fleet upgrade [--plan]`` and ``tfsync fleet backfill``:
+every database of a fleet file."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from terrafusion_sync.cli.backfill import backfill_arguments
 from terrafusion_sync.cli.common import (
     command,
     fleet_options,
@@ -13,6 +15,7 @@ from terrafusion_sync.cli.common import (
     plan_flag,
     revision_argument,
     run,
+    say_all,
 )
 from terrafusion_sync.errors import EXIT_FINDINGS, EXIT_OK
 from terrafusion_sync.migrations.deploy.timeouts import Timeouts
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def register(commands: Any) -> None:
-    """``fleet status`` and ``fleet upgrade``."""
+    """``fleet status``, ``fleet upgrade`` and ``fleet backfill``."""
     fleet = group(
         commands, "fleet", "Every database of the fleet file (fleet.toml) at once: status, upgrade."
     )
@@ -71,6 +74,15 @@ def register(commands: Any) -> None:
         help="also apply the contract revisions on each database, as make contract does "
         "(each refused while its old column was written within TFSYNC_CONTRACT_QUIET)",
     )
+
+    sub = command(
+        fleet,
+        "backfill",
+        "Every database's backfills (status), or retry, pause, resume, cancel REV on each.",
+        cmd_fleet_backfill,
+    )
+    backfill_arguments(sub)
+    fleet_options(sub)
 
 
 def load_fleet(settings: Settings, args: argparse.Namespace) -> Fleet:
@@ -127,3 +139,22 @@ def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     results = run(upgrade_fleet(fleet, members, canaries, options, live))
     display.print_summary(out, results, fleet.mask)
     return EXIT_OK if all(r.at_target for r in results) else EXIT_FINDINGS
+
+
+def cmd_fleet_backfill(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync.fleet.backfill import backfill_fleet
+
+    fleet = load_fleet(settings, args)
+    found = run(
+        backfill_fleet(
+            fleet,
+            fleet.select(args.only),
+            args.action,
+            args.revision,
+            reason=args.reason,
+            versions_dir=settings.versions_dir,
+            limits=Timeouts.from_settings(settings),
+        )
+    )
+    say_all([line for member in found for line in member.describe_lines(fleet.mask)])
+    return EXIT_FINDINGS if any(member.error for member in found) else EXIT_OK

@@ -510,8 +510,8 @@ PLAIN_REWRITE = _declare(
         "x.py:17: TF415 rows of report_jobs updated by one plain statement: the row lock of "
         "every row it touches is held until the revision commits …",
         variants={
-            "deleted": "delete in batches after the revision commits: a few thousand keys "
-            "per transaction (a DO loop with COMMIT in an autocommit block)"
+            "deleted": 'write it as op.backfill("{table}", delete=True, where=...), which '
+            "deletes in short batches on the primary key after the revision commits"
         },
     )
 )

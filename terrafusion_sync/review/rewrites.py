@@ -1,4 +1,5 @@
-"""Rows of a live table rewritten by one plain statement: the safe way is ``op.backfill``.
+"""Rows of a live table rewritten by one plain statement: the safe way is ``op.backfill``
+(``delete=True`` for a ``DELETE``).
 
 One ``UPDATE`` (or ``DELETE``) over a big table holds the row lock of every row it touches
 until the revision commits: the application's writers of those rows wait for the whole
@@ -47,5 +48,5 @@ def _finding(rev: RevisionFile, line: int, verb: str, table: str) -> Finding:
         line,
         code.code,
         f"rows of {table} {verb} by one plain statement: {code.why}",
-        code.hint(table=table) if verb == "updated" else code.hint("deleted"),
+        code.hint(table=table) if verb == "updated" else code.hint("deleted", table=table),
     )

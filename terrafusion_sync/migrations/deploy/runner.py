@@ -9,8 +9,10 @@ timeouts are set (:mod:`.timeouts`) and, for a downgrade, the data-loss guard wa
 (:mod:`.history`). A failed step is rolled back, recorded, and reported in one line naming
 the revision file and the failing statement; a lock timeout is retried with backoff first
 (:mod:`.retry`).
-An upgrade runs ``op.backfill``'s batches (:mod:`.backfill`) between the steps: those a
-killed run left unfinished first, then each revision's once it has committed.
+An upgrade runs ``op.backfill``'s batches (:mod:`...backfill`) between the steps: those a
+killed or failed run left unfinished first, then each revision's once it has committed;
+``op.backfill`` records under the revision the runner names as each step begins. A
+downgrade step drops its revision's backfill records.
 
 Steps commit with ``synchronous_commit`` off except the last (and a failure's record),
 whose synchronous commit flushes the WAL of all before it: a server crash mid-run can only
@@ -34,8 +36,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
-from terrafusion_sync.errors import MigrationError, TfsyncError, first_line
-from terrafusion_sync.migrations.backfill import batches as backfill
+from terrafusion_sync.errors import MigrationError, RevisionCallError, TfsyncError, first_line
+from terrafusion_sync.migrations.backfill import calls as backfill_calls
+from terrafusion_sync.migrations.backfill.pending import run_pending
 from terrafusion_sync.migrations.deploy import contract as old_code
 from terrafusion_sync.migrations.deploy import (
     guard,
@@ -56,6 +59,7 @@ from terrafusion_sync.migrations.plumbing.checksums import (
 )
 from terrafusion_sync.migrations.plumbing.commands import offline_sql
 from terrafusion_sync.migrations.plumbing.config import script_directory, versions_dir
+from terrafusion_sync.migrations.plumbing.environment import StepBackfills
 from terrafusion_sync.migrations.plumbing.revisions import current_heads, file_name
 from terrafusion_sync.migrations.plumbing.steps import planned_steps, run_env
 
@@ -84,8 +88,8 @@ class _MigrationRun:
     """Where the database is: before the steps, then after them."""
     in_effect: tuple[str, str, bool] | None = None
     """The session's timeouts and durability now; None after a rollback (unknown)."""
-    backfills: list[str] = field(default_factory=list)
-    """Revisions whose ``op.backfill`` the last step recorded (see :meth:`backfill_now`)."""
+    backfills: StepBackfills = field(default_factory=StepBackfills)
+    """The step ``op.backfill`` records under, and what it recorded (see :meth:`backfill_now`)."""
     forced: str | None = None
     """Why a contract went ahead despite a recent old-path write (``--force``), for history."""
 
@@ -100,6 +104,7 @@ class _MigrationRun:
         for index, step in enumerate(planned):
             self.backfill_now()
             self.step = step.revision
+            self.backfills.revision = step.revision.revision
             self.started_at, self.clock = datetime.now(UTC), time.perf_counter()
             self.current_limits = self.limits.for_revision(step.revision)
             wanted = (*self.current_limits, index == len(planned) - 1)
@@ -113,9 +118,10 @@ class _MigrationRun:
     def backfill_now(self) -> None:
         """Run the backfills the steps recorded, their schema change committed: before the
         next step, which may rely on them (a NOT NULL on the backfilled column)."""
-        if self.backfills:
-            self.backfills.clear()
-            backfill.run_pending(self.conn, self.scripts, self.limits, self.report)
+        if self.backfills.recorded:
+            self.backfills.recorded.clear()
+            # just recorded from the files, inside Alembic's run: nothing to mend
+            run_pending(self.conn, self.scripts, self.limits, self.report, mend=False)
 
     def applied_one(self, *, step: MigrationInfo, **_: Any) -> None:
         """After a step, in its transaction: the history row, then the progress line."""
@@ -136,6 +142,8 @@ class _MigrationRun:
             duration_s=elapsed,
             note=note,
         )
+        if not step.is_upgrade:  # an upgrade again records its backfills afresh
+            backfill_calls.forget(self.conn, script.revision)
         self.watch.stop()
         self.step = None
         arrow = "upgraded  " if step.is_upgrade else "downgraded"
@@ -157,7 +165,8 @@ def migrate(
 ) -> Outcome:
     """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; say what it did.
 
-    An upgrade first checks the live rows (:mod:`.preflight`) and refuses, changing nothing,
+    An upgrade first finishes the backfills of applied revisions (a pending one may rely on
+    them), then checks the live rows (:mod:`.preflight`) and refuses, running no revision,
     when a pending revision would fail on them or drop data outside a contract revision,
     unless ``force`` (``allow_data_loss``). An upgrade to head leaves contract revisions
     waiting; with ``contract`` they run, once the database shows no old application
@@ -197,8 +206,6 @@ def _before_steps(
     gone), the tooling's tables, and the backfills a killed run left unfinished (they
     finish before any new revision runs)."""
     conn = run.conn
-    if run.upgrading and not force and not contract:
-        _preflight(conn, cfg, run.scripts, run.target, run.limits, run.report, allow_data_loss)
     tool_tables.ensure_table(conn)
     validation.refuse_changed(conn, run.scripts, run.checksums)
     if contract:
@@ -207,8 +214,10 @@ def _before_steps(
             conn, waiting, run.limits.contract_quiet, force=force
         )
     conn.commit()
-    if run.upgrading:
-        backfill.run_pending(conn, run.scripts, run.limits, run.report)
+    if run.upgrading:  # a killed or failed run's backfills finish before any new revision
+        run_pending(conn, run.scripts, run.limits, run.report)  # is run or checked
+        if not force and not contract:
+            _preflight(conn, cfg, run.scripts, run.target, run.limits, run.report, allow_data_loss)
 
 
 def _run_steps(run: _MigrationRun, cfg: Config, files: str) -> Outcome:
@@ -320,6 +329,9 @@ def _after_failure(run: _MigrationRun, exc: Exception, retries: LockRetries) -> 
             "the server rolled this revision back and the revisions before it stay applied; "
             f"run `make {run.direction}` again once the server answers",
         ) from exc
+    if isinstance(exc, RevisionCallError):  # a call of the file refused its input: name it
+        line = _line_in(failed, exc, " line {}")
+        exc = MigrationError(f"{where}{line}: {exc.message}", exc.hint)
     error, busy = _what_failed(run, failed, exc, statement)
     now_at = _record_failure(run, failed, error)
     if isinstance(exc, TfsyncError):
@@ -402,7 +414,7 @@ def _shown(statement: str | None) -> str:
     return flat if len(flat) <= STATEMENT_SHOWN else flat[: STATEMENT_SHOWN - 3] + "..."
 
 
-def _line_in(script: Script, exc: BaseException) -> str:
+def _line_in(script: Script, exc: BaseException, shape: str = " (line {})") -> str:
     """`` (line N)`` of the revision file where ``exc`` was raised, if it was raised there."""
     line = revision_lines.raised_at(script.path, exc)
-    return f" (line {line})" if line else ""
+    return shape.format(line) if line else ""

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,8 +29,13 @@ ON_STEP = "tfsync.on_step"
 """Callables for Alembic's ``on_version_apply``: each runs after a step, in its transaction."""
 
 BACKFILLS = "tfsync.backfills"
-"""A list, when the core runs ``op.backfill`` in batches after each step (:mod:`.backfill`):
-each call records its backfill and appends its revision id there."""
+"""A :class:`StepBackfills`, when the core runs ``op.backfill`` in batches after each step
+(:mod:`...backfill`): the revision being applied, and where each call notes its backfill."""
+
+CAPTURED_BACKFILLS = "tfsync_captured_backfills"
+"""In the ``opts`` of an offline ``MigrationContext``: a list where ``op.backfill`` puts its
+call instead of rendering it, when the core reads what a revision file asks now
+(:mod:`...backfill.mending`)."""
 
 REWRITE = "tfsync.rewrite_revision"
 """A callable for ``process_revision_directives``, after env.py's own: how ``tfsync revision``
@@ -51,6 +58,20 @@ def include_object(cfg: Config) -> retiring.IncludeObject:
     return retiring.include_object(cfg.attributes.get(RETIRING, ()))
 
 
+@dataclass
+class StepBackfills:
+    """What the core tells ``op.backfill`` while it applies steps.
+
+    Alembic hands an operation no revision: the core, which yields each step to Alembic,
+    names the step's revision here just before it runs, and each ``op.backfill`` of that
+    step notes its revision in ``recorded`` once it has recorded its backfill.
+    """
+
+    revision: str | None = None
+    """The revision whose ``upgrade()`` is running now."""
+    recorded: list[str] = field(default_factory=list)
+
+
 def skip_models(cfg: Config) -> bool:
     """Whether ``env.py`` may leave the models unimported (see :data:`SKIP_MODELS`)."""
     return bool(cfg.attributes.get(SKIP_MODELS))
@@ -61,11 +82,18 @@ def on_step(cfg: Config) -> Sequence[StepCallback]:
     return tuple(cfg.attributes.get(ON_STEP, ()))
 
 
-def recorded_backfills(cfg: Config) -> list[str] | None:
-    """Where ``op.backfill`` notes a backfill it recorded for the core to run once the step
-    has committed; None elsewhere (plain ``alembic``, the review's stairway), where it runs
-    it in the step, as one statement."""
-    return cfg.attributes.get(BACKFILLS)
+def step_backfills(cfg: Config | None) -> StepBackfills | None:
+    """The step being applied and where ``op.backfill`` notes a backfill it recorded for the
+    core to run once the step has committed; None elsewhere (plain ``alembic``, the review's
+    stairway), where it runs it in the step, as one statement."""
+    found = cfg.attributes.get(BACKFILLS) if cfg is not None else None
+    return found if isinstance(found, StepBackfills) else None
+
+
+def captured_backfills(context: MigrationContext) -> list[Any] | None:
+    """Where ``op.backfill`` puts its call when the core only reads a revision's calls."""
+    found = context.opts.get(CAPTURED_BACKFILLS)
+    return found if isinstance(found, list) else None
 
 
 @contextmanager
@@ -74,7 +102,7 @@ def steps_on(
     connection: Connection,
     on_step: Sequence[StepCallback] = (),
     *,
-    backfills: list[str] | None = None,
+    backfills: StepBackfills | None = None,
 ) -> Iterator[None]:
     """While the block runs, ``env.py`` applies steps on ``connection``, without the models,
     calling ``on_step`` after each; everything set here is removed afterwards."""

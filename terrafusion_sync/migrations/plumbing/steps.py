@@ -19,7 +19,11 @@ from sqlalchemy.engine import Connection
 
 from terrafusion_sync.compat import alembic_steps
 from terrafusion_sync.migrations.plumbing.config import script_directory
-from terrafusion_sync.migrations.plumbing.environment import StepCallback, steps_on
+from terrafusion_sync.migrations.plumbing.environment import (
+    StepBackfills,
+    StepCallback,
+    steps_on,
+)
 
 StepFunction = Callable[[Any, MigrationContext], Iterable[RevisionStep]]
 """What Alembic's ``EnvironmentContext(fn=...)`` takes: the steps from the current heads."""
@@ -78,16 +82,16 @@ def run_env(
     target: str,
     on_step: Sequence[StepCallback] = (),
     *,
-    backfills: list[str] | None = None,
+    backfills: StepBackfills | None = None,
 ) -> None:
     """Run ``env.py`` on ``connection`` with Alembic step function ``fn``.
 
     What ``alembic.command.upgrade`` / ``downgrade`` do, minus reloading the scripts: the
     one place that hands a connection to env.py for a run of steps (see
     :func:`~terrafusion_sync.migrations.plumbing.environment.steps_on`); ``on_step`` callbacks run
-    after each step, inside its transaction; with a ``backfills`` list, ``op.backfill`` leaves
+    after each step, inside its transaction; with ``backfills``, ``op.backfill`` leaves
     its batches to the caller and notes its revision there (see
-    :func:`~terrafusion_sync.migrations.plumbing.environment.recorded_backfills`).
+    :class:`~terrafusion_sync.migrations.plumbing.environment.StepBackfills`).
     """
     with (
         steps_on(cfg, connection, on_step, backfills=backfills),

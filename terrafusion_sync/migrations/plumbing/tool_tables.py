@@ -3,7 +3,7 @@
 - ``tfsync_migration_history``: one row for every step run or refused (:mod:`..deploy.history`);
 - ``tfsync_migration_state``: one row, the files an upgrade last found the database at head
   of (:mod:`..deploy.uptodate`);
-- ``tfsync_backfill``: the progress of every ``op.backfill`` (:mod:`..backfill.batches`);
+- ``tfsync_backfill``: the progress of every ``op.backfill`` (:mod:`..backfill.calls`);
 - ``tfsync_contract_watch``: when a write last came through an old column that an expand
   revision keeps in step with its new one (:mod:`..authoring.expand_contract` writes the
   trigger that fills it, :mod:`..deploy.contract` reads it).
@@ -56,35 +56,36 @@ state_table = sa.Table(
 )
 
 BACKFILL_TABLE_NAME = "tfsync_backfill"
-backfill_table = (
-    sa.Table(  # one row per op.backfill of an applied revision (see backfill/batches.py)
-        BACKFILL_TABLE_NAME,
-        metadata,
-        sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
-        sa.Column("revision", sa.String(64), nullable=False),
-        sa.Column("table_name", sa.Text, nullable=False),
-        sa.Column("set_sql", sa.Text, nullable=False),
-        sa.Column("where_sql", sa.Text, nullable=False),
-        sa.Column("key_columns", ARRAY(sa.Text), nullable=False),
-        sa.Column("key_types", ARRAY(sa.Text), nullable=False),
-        sa.Column("batch_time_ms", sa.Integer),  # None: TFSYNC_BACKFILL_BATCH_TIME
-        sa.Column("state", sa.String(16), nullable=False),  # pending, running, failed, done
-        sa.Column("last_key", ARRAY(sa.Text)),  # the last key of the last committed batch
-        sa.Column("rows_walked", sa.BigInteger, nullable=False, server_default="0"),
-        sa.Column("rows_changed", sa.BigInteger, nullable=False, server_default="0"),
-        sa.Column("rows_estimate", sa.BigInteger),
-        sa.Column("batches", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("batch_size", sa.Integer),
-        sa.Column("seconds", sa.Float, nullable=False, server_default="0"),
-        sa.Column("error", sa.Text),
-        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("started_at", sa.DateTime(timezone=True)),
-        sa.Column("finished_at", sa.DateTime(timezone=True)),
-        sa.UniqueConstraint(
-            "revision", "table_name", "set_sql", "where_sql", name=f"uq_{BACKFILL_TABLE_NAME}_call"
-        ),
-    )
+backfill_table = sa.Table(  # one row per op.backfill of an applied revision (see backfill/calls.py)
+    BACKFILL_TABLE_NAME,
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("revision", sa.String(64), nullable=False),
+    sa.Column("table_name", sa.Text, nullable=False),
+    sa.Column("set_sql", sa.Text, nullable=False),  # BACKFILL_DELETES: a batched delete
+    sa.Column("where_sql", sa.Text, nullable=False),
+    sa.Column("key_columns", ARRAY(sa.Text), nullable=False),
+    sa.Column("key_types", ARRAY(sa.Text), nullable=False),
+    sa.Column("batch_time_ms", sa.Integer),  # None: TFSYNC_BACKFILL_BATCH_TIME
+    sa.Column("state", sa.String(16), nullable=False),  # see backfill/states.py
+    sa.Column("last_key", ARRAY(sa.Text)),  # the last key of the last committed batch
+    sa.Column("rows_walked", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_changed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("rows_estimate", sa.BigInteger),
+    sa.Column("batches", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("batch_size", sa.Integer),
+    sa.Column("seconds", sa.Float, nullable=False, server_default="0"),
+    sa.Column("error", sa.Text),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint(
+        "revision", "table_name", "set_sql", "where_sql", name=f"uq_{BACKFILL_TABLE_NAME}_call"
+    ),
 )
+
+BACKFILL_DELETES = ""
+"""``set_sql`` of a batched delete (``op.backfill(..., delete=True)``): a rewrite has a set."""
 
 CONTRACT_WATCH_TABLE_NAME = "tfsync_contract_watch"
 contract_watch_table = sa.Table(  # one row per old column an expand's trigger saw written
