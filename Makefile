@@ -19,9 +19,13 @@ $(VENV)/.bootstrapped: pyproject.toml
 upgrade: $(VENV)/.bootstrapped  ## Bring the database to head (REV=<rev> for another target)
 	$(NOX) -s upgrade -- $(REV)
 
+.PHONY: contract
+contract: $(VENV)/.bootstrapped  ## Apply the waiting contract revisions, once old code stopped writing (ARGS=--force)
+	$(NOX) -s upgrade -- --contract $(ARGS)
+
 .PHONY: revision
 revision: $(VENV)/.bootstrapped  ## Autogenerate a revision from the models: make revision M="add owner email"
-	$(NOX) -s revision -- "$(M)"
+	$(NOX) -s revision -- "$(M)" $(ARGS)
 
 .PHONY: init
 init: $(VENV)/.bootstrapped  ## Autogenerate the initial revision, only when versions/ is empty

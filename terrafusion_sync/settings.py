@@ -44,6 +44,9 @@ DEFAULT_LOCK_RETRIES = 3
 # op.backfill sizes its batches so that each takes about this long: the longest a writer of
 # the same row waits for it (see migrations/backfill/pacing.py).
 DEFAULT_BACKFILL_BATCH_TIME = "200ms"
+# `make contract` waits until no write came through an old column for this long: the proof
+# that no instance of the old application still runs (see migrations/deploy/contract.py).
+DEFAULT_CONTRACT_QUIET = "15min"
 _DURATION = re.compile(r"^\s*\d+\s*(us|ms|s|min|h|d)?\s*$")
 
 
@@ -59,6 +62,7 @@ class Settings:
     statement_timeout: str = DEFAULT_STATEMENT_TIMEOUT
     lock_retries: int = DEFAULT_LOCK_RETRIES
     backfill_batch_time: str = DEFAULT_BACKFILL_BATCH_TIME
+    contract_quiet: str = DEFAULT_CONTRACT_QUIET
     versions_dir: Path | None = None
     fleet_file: Path = PROJECT_DIR / "fleet.toml"
     """The fleet's databases (``TFSYNC_FLEET``; see :mod:`terrafusion_sync.fleet.fleet_file`)."""
@@ -99,6 +103,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         backfill_batch_time=positive_duration(
             values.get("TFSYNC_BACKFILL_BATCH_TIME", DEFAULT_BACKFILL_BATCH_TIME),
             "TFSYNC_BACKFILL_BATCH_TIME",
+        ),
+        contract_quiet=duration(
+            values.get("TFSYNC_CONTRACT_QUIET", DEFAULT_CONTRACT_QUIET), "TFSYNC_CONTRACT_QUIET"
         ),
         versions_dir=Path(values["TFSYNC_VERSIONS_DIR"]).resolve()
         if values.get("TFSYNC_VERSIONS_DIR")

@@ -568,3 +568,53 @@ def test_fleet_backfill_lists_and_cancels_a_failed_backfill_on_every_database(
     assert code == 1
     for name in ("c00", "c01"):
         assert f"{name}: error: backfill retry {FAILING_BACKFILL}: nothing to retry" in out
+
+
+def test_fleet_status_shows_waiting_contracts_and_upgrade_contract_applies_them(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+) -> None:
+    """An expand and its contract: the fleet upgrade applies the expand only, says the
+    contract waits, and ``fleet upgrade --contract`` applies it on every database."""
+    versions = tmp_path / "phased_versions"
+    shutil.copytree(VERSIONS_DIR, versions, ignore=shutil.ignore_patterns("__pycache__"))
+    head = migrations.script_directory(migrations.alembic_config()).get_current_head()
+    expand, contract = "e0a000000001", "c0a000000001"
+    add_revision(
+        versions,
+        expand,
+        head,
+        upgrade='op.add_column("report_jobs", sa.Column("note", sa.Text()))',
+        downgrade='op.drop_column("report_jobs", "note")',
+        header='phase = "expand"',
+        doc="note expand",
+    )
+    add_revision(
+        versions,
+        contract,
+        expand,
+        upgrade='op.drop_column("report_jobs", "message")',
+        downgrade='op.add_column("report_jobs", sa.Column("message", sa.Text()))',
+        header='phase = "contract"\nretires = {"report_jobs.message": "note"}',
+        doc="note contract",
+    )
+    fleet_env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
+    urls = run_blocking(counties(2))
+    path = str(fleet_file(tmp_path / "fleet.toml", named(urls)))
+
+    code, out, _ = run_cli(capsys, "fleet", "status", "--fleet", path)
+    assert code == 0
+    assert "1 (+1 contract)" in row(out, "c00")
+    assert "2 with contract revisions waiting (fleet upgrade --contract)" in out
+
+    code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path)
+    assert code == 0
+    assert [run_blocking(at(url)) for url in urls] == [(expand,), (expand,)]
+    code, out, _ = run_cli(capsys, "fleet", "status", "--fleet", path)
+    assert "0 (+1 contract)" in row(out, "c01")
+
+    code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--contract")
+    assert code == 0
+    assert [run_blocking(at(url)) for url in urls] == [(contract,), (contract,)]

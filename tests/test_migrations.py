@@ -122,8 +122,7 @@ async def test_autogenerate_detects_a_model_change(scratch_url: URL, versions: P
         ("models", "property_operational", "owner_email")
     ]
 
-    path = await migrations.revision(scratch_url, "add owner email", cfg=cfg)
-    assert path is not None
+    (path,) = await migrations.revision(scratch_url, "add owner email", cfg=cfg)
     assert path.parent == versions
     assert path.name.endswith("_add_owner_email.py")
     source = "".join(path.read_text().split())  # formatting may wrap lines

@@ -53,6 +53,10 @@ def drop_empty_autogenerate(ctx: Any, revision: Any, directives: list[MigrationS
     if all(ops.is_empty() for ops in directives[0].upgrade_ops_list):
         directives[:] = []
         config.print_stdout("No changes between the models and the database: no revision written.")
+        return
+    rewrite = environment.rewrite(config)
+    if rewrite is not None:  # tfsync revision: a rename becomes expand + contract
+        rewrite(ctx, revision, directives)
 
 
 def configure(**options: Any) -> None:
@@ -64,6 +68,7 @@ def configure(**options: Any) -> None:
         transaction_per_migration=True,
         process_revision_directives=drop_empty_autogenerate,
         include_name=include_name,  # the tooling's own tables are not models
+        include_object=environment.include_object(config),
         # Alembic documents "a callable or collection of callables"; its stub names one
         on_version_apply=environment.on_step(config),  # type: ignore[arg-type]
         **options,

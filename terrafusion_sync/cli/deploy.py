@@ -44,7 +44,22 @@ def register(commands: Any) -> None:
         "and what would fail on the rows there; change nothing",
     )
     format_option(sub, "for --plan")
-    force_flag(sub, "run even when a revision would fail on the rows there (refused otherwise)")
+    force_flag(
+        sub,
+        "run even when a revision would fail on the rows there (refused otherwise); with "
+        "--contract, even when old application code wrote within TFSYNC_CONTRACT_QUIET",
+    )
+    sub.add_argument(
+        "--contract",
+        action="store_true",
+        help="also apply the contract revisions (drop what an expand kept for old code), "
+        "once no write came through an old column for TFSYNC_CONTRACT_QUIET",
+    )
+    sub.add_argument(
+        "--allow-data-loss",
+        action="store_true",
+        help="drop tables and columns holding data outside a contract revision (refused otherwise)",
+    )
     test_flag(sub)
 
     sub = command(
@@ -81,7 +96,8 @@ def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
         if plan.revisions:
             sys.stdout.write(plan.sql)
         return EXIT_OK
-    say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}")
+    also = ", contract revisions included" if args.contract else ""
+    say(f"upgrading {describe_target(settings, url, args.test)} to {args.revision}{also}")
     outcome = run(
         migrations.upgrade(
             url,
@@ -90,6 +106,8 @@ def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
             report=say,
             limits=limits,
             force=args.force,
+            contract=args.contract,
+            allow_data_loss=args.allow_data_loss,
         )
     )
     say(outcome.summary("applied"))

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from terrafusion_sync.fleet.fleet_file import Fleet
 
 
-def register(commands: Any) -> None:
+def register(commands: Any) -> None:  # long: the fleet commands and their options, top to bottom
     """``fleet status``, ``fleet upgrade`` and ``fleet backfill``."""
     fleet = group(
         commands, "fleet", "Every database of the fleet file (fleet.toml) at once: status, upgrade."
@@ -64,8 +64,11 @@ def register(commands: Any) -> None:
     )
     plan_flag(sub, "per database, what would run and do there (as upgrade --plan); change nothing")
     force_flag(
-        sub, "upgrade even where a revision would fail on the rows there (refused otherwise)"
+        sub,
+        "upgrade even where a revision would fail on the rows there (refused otherwise); "
+        "with --contract, even where old code wrote within TFSYNC_CONTRACT_QUIET",
     )
+    _contract_flag(sub)
 
     sub = command(
         fleet,
@@ -75,6 +78,15 @@ def register(commands: Any) -> None:
     )
     backfill_arguments(sub)
     fleet_options(sub)
+
+
+def _contract_flag(sub: Any) -> None:
+    sub.add_argument(
+        "--contract",
+        action="store_true",
+        help="also apply the contract revisions on each database, as make contract does "
+        "(each refused while its old column was written within TFSYNC_CONTRACT_QUIET)",
+    )
 
 
 def load_fleet(settings: Settings, args: argparse.Namespace) -> Fleet:
@@ -115,6 +127,7 @@ def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:
         versions_dir=settings.versions_dir,
         limits=Timeouts.from_settings(settings),
         force=args.force,
+        contract=args.contract,
     )
     out = display.console()
     if args.plan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -11,6 +12,7 @@ from terrafusion_sync.cli.common import (
     alembic_config,
     command,
     describe_target,
+    format_option,
     reason_option,
     run,
     say,
@@ -69,6 +71,11 @@ def _register_status(commands: Any) -> None:
         action="store_true",
         help="also draw the revision graph, current and pending revisions marked",
     )
+    format_option(
+        sub,
+        "json: the current revision(s), the heads, and each pending revision "
+        "with its phase (expand, contract or null)",
+    )
     test_flag(sub)
 
 
@@ -117,6 +124,9 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings, test=args.test)
     cfg = alembic_config(settings)
     state = run(migrations.status(url, cfg))
+    if args.format == "json":
+        say(json.dumps(state.as_json(), indent=2))
+        return EXIT_OK
     say(describe_target(settings, url, args.test))
     say_all(state.describe_lines())
     if args.graph:

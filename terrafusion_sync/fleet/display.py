@@ -158,6 +158,8 @@ def print_status(out: Console, states: Sequence[State], mask: Callable[[str], st
     table = _table("database", "reachable", "revision", "pending", "last upgrade (UTC)")
     for state in states:
         pending = "?" if state.problem else str(len(state.pending))
+        if state.waiting and not state.problem:
+            pending += f" (+{len(state.waiting)} contract)"
         revision = "?" if state.down else revisions(state.current)
         if state.broken:
             revision += " (broken)"
@@ -172,8 +174,11 @@ def print_status(out: Console, states: Sequence[State], mask: Callable[[str], st
     broken = sum(s.broken is not None for s in states)
     behind = sum(bool(s.pending) for s in states if not s.problem)
     at = len(states) - down - broken - behind
+    waits = sum(bool(s.waiting) for s in states if not s.problem)
+    also = f"; {waits} with contract revisions waiting (fleet upgrade --contract)" if waits else ""
     out.print(
         f"{len(states)} database(s): {at} at head, {behind} behind, {down} down, {broken} broken"
+        + also
     )
 
 

@@ -96,6 +96,8 @@ class Job:
     limits: Timeouts
     force: bool = False
     """Run even when the pre-flight check says a revision would fail on the rows there."""
+    contract: bool = False
+    """Apply the contract revisions too (``fleet upgrade --contract``)."""
 
 
 def upgrade_in_worker(job: Job) -> Finished:

@@ -23,6 +23,7 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, TfsyncError
 from terrafusion_sync.fleet.fleet_file import Fleet, Member
 from terrafusion_sync.migrations.deploy import history, uptodate
+from terrafusion_sync.migrations.plumbing import phases
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
 from terrafusion_sync.migrations.plumbing.config import (
@@ -57,6 +58,8 @@ class State:
     """Why it could not be reached (None: it answered)."""
     broken: str | None = None
     """Why its revision cannot be placed among the files (None: it can)."""
+    waiting: tuple[str, ...] = ()
+    """Contract revisions not applied that the upgrade leaves for ``--contract``."""
 
     @property
     def problem(self) -> str | None:
@@ -107,6 +110,7 @@ async def read_state(
         return State(member, current, (), last, up_to_date=True)
     try:
         pending = pending_revisions(scripts, target, current)
+        waits = tuple(s.revision for s in phases.waiting(scripts, current))
     except MigrationError as exc:
         at = ", ".join(current) or "base"
         why = exc.message
@@ -117,7 +121,9 @@ async def read_state(
             last,
             broken=f"at {at}, which the revision files cannot take to {target}: {why}",
         )
-    return State(member, current, pending, last)
+    return State(
+        member, current, pending, last, waiting=tuple(w for w in waits if w not in pending)
+    )
 
 
 def check_target(scripts: ScriptDirectory, target: str) -> None:
@@ -135,7 +141,9 @@ def check_target(scripts: ScriptDirectory, target: str) -> None:
 def pending_revisions(
     scripts: ScriptDirectory, target: str, current: tuple[str, ...]
 ) -> tuple[str, ...]:
-    """The revisions from ``current`` to ``target``, oldest first (as ``make status``)."""
+    """The revisions from ``current`` to ``target``, oldest first (as ``make status``);
+    ``head`` is the main head when contract revisions wait (see ``plumbing/phases.py``)."""
+    target = phases.upgrade_target(scripts, target, contract=False)
     return tuple(s.revision for s in pending(scripts, target, current))
 
 

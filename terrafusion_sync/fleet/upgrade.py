@@ -22,7 +22,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from multiprocessing.queues import SimpleQueue
 from pathlib import Path
@@ -40,6 +40,7 @@ from terrafusion_sync.fleet.pool import (
 )
 from terrafusion_sync.fleet.status import READS_AT_ONCE, State, check_target, read_state
 from terrafusion_sync.migrations.deploy.timeouts import Timeouts
+from terrafusion_sync.migrations.plumbing import phases
 from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
 from terrafusion_sync.migrations.plumbing.config import (
     alembic_config,
@@ -107,6 +108,8 @@ class Options:
     limits: Timeouts = field(default_factory=Timeouts)
     force: bool = False
     """Upgrade even where the pre-flight check says a revision would fail on the rows."""
+    contract: bool = False
+    """Also apply the contract revisions, as ``make contract`` does on each database."""
 
 
 async def upgrade_fleet(
@@ -120,6 +123,8 @@ async def upgrade_fleet(
     cfg = alembic_config(versions_dir=options.versions_dir)
     scripts = script_directory(cfg)
     check_target(scripts, options.target)
+    target = phases.upgrade_target(scripts, options.target, contract=options.contract)
+    options = replace(options, target=target)  # --contract: every head, as each worker does
     fingerprint = versions_fingerprint(versions_dir(cfg))
     gate = asyncio.Semaphore(READS_AT_ONCE)
 
@@ -234,6 +239,7 @@ class _Dispatch:
                 self.options.versions_dir,
                 self.options.limits,
                 self.options.force,
+                self.options.contract,
             ),
         )
         await self._lines_shown(member.name)  # its progress lines before its result

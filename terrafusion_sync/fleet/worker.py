@@ -40,6 +40,7 @@ def upgrade_one(job: Job) -> Finished:
                 report=lambda line: say(name, line),
                 limits=job.limits,
                 force=job.force,
+                contract=job.contract,
             )
         )
     except TfsyncError as exc:

@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the names' real types for type checkers (explicit re-exports)
     from terrafusion_sync.migrations.authoring.drift import Drift as Drift
     from terrafusion_sync.migrations.authoring.drift import compare_models as compare_models
+    from terrafusion_sync.migrations.authoring.revision import (
+        create_initial_revision as create_initial_revision,
+    )
+    from terrafusion_sync.migrations.authoring.revision import revision as revision
     from terrafusion_sync.migrations.deploy.guard import DataLossError as DataLossError
     from terrafusion_sync.migrations.deploy.history import read as read_history
     from terrafusion_sync.migrations.deploy.timeouts import Timeouts as Timeouts
@@ -25,11 +29,7 @@ if TYPE_CHECKING:  # the names' real types for type checkers (explicit re-export
     from terrafusion_sync.migrations.planning.plan import Plan as Plan
     from terrafusion_sync.migrations.planning.plan import plan as plan
     from terrafusion_sync.migrations.plumbing.commands import DatabaseStatus as DatabaseStatus
-    from terrafusion_sync.migrations.plumbing.commands import (
-        create_initial_revision as create_initial_revision,
-    )
     from terrafusion_sync.migrations.plumbing.commands import current_revisions as current_revisions
-    from terrafusion_sync.migrations.plumbing.commands import revision as revision
     from terrafusion_sync.migrations.plumbing.commands import status as status
     from terrafusion_sync.migrations.plumbing.commands import upgrade_sql as upgrade_sql
     from terrafusion_sync.migrations.plumbing.config import alembic_config as alembic_config
@@ -39,11 +39,11 @@ if TYPE_CHECKING:  # the names' real types for type checkers (explicit re-export
 
 _EXPORTS = {
     "DatabaseStatus": "plumbing.commands",
-    "create_initial_revision": "plumbing.commands",
+    "create_initial_revision": "authoring.revision",
     "current_revisions": "plumbing.commands",
     "downgrade": "deploy.upgrade",
     "downgrade_target": "deploy.upgrade",
-    "revision": "plumbing.commands",
+    "revision": "authoring.revision",
     "status": "plumbing.commands",
     "Outcome": "outcome",
     "upgrade": "deploy.upgrade",

@@ -29,10 +29,20 @@ class Outcome:
     applied: list[str]
     heads: tuple[str, ...]
     """The revision(s) the database is at now (empty: base)."""
+    waiting: tuple[str, ...] = ()
+    """Contract revisions not applied: they wait for ``make contract``."""
 
     def summary(self, verb: str = "applied") -> str:
         """``applied 2 revision(s); now at X``, or ``already at X: nothing to do``."""
         where = ", ".join(self.heads) or "base"
-        if not self.applied:
-            return f"already at {where}: nothing to do"
-        return f"{verb} {len(self.applied)} revision(s); now at {where}"
+        done = (
+            f"already at {where}: nothing to do"
+            if not self.applied
+            else f"{verb} {len(self.applied)} revision(s); now at {where}"
+        )
+        if self.waiting:
+            done += (
+                f"; {len(self.waiting)} contract revision(s) wait ({', '.join(self.waiting)}): "
+                "run `make contract` once no instance of the old application runs"
+            )
+        return done

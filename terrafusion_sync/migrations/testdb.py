@@ -212,7 +212,8 @@ async def _build_template(
 ) -> tuple[tuple[str, ...], Stamp]:
     await _drop(template)
     await ensure_database(template)
-    outcome = await upgrade(template, "head", cfg=cfg, report=report)
+    # everything, contract revisions included: a fresh template has no old code to wait for
+    outcome = await upgrade(template, "head", cfg=cfg, report=report, contract=True, force=True)
     stamp = Stamp(fingerprint, outcome.heads)
     name = template.database
     async with connect(template.set(database=MAINTENANCE_DATABASE), autocommit=True) as conn:

@@ -419,7 +419,8 @@ RENAME_COLUMN = _declare(
         "TF408",
         "column renamed",
         "the running application still uses the old name and fails until it is redeployed",
-        "add the new column, write both, backfill, move readers, drop the old one later",
+        'write it as an expand and a contract revision: make revision M="..." '
+        'ARGS="--rename TABLE.OLD=NEW" (README: Zero-downtime changes)',
         Severity.FAILURE,
         "review.squawk",
         "x.py:17: TF408 column renamed on report_jobs: the running application still uses "
@@ -541,8 +542,40 @@ OTHER_LOCK = _declare(
         "an ACCESS EXCLUSIVE lock …",
     )
 )
-# TF420-TF429 expand/contract (issue 18), TF430-TF439 enums and views (issue 20),
-# TF440-TF449 backfills and batched deletes (issue 22): declared here by those changes.
+# TF420-TF429 expand/contract (issue 18)
+EXPAND_NOT_ADDITIVE = _declare(
+    Code(
+        "TF420",
+        "an expand revision drops, renames or rewrites",
+        "an expand runs while the old application still writes: what it drops, renames or "
+        "rewrites, old code still uses",
+        'move it to the contract revision (phase = "contract"), or let `tfsync revision '
+        "--rename TABLE.OLD=NEW` write both",
+        Severity.FAILURE,
+        "review.phases",
+        "x.py:19: TF420 in an expand revision, column dropped on report_jobs: application "
+        "code still reading or writing it fails …",
+        shown_by="tests/test_expand_contract.py::"
+        "test_the_review_finds_a_destructive_expand_and_a_contract_without_expand",
+    )
+)
+CONTRACT_WITHOUT_EXPAND = _declare(
+    Code(
+        "TF421",
+        "a contract revision with no expand before it",
+        "nothing kept old and new in step and nothing shows when old code last wrote, so "
+        "`make contract` may drop what running code still uses",
+        "write the pair with `tfsync revision --rename TABLE.OLD=NEW`, or mark the revision "
+        'that adds the new shape phase = "expand" and name it in depends_on',
+        Severity.FAILURE,
+        "review.phases",
+        "x.py:15: TF421 contract revision 3f2a9c1d0e4b has no expand revision before it …",
+        shown_by="tests/test_expand_contract.py::"
+        "test_the_review_finds_a_destructive_expand_and_a_contract_without_expand",
+    )
+)
+# TF430-TF439 enums and views (issue 20), TF440-TF449 backfills and batched deletes
+# (issue 22): declared here by those changes.
 
 # --- TF5xx sealed history -------------------------------------------------------------
 SEALED_REVISION_CHANGED = _declare(

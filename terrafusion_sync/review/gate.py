@@ -22,6 +22,7 @@ from terrafusion_sync.review import (
     allow,
     measured,
     offline,
+    phases,
     seal,
     stairway,
     structure,
@@ -94,6 +95,7 @@ def _file_findings(
         missing = stairway.downgrade_missing(rev) if rev.tree is not None else None
         if missing is not None:
             findings.append(missing)
+    findings += phases.contract_findings([r for r in revisions if r.tree is not None])
     return findings + structure.global_findings(revisions, versions)
 
 
@@ -121,7 +123,8 @@ async def _run_findings(
     )
     # the text rules guess; the stairway's first upgrade of each revision measured
     static = unrendered + unsafe.segment_findings(segments, revisions)
-    return (measured.reconcile(static, impacts, revisions) if measure else static) + walked
+    judged = measured.reconcile(static, impacts, revisions) if measure else static
+    return phases.in_phase(judged, revisions) + walked
 
 
 def _ruff(files: Sequence[Path] | None) -> list[Finding]:
@@ -172,9 +175,22 @@ def _one_head_all_known(revisions: list[RevisionFile]) -> bool:
 
 def _chain(revisions: list[RevisionFile]) -> list[str] | None:
     """The revision ids from base to head, or ``None`` when the history is not one line
-    (several heads, a missing parent, an unreadable file: already findings of their own)."""
+    (several heads, a missing parent, an unreadable file: already findings of their own).
+
+    Contract revisions, a branch of their own (``plumbing/phases.py``), are walked right
+    after the last revision they need (their parent and their ``depends_on``).
+    """
     if any(r.revision is None for r in revisions):
         return None
+    contracts = [r for r in revisions if r.phase == "contract"]
+    main = [r for r in revisions if r.phase != "contract"]
+    order = _line(main)
+    if order is None:
+        return None
+    return _with_contracts(order, contracts)
+
+
+def _line(revisions: list[RevisionFile]) -> list[str] | None:
     children: dict[str | None, list[str]] = {}
     for rev in revisions:
         parents = rev.down_revisions or (None,)
@@ -193,3 +209,21 @@ def _chain(revisions: list[RevisionFile]) -> list[str] | None:
     if len(order) != len(revisions):
         return None
     return order
+
+
+def _with_contracts(order: list[str], contracts: list[RevisionFile]) -> list[str] | None:
+    """``order`` with each contract revision placed once everything it needs is placed."""
+    walked: list[str] = []
+    waiting = list(contracts)
+    for rev_id in [*order, None]:
+        if rev_id is not None:
+            walked.append(rev_id)
+        placed = True
+        while placed:
+            placed = False
+            for contract in list(waiting):
+                if all(d in walked for d in (*contract.down_revisions, *contract.depends_on)):
+                    walked.append(contract.revision)  # type: ignore[arg-type]
+                    waiting.remove(contract)
+                    placed = True
+    return None if waiting else walked

@@ -37,6 +37,10 @@ class RevisionFile:
     revision_line: int = 1
     down_revision_line: int = 1
     message: str = ""
+    phase: str | None = None
+    """``expand``, ``contract`` or None: its module-level ``phase = "..."`` line."""
+    phase_line: int = 1
+    depends_on: tuple[str, ...] = ()
     functions: dict[str, ast.FunctionDef] = field(default_factory=dict)
     allows: list[Allow] = field(default_factory=list)
 
@@ -72,6 +76,10 @@ def read_revision(path: Path) -> RevisionFile:
         elif target == "down_revision":
             found.down_revisions = _ids(value)
             found.down_revision_line = node.lineno
+        elif target == "depends_on":
+            found.depends_on = _ids(value)
+        elif target == "phase" and isinstance(value, ast.Constant):
+            found.phase, found.phase_line = str(value.value), node.lineno
     return found
 
 

@@ -143,6 +143,8 @@ class _Stairway:
     ) -> None:
         self.conn = conn
         self.by_id = {r.revision: r for r in revisions if r.revision}
+        self.branched = any(r.phase == "contract" for r in revisions)
+        """A contract branch beside the main line: step down one revision of a branch."""
         self.migrator = ConnectionMigrator(cfg, conn)
         self.meter = ImpactMeter(conn, paths)
         self.touched = touched
@@ -181,6 +183,8 @@ class _Stairway:
         """One revision's stair; False when the walk cannot go on (an upgrade failed)."""
         conn, findings = self.conn, self.findings
         parent = rev.down_revisions[0] if rev.down_revisions else "base"
+        if self.branched:  # one step down on this revision's branch only (Alembic's X@-1)
+            parent = f"{rev_id}@-1"
         before = snapshot(conn)
         if not _step(self._first_upgrade, rev_id, rev, codes.UPGRADE_FAILS, findings):
             return False

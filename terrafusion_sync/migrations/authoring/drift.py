@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,9 +12,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import SAWarning
 
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect
+from terrafusion_sync.migrations.plumbing.retiring import include_object
 from terrafusion_sync.migrations.plumbing.tool_tables import include_name
 
 
@@ -26,8 +31,23 @@ class Drift:
     description: str
 
 
-async def compare_models(url: URL, metadata: MetaData | None = None) -> list[Drift]:
-    """Compare ``metadata`` (default: the models) with the schema of the database at ``url``."""
+@contextmanager
+def reflecting() -> Iterator[None]:
+    """Reflection without SQLAlchemy's warning about a ``CHECK ... NOT VALID`` constraint
+    (an expand revision's NOT NULL-to-be): it reflects the constraint all the same."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Can't validate argument 'dialect_options'", SAWarning)
+        yield
+
+
+async def compare_models(
+    url: URL, metadata: MetaData | None = None, retiring: Iterable[tuple[str, str]] = ()
+) -> list[Drift]:
+    """Compare ``metadata`` (default: the models) with the schema of the database at ``url``.
+
+    The ``retiring`` ``(table, column)`` pairs, old columns a waiting contract revision will
+    drop, are not drift (see :mod:`..plumbing.phases`).
+    """
     metadata = metadata if metadata is not None else Base.metadata
 
     def compare(conn: Connection) -> list[Any]:
@@ -38,10 +58,12 @@ async def compare_models(url: URL, metadata: MetaData | None = None) -> list[Dri
                 "compare_server_default": True,
                 "target_metadata": metadata,
                 "include_name": include_name,
+                "include_object": include_object(retiring),
             },
         )
-        diffs: list[Any] = compare_metadata(context, metadata)
-        return diffs
+        with reflecting():
+            found: list[Any] = compare_metadata(context, metadata)
+        return found
 
     async with connect(url) as conn:
         diffs = await conn.run_sync(compare)

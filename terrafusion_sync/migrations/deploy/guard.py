@@ -1,12 +1,13 @@
-"""Downgrades do not lose data by surprise.
+"""Neither a downgrade nor an upgrade loses data by surprise.
 
-While a downgrade step runs, every statement the connection sends is inspected just before
-it reaches the server (SQLAlchemy's ``before_cursor_execute``). A ``DROP TABLE`` or an
-``ALTER TABLE ... DROP [COLUMN]`` (as PostgreSQL's own parser reads it, :mod:`.statements`)
-is measured first: rows in the table, or rows with a value in the column. If that is more
-than zero the statement is not sent, the step's transaction rolls back, and the error says
-table, column and row count, unless data loss was allowed (then the loss is noted in the
-history).
+While a downgrade step runs (and an upgrade step that is not a contract revision, whose
+dropping the old column is its purpose, proven safe by :mod:`.contract`), every statement
+the connection sends is inspected just before it reaches the server (SQLAlchemy's
+``before_cursor_execute``). A ``DROP TABLE`` or an ``ALTER TABLE ... DROP [COLUMN]`` (as
+PostgreSQL's own parser reads it, :mod:`.statements`) is measured first: rows in the table,
+or rows with a value in the column. If that is more than zero the statement is not sent,
+the step's transaction rolls back, and the error says table, column and row count, unless
+data loss was allowed (then the loss is noted in the history).
 
 Why here and not elsewhere: an Alembic ``Operations`` hook sees only ``op.drop_*`` calls
 and misses ``op.execute("DROP TABLE ...")`` and batch operations; rendering the step in
@@ -27,7 +28,7 @@ from terrafusion_sync.errors import MigrationError
 
 
 class DataLossError(MigrationError):
-    """A downgrade step would drop a table or column that holds rows."""
+    """A step would drop a table or column that holds rows."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Guard:
     allow: bool = False
     revision: str = ""
     where: str = ""
+    direction: str = "downgrade"
     active: bool = False
     allowed: list[Loss] = field(default_factory=list)
     _busy: bool = False
@@ -82,12 +84,13 @@ class Guard:
             event.remove(self.conn, "before_cursor_execute", self._inspect)
             self._listening = False
 
-    def watch(self, revision: str, where: str) -> None:
-        """Inspect the statements of the downgrade step of ``revision`` (file ``where``)."""
-        if not self._listening:  # an upgrade never gets here, and its statements pass freely
+    def watch(self, revision: str, where: str, direction: str = "downgrade") -> None:
+        """Inspect the statements of the step of ``revision`` (file ``where``)."""
+        if not self._listening:
             event.listen(self.conn, "before_cursor_execute", self._inspect)
             self._listening = True
         self.revision, self.where, self.active = revision, where, True
+        self.direction = direction
         self.allowed = []
 
     def stop(self) -> None:
@@ -115,8 +118,15 @@ class Guard:
             self.allowed.extend(losses)
             return
         lost = ", ".join(loss.describe() for loss in losses)
+        stays = "at this revision" if self.direction == "downgrade" else "before it"
+        safe = (
+            "back the data up or move it first"
+            if self.direction == "downgrade"
+            else "if it was renamed, write the change as expand + contract "
+            "(tfsync revision --rename TABLE.OLD=NEW); if it is to go, back it up first"
+        )
         raise DataLossError(
-            f"downgrade of {self.revision} ({self.where}) would drop {lost}; "
-            "nothing was changed, the database stays at this revision",
-            "back the data up or move it first; to drop it anyway: downgrade --allow-data-loss",
+            f"{self.direction} of {self.revision} ({self.where}) would drop {lost}; "
+            f"nothing was changed, the database stays {stays}",
+            f"{safe}; to drop it anyway: {self.direction} --allow-data-loss",
         )

@@ -39,6 +39,7 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError, RevisionCallError, TfsyncError, first_line
 from terrafusion_sync.migrations.backfill import calls as backfill_calls
 from terrafusion_sync.migrations.backfill.pending import run_pending
+from terrafusion_sync.migrations.deploy import contract as old_code
 from terrafusion_sync.migrations.deploy import (
     guard,
     history,
@@ -49,7 +50,7 @@ from terrafusion_sync.migrations.deploy import (
 )
 from terrafusion_sync.migrations.deploy.retry import LockRetries, Retry
 from terrafusion_sync.migrations.outcome import Outcome, Report
-from terrafusion_sync.migrations.plumbing import revision_lines, tool_tables
+from terrafusion_sync.migrations.plumbing import phases, revision_lines, tool_tables
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.checksums import (
     checksum_of,
@@ -89,6 +90,8 @@ class _MigrationRun:
     """The session's timeouts and durability now; None after a rollback (unknown)."""
     backfills: StepBackfills = field(default_factory=StepBackfills)
     """The step ``op.backfill`` records under, and what it recorded (see :meth:`backfill_now`)."""
+    forced: str | None = None
+    """Why a contract went ahead despite a recent old-path write (``--force``), for history."""
 
     @property
     def direction(self) -> str:
@@ -108,8 +111,8 @@ class _MigrationRun:
             if wanted != self.in_effect:  # session settings outlive commits: set on change
                 timeouts.apply(self.conn, *self.current_limits, durable=wanted[2])
                 self.in_effect = wanted
-            if not self.upgrading:
-                self.watch.watch(step.revision.revision, file_name(step.revision))
+            if not self.upgrading or not phases.is_contract(step.revision):
+                self.watch.watch(step.revision.revision, file_name(step.revision), self.direction)
             yield step
 
     def backfill_now(self) -> None:
@@ -127,6 +130,8 @@ class _MigrationRun:
         note = None
         if self.watch.allowed:
             note = "data loss allowed: " + ", ".join(loss.describe() for loss in self.watch.allowed)
+        if self.forced and phases.is_contract(script):
+            note = "; ".join(filter(None, [note, self.forced]))
         history.record(
             self.conn,
             revision=script.revision,
@@ -155,13 +160,17 @@ def migrate(
     limits: timeouts.Timeouts,
     allow_data_loss: bool = False,
     force: bool = False,
+    contract: bool = False,
     report: Report,
 ) -> Outcome:
     """Run an upgrade (or downgrade) to ``target`` safely on ``conn``; say what it did.
 
     An upgrade first finishes the backfills of applied revisions (a pending one may rely on
     them), then checks the live rows (:mod:`.preflight`) and refuses, running no revision,
-    when a pending revision would fail on them, unless ``force``.
+    when a pending revision would fail on them or drop data outside a contract revision,
+    unless ``force`` (``allow_data_loss``). An upgrade to head leaves contract revisions
+    waiting; with ``contract`` they run, once the database shows no old application
+    writes (:mod:`.contract`), or anyway with ``force``.
     """
     checksums = revision_checksums(versions_dir(cfg))
     files = fingerprint(checksums)
@@ -172,11 +181,13 @@ def migrate(
     scripts = script_directory(cfg)
     with alembic_errors():
         scripts.get_heads()  # every revision file loaded now: one that cannot be changes nothing
+    if upgrading:
+        target = phases.upgrade_target(scripts, target, contract=contract)
     lock.acquire(conn, report)
     watch = guard.Guard(conn, allow=allow_data_loss)
     run = _MigrationRun(conn, scripts, target, upgrading, limits, report, watch, checksums)
     try:
-        _before_steps(run, cfg, force=force)
+        _before_steps(run, cfg, force=force, contract=contract, allow_data_loss=allow_data_loss)
         retries = LockRetries(limits)
         while True:  # left by the return of a finished run, or by the error of a failed one
             try:
@@ -188,17 +199,25 @@ def migrate(
         lock.release(conn)
 
 
-def _before_steps(run: _MigrationRun, cfg: Config, *, force: bool) -> None:
-    """The checks that refuse before any change, the tooling's tables, and the backfills a
-    killed run left unfinished (they finish before any new revision runs)."""
+def _before_steps(
+    run: _MigrationRun, cfg: Config, *, force: bool, contract: bool, allow_data_loss: bool
+) -> None:
+    """The checks that refuse before any change (a contract's: the proof that old code is
+    gone), the tooling's tables, and the backfills a killed run left unfinished (they
+    finish before any new revision runs)."""
     conn = run.conn
     tool_tables.ensure_table(conn)
     validation.refuse_changed(conn, run.scripts, run.checksums)
+    if contract:
+        waiting = phases.waiting(run.scripts, current_heads(conn))
+        run.forced = old_code.refuse_while_old_code(
+            conn, waiting, run.limits.contract_quiet, force=force
+        )
     conn.commit()
     if run.upgrading:  # a killed or failed run's backfills finish before any new revision
         run_pending(conn, run.scripts, run.limits, run.report)  # is run or checked
-        if not force:
-            _preflight(conn, cfg, run.scripts, run.target, run.limits, run.report)
+        if not force and not contract:
+            _preflight(conn, cfg, run.scripts, run.target, run.limits, run.report, allow_data_loss)
 
 
 def _run_steps(run: _MigrationRun, cfg: Config, files: str) -> Outcome:
@@ -221,7 +240,8 @@ def _run_steps(run: _MigrationRun, cfg: Config, files: str) -> Outcome:
     if run.upgrading and _at_heads_of(run.scripts, run.heads):
         uptodate.record(conn, files, run.heads)
     conn.commit()
-    return Outcome(run.applied, run.heads)
+    waits = phases.waiting(run.scripts, run.heads) if run.upgrading else []
+    return Outcome(run.applied, run.heads, tuple(s.revision for s in waits))
 
 
 def _preflight(
@@ -231,13 +251,18 @@ def _preflight(
     target: str,
     limits: timeouts.Timeouts,
     report: Report,
+    allow_data_loss: bool = False,
 ) -> None:
-    """Refuse before any change when a pending revision would fail on the rows there.
+    """Refuse before any change when a pending revision would fail on the rows there, or
+    would drop data outside a contract revision (unless ``allow_data_loss``).
 
     A database at base (or at several heads) has no live rows a revision knows of: skipped.
     A revision that cannot be rendered offline is not checked (the review reports it).
     """
-    current = current_heads(conn)
+    # the contract branch's head, if applied, is not where an upgrade starts
+    current = tuple(
+        c for c in current_heads(conn) if not phases.is_contract(scripts.get_revision(c))
+    )
     conn.commit()
     if len(current) != 1 or (target in ("head", "heads") and _at_heads_of(scripts, current)):
         return
@@ -254,7 +279,32 @@ def _preflight(
     from terrafusion_sync.migrations.sql import alembic_output
 
     files = {s.revision: file_name(s) for s in scripts.walk_revisions()}
-    preflight.refuse(conn, alembic_output.split(sql), files, limits.statement)
+    pending = alembic_output.split(sql)
+    preflight.refuse(conn, pending, files, limits.statement)
+    if not allow_data_loss:
+        _refuse_data_loss(conn, scripts, pending, files)
+
+
+def _refuse_data_loss(
+    conn: Connection,
+    scripts: ScriptDirectory,
+    pending: list[tuple[str, str]],
+    files: dict[str, str],
+) -> None:
+    """Refuse, changing nothing, an upgrade that drops data outside a contract revision."""
+    from terrafusion_sync.migrations.planning import preflight
+
+    contracts = frozenset(r for r, _ in pending if phases.is_contract(scripts.get_revision(r)))
+    lost = preflight.destroyed(conn, pending, contracts)
+    conn.rollback()
+    if lost:
+        first = lost[0]
+        raise guard.DataLossError(
+            f"upgrade of {first.revision} ({files.get(first.revision, '?')}) would drop "
+            f"{', '.join(d.describe() for d in lost)}; nothing was changed",
+            "if it was renamed, write the change as expand + contract (tfsync revision "
+            "--rename TABLE.OLD=NEW); to drop it anyway: upgrade --allow-data-loss",
+        )
 
 
 def _at_heads_of(scripts: ScriptDirectory, heads: tuple[str, ...]) -> bool:

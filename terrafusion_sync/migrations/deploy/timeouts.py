@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from terrafusion_sync.errors import first_line
 from terrafusion_sync.settings import (
     DEFAULT_BACKFILL_BATCH_TIME,
+    DEFAULT_CONTRACT_QUIET,
     DEFAULT_LOCK_RETRIES,
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STATEMENT_TIMEOUT,
@@ -43,6 +44,8 @@ class Timeouts:
     """Seconds before the first retry; doubled (with jitter) for each next one (:mod:`.retry`)."""
     backfill_batch: str = DEFAULT_BACKFILL_BATCH_TIME
     """How long each batch of an ``op.backfill`` should take (``TFSYNC_BACKFILL_BATCH_TIME``)."""
+    contract_quiet: str = DEFAULT_CONTRACT_QUIET
+    """No old-path write for this long before a contract runs (``TFSYNC_CONTRACT_QUIET``)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Timeouts:
@@ -52,6 +55,7 @@ class Timeouts:
             settings.statement_timeout,
             settings.lock_retries,
             backfill_batch=settings.backfill_batch_time,
+            contract_quiet=settings.contract_quiet,
         )
 
     def for_revision(self, script: Script) -> tuple[str, str]:

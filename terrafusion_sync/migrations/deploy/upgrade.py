@@ -32,8 +32,17 @@ async def upgrade(
     report: Report = quiet,
     limits: Timeouts | None = None,
     force: bool = False,
+    contract: bool = False,
+    allow_data_loss: bool = False,
 ) -> Outcome:
     """Bring the database to ``target`` safely (see :mod:`.runner`); report each revision.
+
+    A step that is not a contract revision and would drop a table or column holding data is
+    refused unless ``allow_data_loss`` (see :mod:`.guard`).
+
+    ``head`` leaves contract revisions waiting (:mod:`..plumbing.phases`); with ``contract``
+    they run too, once no old-path write came within the quiet period (:mod:`.contract`),
+    or regardless with ``force``.
 
     The revision files are ``cfg``'s, else those in ``versions_dir`` (default: the
     project's). Without ``cfg``, a database already at head costs one query. When there is
@@ -45,7 +54,16 @@ async def upgrade(
         if heads is not None:
             return Outcome([], heads)
     return await _run(
-        url, target, cfg, versions_dir, upgrading=True, report=report, limits=limits, force=force
+        url,
+        target,
+        cfg,
+        versions_dir,
+        upgrading=True,
+        report=report,
+        limits=limits,
+        force=force,
+        contract=contract,
+        allow_data_loss=allow_data_loss,
     )
 
 
@@ -97,6 +115,7 @@ async def _run(
     limits: Timeouts | None,
     allow_data_loss: bool = False,
     force: bool = False,
+    contract: bool = False,
 ) -> Outcome:
     # Alembic is imported only now, when there is work to do
     from terrafusion_sync.migrations.deploy import runner
@@ -110,5 +129,6 @@ async def _run(
         limits=limits or Timeouts(),
         allow_data_loss=allow_data_loss,
         force=force,
+        contract=contract,
         report=report,
     )

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from alembic.config import Config
-from alembic.script import Script
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
@@ -39,6 +39,7 @@ from terrafusion_sync.migrations.planning.impact import (
     sizes,
 )
 from terrafusion_sync.migrations.planning.preflight import LiveRowFailure
+from terrafusion_sync.migrations.plumbing import phases
 from terrafusion_sync.migrations.plumbing.commands import current_revisions, upgrade_sql
 from terrafusion_sync.migrations.plumbing.config import alembic_config, script_directory
 from terrafusion_sync.migrations.plumbing.revisions import file_name, pending
@@ -103,6 +104,8 @@ class Planned:
     statement_timeout: str
     tables: list[TableImpact] = field(default_factory=list)
     will_fail: list[LiveRowFailure] = field(default_factory=list)
+    destroys: list[preflight.Destroys] = field(default_factory=list)
+    """Tables and columns it drops that hold data here (a contract's old column aside)."""
 
     def describe(self) -> str:
         """``rev  doc  (file; lock_timeout 5s, statement_timeout 1h)``."""
@@ -118,6 +121,10 @@ class Planned:
             "file": file_name(self.script),
             "tables": [asdict(t) for t in self.tables],
             "will_fail": [{"table": w.table, "reason": w.reason} for w in self.will_fail],
+            "phase": phases.phase_of(self.script),
+            "destroys": [
+                {"table": d.table, "column": d.column, "rows": d.rows} for d in self.destroys
+            ],
         }
 
 
@@ -130,11 +137,18 @@ class Plan:
     sql: str
     measured: str = ""
     """How locks and times were known: measured on a scratch database, or why not."""
+    waiting: list[str] = field(default_factory=list)
+    """Contract revisions that ``make upgrade`` leaves for ``make contract``."""
 
     def describe_lines(self, where: str, target: str) -> list[str]:
         """The plan as ``make plan`` prints it, before the SQL: ``where`` names the database."""
         at = ", ".join(self.current) or "base"
         lines = [f"plan for {where}: at {at}, target {target}"]
+        if self.waiting:
+            lines.append(
+                f"{len(self.waiting)} contract revision(s) wait for `make contract`, not run "
+                f"here: {', '.join(self.waiting)}"
+            )
         if not self.revisions:
             return [*lines, "nothing to do: no revision would run"]
         lines.append(f"{len(self.revisions)} revision(s) would run, each in its own transaction:")
@@ -142,6 +156,10 @@ class Plan:
             lines.append(f"  {planned.describe()}")
             lines += [f"    {table.describe()}" for table in planned.tables]
             lines += [f"    will fail: {f.table}: {f.reason}" for f in planned.will_fail]
+            lines += [
+                f"    destroys: {d.describe()} (refused without --allow-data-loss)"
+                for d in planned.destroys
+            ]
         return [
             *lines,
             f"({self.measured})",
@@ -155,6 +173,7 @@ class Plan:
             "current": list(self.current),
             "target": target,
             "revisions": [p.as_json() for p in self.revisions],
+            "waiting": self.waiting,
         }
 
 
@@ -173,39 +192,57 @@ async def plan(
     cfg = cfg or alembic_config()
     limits = limits or Timeouts()
     scripts = script_directory(cfg)
+    target = phases.upgrade_target(scripts, target, contract=False)
     current = await current_revisions(url, cfg)
     to_run = pending(scripts, target, current)
+    waiting = [s.revision for s in phases.waiting(scripts, current) if s not in to_run]
     if not to_run:
-        return Plan(current, [], "")
-    spec = f"{current[0]}:{target}" if len(current) == 1 else target  # known: no reconnect
-    sql = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
+        return Plan(current, [], "", waiting=waiting)
+    sql = await upgrade_sql(url, _spec(scripts, current, target), cfg=cfg, scripts=scripts)
     by_revision = alembic_output.split(sql)
     touched = _touched(by_revision)
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
     report(f"reading {len(everything)} table(s) here and checking their rows (read only)")
+    spared = frozenset(s.revision for s in to_run if phases.is_contract(s))
     async with connect(url) as conn:
-        live, failing = await conn.run_sync(
-            lambda c: _read_live(c, everything, by_revision, limits.statement)
+        live, failing, lost = await conn.run_sync(
+            lambda c: (
+                *_read_live(c, everything, by_revision, limits.statement),
+                preflight.destroyed(c, by_revision, spared),
+            )
         )
     report(f"measuring {len(to_run)} revision(s) on a scratch database")
     impacts, how = await _measure(url, cfg, current, [s.revision for s in to_run], touched)
-    planned = []
-    for script in to_run:
-        rev = script.revision
-        tables = (
-            _measured_tables(impacts[rev], live)
-            if rev in impacts
-            else _static_tables(dict(by_revision).get(rev, ""), touched.get(rev, []), live)
+    planned = [
+        Planned(
+            script,
+            *limits.for_revision(script),
+            tables=_tables_of(script.revision, impacts, live, by_revision, touched),
+            will_fail=[w for w in failing if w.revision == script.revision],
+            destroys=[d for d in lost if d.revision == script.revision],
         )
-        planned.append(
-            Planned(
-                script,
-                *limits.for_revision(script),
-                tables=tables,
-                will_fail=[w for w in failing if w.revision == rev],
-            )
-        )
-    return Plan(current, planned, sql, how)
+        for script in to_run
+    ]
+    return Plan(current, planned, sql, how, waiting)
+
+
+def _tables_of(
+    rev: str,
+    impacts: dict[str, Impact],
+    live: dict[str, tuple[int, int]],
+    by_revision: list[tuple[str, str]],
+    touched: dict[str, list[str]],
+) -> list[TableImpact]:
+    """What ``rev`` does to each table: measured, else read from its SQL."""
+    if rev in impacts:
+        return _measured_tables(impacts[rev], live)
+    return _static_tables(dict(by_revision).get(rev, ""), touched.get(rev, []), live)
+
+
+def _spec(scripts: ScriptDirectory, current: tuple[str, ...], target: str) -> str:
+    """``FROM:TO`` from the database's main-line revision (known: no reconnect)."""
+    main = [c for c in current if not phases.is_contract(scripts.get_revision(c))]
+    return f"{main[0]}:{target}" if len(main) == 1 else target
 
 
 def _touched(by_revision: list[tuple[str, str]]) -> dict[str, list[str]]:

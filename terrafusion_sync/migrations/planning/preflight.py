@@ -239,3 +239,47 @@ def _primary_key(conn: Connection, table: str) -> tuple[str, ...]:
         {"t": table},
     )
     return tuple(r[0] for r in rows)
+
+
+@dataclass(frozen=True)
+class Destroys:
+    """A table or column (``column`` None: the table) a revision drops, and the rows or
+    values it holds here now."""
+
+    revision: str
+    table: str
+    column: str | None
+    rows: int
+
+    def describe(self) -> str:
+        """``column property_operational.parcel_number (50,000 values)``."""
+        if self.column:
+            return f"column {self.table}.{self.column} ({self.rows:,} values)"
+        return f"table {self.table} ({self.rows:,} rows)"
+
+
+def destroyed(
+    conn: Connection, pending: list[tuple[str, str]], spared: frozenset[str] = frozenset()
+) -> list[Destroys]:
+    """What ``pending`` (``[(revision, SQL)]``) drops that holds data here; reads only.
+
+    Revisions in ``spared`` (contract revisions, whose drop is their purpose) are left out;
+    so is a table the upgrade creates or fills first (its rows then are not the rows now).
+    """
+    found = []
+    unknown: set[str] = set()
+    for revision, sql in pending:
+        for action in st.actions(sql):
+            if action.kind in (st.CREATE_TABLE, st.RENAME_TABLE, *st.ROW_WRITES, st.TRUNCATE):
+                unknown.add(action.table)
+            elif action.kind in (st.DROP_TABLE, st.DROP_COLUMN) and revision not in spared:
+                if action.table in unknown or not _exists(conn, action.table):
+                    continue
+                if action.column and not _has_column(conn, action.table, action.column):
+                    continue
+                where = f" WHERE {quoted(action.column)} IS NOT NULL" if action.column else ""
+                rows = conn.execute(text(f"SELECT count(*) FROM {action.table}{where}")).scalar()
+                if rows:
+                    found.append(Destroys(revision, action.table, action.column, int(rows)))
+        unknown.update(match[1] for match in _BACKFILL.finditer(sql))
+    return found

@@ -1,4 +1,4 @@
-"""Revision, status and SQL preview: Alembic driven on one connection.
+"""Status and SQL preview: Alembic driven on one connection.
 
 Each function opens a single connection with :func:`terrafusion_sync.database.connect`
 and hands it to Alembic through ``config.attributes["connection"]``, so ``env.py`` runs
@@ -8,13 +8,10 @@ exactly as it does under plain ``alembic``.
 from __future__ import annotations
 
 import io
-from argparse import Namespace
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.script import Script, ScriptDirectory
@@ -22,11 +19,11 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
+from terrafusion_sync.migrations.plumbing import phases
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.config import (
     alembic_config,
     script_directory,
-    versions_dir,
 )
 from terrafusion_sync.migrations.plumbing.revisions import current_heads, pending
 from terrafusion_sync.migrations.plumbing.steps import planned_steps
@@ -56,7 +53,35 @@ class DatabaseStatus:
         if not self.pending:
             return [*lines, "pending: none, the database is at head"]
         lines.append(f"pending: {len(self.pending)}")
-        return lines + [f"  {script.revision}  {script.doc}" for script in self.pending]
+        for script in self.pending:
+            phase = self.phase(script)
+            lines.append(f"  {script.revision}  {script.doc}" + (f"  [{phase}]" if phase else ""))
+        if self.waiting:
+            lines.append(
+                f"{len(self.waiting)} contract revision(s) wait for `make contract` "
+                "(once no instance of the old application runs)"
+            )
+        return lines
+
+    def phase(self, script: Script) -> str | None:
+        """``expand``, ``contract`` or None (see :mod:`.phases`)."""
+        return phases.phase_of(script)
+
+    @property
+    def waiting(self) -> list[Script]:
+        """Pending contract revisions: ``make upgrade`` leaves them for ``make contract``."""
+        return [s for s in self.pending if phases.is_contract(s)]
+
+    def as_json(self) -> dict[str, Any]:
+        """For ``tfsync status --format json``: each pending revision with its phase."""
+        return {
+            "current": list(self.current),
+            "heads": list(self.heads),
+            "pending": [
+                {"revision": s.revision, "message": s.doc, "phase": self.phase(s)}
+                for s in self.pending
+            ],
+        }
 
 
 async def run_on(url: URL, cfg: Config, fn: Callable[[Connection], T]) -> T:
@@ -91,59 +116,6 @@ async def status(url: URL, cfg: Config | None = None) -> DatabaseStatus:
     return DatabaseStatus(current=current, heads=heads, pending=pending(scripts, heads, current))
 
 
-async def revision(
-    url: URL | None, message: str, *, empty: bool = False, cfg: Config | None = None
-) -> Path | None:
-    """Autogenerate a revision from the models against a database at head.
-
-    With ``empty`` write a blank revision to fill in by hand (no database needed).
-    """
-    cfg = cfg or alembic_config()
-    message = message.strip()
-    if not message:
-        raise MigrationError(
-            "a revision needs a message", 'say what it changes: make revision M="add owner email"'
-        )
-    if empty:
-        with alembic_errors():
-            return _written(command.revision(cfg, message))
-    if url is None:
-        raise MigrationError("autogenerate needs a database", "give a database URL, or --empty")
-    state = await status(url, cfg)
-    if not state.at_head:
-        raise MigrationError(
-            f"the database is at {_revs(state.current)}, not at head {_revs(state.heads)}",
-            "run `make upgrade` first, so the new revision starts from head",
-        )
-    # what `alembic revision --autogenerate` sets: env.py then writes no file when empty
-    given = cfg.cmd_opts
-    cfg.cmd_opts = Namespace(**{**vars(given or Namespace()), "autogenerate": True})
-    try:
-        written = await run_on(
-            url, cfg, lambda _: command.revision(cfg, message, autogenerate=True)
-        )
-    finally:
-        cfg.cmd_opts = given
-    if not written:
-        raise MigrationError(
-            "the models and the database do not differ: nothing to write",
-            "change a model first, or use --empty for a hand-written revision",
-        )
-    return _written(written)
-
-
-async def create_initial_revision(url: URL, *, cfg: Config | None = None) -> Path | None:
-    """Autogenerate the first revision into an empty ``versions/`` folder."""
-    cfg = cfg or alembic_config()
-    existing = sorted(p.name for p in versions_dir(cfg).glob("*.py") if p.name != "__init__.py")
-    if existing:
-        raise MigrationError(
-            f"versions/ already holds {len(existing)} revision(s), starting with {existing[0]}",
-            'the initial revision exists: use `make revision M="..."` for a new change',
-        )
-    return await revision(url, "initial schema", cfg=cfg)
-
-
 async def upgrade_sql(
     url: URL | None,
     spec: str,
@@ -165,7 +137,7 @@ async def upgrade_sql(
         current = await current_revisions(url, cfg)
         if len(current) > 1:
             raise MigrationError(
-                f"the database has several heads ({_revs(current)})",
+                f"the database has several heads ({revs_text(current)})",
                 "give the starting revision explicitly: FROM:TO",
             )
         spec = f"{current[0]}:{spec}" if current else spec
@@ -201,10 +173,5 @@ def offline_sql(
     return buffer.getvalue()
 
 
-def _written(result: Script | list[Script | None] | None) -> Path | None:
-    script = result[0] if isinstance(result, list) and result else result
-    return Path(script.path) if isinstance(script, Script) else None
-
-
-def _revs(revs: tuple[str, ...]) -> str:
+def revs_text(revs: tuple[str, ...]) -> str:
     return ", ".join(revs) if revs else "base (empty)"

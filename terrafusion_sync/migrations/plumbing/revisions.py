@@ -12,6 +12,7 @@ from alembic.script import Script, ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
+from terrafusion_sync.migrations.plumbing.steps import planned_steps
 
 
 def current_heads(conn: Connection) -> tuple[str, ...]:
@@ -26,9 +27,16 @@ def file_name(script: Script) -> str:
 
 def pending(scripts: ScriptDirectory, target: Any, current: Sequence[str]) -> list[Script]:
     """The revisions an upgrade from ``current`` to ``target`` (an id, ``head``, or the
-    heads) would apply, oldest first."""
+    heads) would apply, oldest first: the steps Alembic would run, which include a contract
+    branch's revisions whose parent is older than ``current`` (:mod:`.phases`)."""
     with alembic_errors():
-        return list(reversed(list(scripts.iterate_revisions(target, tuple(current)))))
+        found = list(reversed(list(scripts.iterate_revisions(target, tuple(current)))))
+        if not any(
+            getattr(s.module, "phase", None) == "contract" for s in scripts.walk_revisions()
+        ):
+            return found  # one line of history: the same revisions, Alembic's own walk
+        steps = planned_steps(scripts, target, tuple(current), upgrading=True)
+    return [step.revision for step in steps]
 
 
 def applied(scripts: ScriptDirectory, current: Sequence[str]) -> list[Script]:

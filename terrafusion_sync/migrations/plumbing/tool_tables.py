@@ -3,7 +3,10 @@
 - ``tfsync_migration_history``: one row for every step run or refused (:mod:`..deploy.history`);
 - ``tfsync_migration_state``: one row, the files an upgrade last found the database at head
   of (:mod:`..deploy.uptodate`);
-- ``tfsync_backfill``: the progress of every ``op.backfill`` (:mod:`..backfill.calls`).
+- ``tfsync_backfill``: the progress of every ``op.backfill`` (:mod:`..backfill.calls`);
+- ``tfsync_contract_watch``: when a write last came through an old column that an expand
+  revision keeps in step with its new one (:mod:`..authoring.expand_contract` writes the
+  trigger that fills it, :mod:`..deploy.contract` reads it).
 
 Like ``alembic_version`` they belong to the tooling, not to the models: autogenerate and the
 drift check leave them out (:func:`include_name`). One query creates whichever are missing
@@ -83,6 +86,17 @@ backfill_table = sa.Table(  # one row per op.backfill of an applied revision (se
 
 BACKFILL_DELETES = ""
 """``set_sql`` of a batched delete (``op.backfill(..., delete=True)``): a rewrite has a set."""
+
+CONTRACT_WATCH_TABLE_NAME = "tfsync_contract_watch"
+contract_watch_table = sa.Table(  # one row per old column an expand's trigger saw written
+    CONTRACT_WATCH_TABLE_NAME,
+    metadata,
+    sa.Column("table_name", sa.Text, primary_key=True),
+    sa.Column("old_column", sa.Text, primary_key=True),
+    sa.Column("new_column", sa.Text, nullable=False),
+    # the trigger updates it at most every few seconds: old writers never queue on this row
+    sa.Column("last_old_write_at", sa.DateTime(timezone=True), nullable=False),
+)
 
 TOOL_TABLES = frozenset(metadata.tables)
 """The tooling's own tables, besides ``alembic_version``."""

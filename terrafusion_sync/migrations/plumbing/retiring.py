@@ -1,0 +1,33 @@
+"""What autogenerate and the drift check leave out while a contract revision waits.
+
+Between the phases of a rename the database still has the old column (and its indexes and
+unique constraints) while the models have only the new one. That is the plan, not drift:
+the waiting contract revision drops them (:mod:`.phases`). The new column is left out too:
+until the contract it is nullable behind a ``NOT VALID`` check, and its unique constraint
+is still an index, both as planned. After the contract ran, anything left is drift again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
+
+
+def include_object(retiring: Iterable[tuple[str, str]]) -> IncludeObject:
+    """For Alembic's ``include_object``: leave out the ``(table, column)`` pairs in
+    ``retiring`` (old and new columns of a waiting rename), and indexes and unique
+    constraints on them."""
+    retired = frozenset(retiring)
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, _: Any) -> bool:
+        if not retired:
+            return True
+        if type_ == "column":
+            return (obj.table.name, name) not in retired
+        if type_ in ("index", "unique_constraint"):
+            return not any((obj.table.name, c.name) in retired for c in obj.columns)
+        return True
+
+    return include
