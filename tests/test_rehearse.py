@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,20 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations.planning import rehearse as rehearsal
+from terrafusion_sync.provision import drop_database
 
-from helpers import INITIAL, add_revision, assert_one_line_error, cli, execute, rows
+from helpers import (
+    INITIAL,
+    SECRET,
+    add_revision,
+    assert_one_line_error,
+    cli,
+    execute,
+    finish,
+    rows,
+    spawn,
+    wait_for,
+)
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -258,8 +272,6 @@ async def test_sample_keeps_a_share_of_large_tables_and_every_foreign_key(
         ) == [(0,)]
         assert await rows(copy, "SELECT version_num FROM alembic_version") == [("a19000000006",)]
     finally:
-        from terrafusion_sync.provision import drop_database
-
         await drop_database(copy)
 
 
@@ -289,7 +301,9 @@ async def test_a_live_writer_never_waits_on_the_rehearsal(
         async with connect(fresh_database) as conn:
             while not done.is_set():
                 clock = time.perf_counter()
-                await conn.execute(text("UPDATE report_jobs SET message = 'touched' WHERE report_id = '1'"))
+                await conn.execute(
+                    text("UPDATE report_jobs SET message = 'touched' WHERE report_id = '1'")
+                )
                 await conn.execute(
                     text(
                         "INSERT INTO report_jobs (report_id, report_type, county_id)"
@@ -312,3 +326,147 @@ async def test_a_live_writer_never_waits_on_the_rehearsal(
     # each write went through at once while the table was read: a moment, not the copy
     assert max(waits) < 1, max(waits)
     assert await rows(fresh_database, "SELECT count(*) FROM report_jobs") == before
+
+
+@on_loop
+async def test_a_user_without_createdb_gets_one_line_and_nothing_is_left(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fresh_database: URL,
+    versions: Path,
+) -> None:
+    role = f"tfs_rehearse_{secrets.token_hex(3)}"
+    await execute(
+        fresh_database,
+        f"CREATE ROLE {role} LOGIN NOCREATEDB",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}",
+    )
+    add_revision(
+        versions,
+        "a19000000008",
+        INITIAL,
+        'op.add_column("report_jobs", sa.Column("w", sa.Integer))',
+        doc="column",
+    )
+    try:
+        code, _, err = cli(
+            env, capsys, fresh_database.set(username=role), "rehearse", versions=versions
+        )
+        assert code == 2
+        assert_one_line_error(
+            err,
+            f"user '{role}' may not create the rehearsal's copy",
+            "permission denied to create database",
+            "CREATEDB",
+            "--to URL",
+        )
+        assert await copies_left(fresh_database) == []
+    finally:
+        await execute(
+            fresh_database,
+            f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}",
+            f"DROP ROLE {role}",
+        )
+
+
+@on_loop
+async def test_an_unreachable_to_gets_one_line(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fresh_database: URL,
+    versions: Path,
+) -> None:
+    add_revision(
+        versions,
+        "a19000000009",
+        INITIAL,
+        'op.add_column("report_jobs", sa.Column("w", sa.Integer))',
+        doc="column",
+    )
+    to = f"postgresql://postgres:{SECRET}@127.0.0.1:9/staging"
+    code, _, err = cli(env, capsys, fresh_database, "rehearse", "--to", to, versions=versions)
+    assert code == 2
+    assert_one_line_error(err, "cannot connect to PostgreSQL at 127.0.0.1:9")
+    assert await copies_left(fresh_database) == []
+
+
+@on_loop
+async def test_to_puts_the_copy_on_the_server_it_names(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fresh_database: URL,
+    versions: Path,
+) -> None:
+    await execute(fresh_database, REPORTS)
+    add_revision(
+        versions,
+        "a19000000010",
+        INITIAL,
+        'op.add_column("report_jobs", sa.Column("w", sa.Integer))',
+        doc="column",
+    )
+    staging = fresh_database.set(database="postgres")
+    to = staging.render_as_string(hide_password=False)
+    code, out, err = cli(
+        env,
+        capsys,
+        fresh_database,
+        "rehearse",
+        "--to",
+        to,
+        "--keep",
+        "--format",
+        "json",
+        versions=versions,
+    )
+    assert code == 0, err
+    found = json.loads(out)
+    copy = staging.set(database=found["copy"].rsplit("/", 1)[-1])
+    try:
+        assert found["kept"] is True
+        assert await rows(copy, "SELECT count(*) FROM report_jobs") == [(2000,)]
+        assert await rows(copy, "SELECT version_num FROM alembic_version") == [("a19000000010",)]
+    finally:
+        await drop_database(copy)
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+@on_loop
+async def test_a_cancelled_rehearsal_leaves_no_copy(
+    fresh_database: URL, versions: Path, how: signal.Signals
+) -> None:
+    await execute(
+        fresh_database,
+        "INSERT INTO report_jobs (report_id, report_type, county_id)"
+        " SELECT g::text, 'assessment', 'benton' FROM generate_series(1, 300000) g",
+        "ANALYZE",
+    )
+    add_revision(
+        versions,
+        "a19000000011",
+        INITIAL,
+        'op.add_column("report_jobs", sa.Column("w", sa.Integer))',
+        doc="column",
+    )
+    before = await live_state(fresh_database)
+    process = spawn(fresh_database, "rehearse", versions=versions)
+    await wait_for(fresh_database, "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY %'")
+    process.send_signal(how)
+    code, _, err = finish(process)
+    assert code == 2
+    assert_one_line_error(err, "the rehearsal was cancelled", "its copy was dropped")
+    assert await copies_left(fresh_database) == []
+    assert await live_state(fresh_database) == before
+
+
+@on_loop
+async def test_sample_must_be_a_percent(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fresh_database: URL,
+    versions: Path,
+) -> None:
+    add_revision(versions, "a19000000012", INITIAL, "pass", doc="nothing")
+    code, _, err = cli(env, capsys, fresh_database, "rehearse", "--sample", "0", versions=versions)
+    assert code == 2
+    assert_one_line_error(err, "--sample 0 is not a share of rows", "at most 100")
