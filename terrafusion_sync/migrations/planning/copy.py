@@ -13,8 +13,12 @@ not create (drift) stops the copy with an error rather than a copy that differs.
 
 Rows go over ``COPY … (FORMAT binary)`` from each live table straight into the same
 table of the copy (asyncpg streams one into the other, no file in between), then every
-sequence's value is set. Tables are loaded parents first (foreign keys), or all at once
-when the user may switch foreign-key triggers off (``session_replication_role``).
+sequence's value is set. As ``pg_restore`` does, the copy's indexes, primary keys, unique
+constraints and foreign keys are dropped before the rows come and made again after them
+(the indexes several at a time): building an index once from all rows is several times
+cheaper than keeping it up to date row by row, and with no foreign key during the load
+tables need no order. Each table is emptied and loaded in one transaction
+(``COPY … FREEZE``: its rows need no second write to set their hint bits).
 
 ``sample`` keeps a share of each large table's rows, picked by a hash of the row's
 place (stable within the snapshot); a row whose foreign key points at a parent row that
@@ -42,13 +46,15 @@ from terrafusion_sync.migrations.plumbing import tool_tables
 SAMPLE_MIN_ROWS = 10_000
 """A table with fewer rows (estimate) is copied whole even with ``sample``."""
 JOBS = 2
-"""Tables copied at once: each is a pair of connections and a core's worth of work."""
+"""Tables copied (and indexes built) at once: each is a pair of connections and a core's
+worth of work."""
 _QUEUE = 8
 """Chunks of COPY data in flight between the two servers, per table."""
 
 _TABLES = text(
     """
 SELECT c.oid, format('%I.%I', n.nspname, c.relname), GREATEST(c.reltuples, 0)::bigint,
+       pg_relation_size(c.oid),
        (SELECT array_agg(quote_ident(a.attname) ORDER BY a.attnum) FROM pg_attribute a
          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
            AND a.attgenerated = '')
@@ -97,6 +103,8 @@ class Table:
     oid: int
     name: str
     estimate: int
+    bytes: int
+    """Its size on disk (``pg_relation_size``): with ``estimate``, rows per byte copied."""
     columns: list[str]
     parents: list[ForeignKey] = field(default_factory=list)
     where: str = ""
@@ -158,13 +166,9 @@ async def copy_database(
         seen = await _read_live(anchor, sample)
         async with connect(copy) as target:
             await target.run_sync(lambda c: build_schema(c, seen.revisions))
-            await target.run_sync(_prepare_copy(seen.tables))
-            replica = bool(
-                await target.scalar(
-                    text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-                )
-            )
-        await _copy_tables(live, copy, seen, jobs=jobs, replica=replica, report=report)
+            rebuild = await target.run_sync(_prepare_copy(seen.tables))
+        await _copy_tables(copy, live, seen, jobs, report)
+        await _rebuild(copy, rebuild, jobs, report)
         async with connect(copy) as target:
             for name, value, called in seen.sequences:
                 await target.execute(
@@ -184,8 +188,8 @@ async def _read_live(conn: AsyncConnection, sample: float | None) -> Snapshot:
     snapshot = str(await conn.scalar(text("SELECT pg_export_snapshot()")))
     revisions = tuple(sorted(await conn.scalar(_REVISION) or ()))
     tables = {
-        oid: Table(oid, name, int(estimate), list(columns or ()))
-        for oid, name, estimate, columns in await conn.execute(_TABLES)
+        oid: Table(oid, name, int(estimate), int(size), list(columns or ()))
+        for oid, name, estimate, size, columns in await conn.execute(_TABLES)
     }
     for child, parent, columns, ref_columns in await conn.execute(_FOREIGN_KEYS):
         if child in tables and parent in tables:
@@ -234,17 +238,53 @@ def _sample(ordered: list[Table], tables: dict[int, Table], percent: float) -> N
         table.where = " AND ".join(conditions)
 
 
-def _prepare_copy(tables: list[Table]) -> Callable[[Connection], None]:
-    """On the copy, after the migrations: the tooling's tables, then every table emptied
-    (a data migration may have put rows in); a live table the copy lacks is drift."""
+_DEFINITIONS = text(
+    """
+SELECT 'fk', format('ALTER TABLE %s ADD CONSTRAINT %I %s', k.conrelid::regclass, k.conname,
+                    pg_get_constraintdef(k.oid)),
+       format('ALTER TABLE %s DROP CONSTRAINT %I', k.conrelid::regclass, k.conname)
+  FROM pg_constraint k WHERE k.contype = 'f' AND k.conrelid = ANY (CAST(:oids AS oid[]))
+UNION ALL
+SELECT 'key', pg_get_indexdef(k.conindid) || '; ' || format(
+         'ALTER TABLE %s ADD CONSTRAINT %I %s USING INDEX %I', k.conrelid::regclass, k.conname,
+         CASE k.contype WHEN 'p' THEN 'PRIMARY KEY' ELSE 'UNIQUE' END, k.conname),
+       format('ALTER TABLE %s DROP CONSTRAINT %I', k.conrelid::regclass, k.conname)
+  FROM pg_constraint k
+ WHERE k.contype IN ('p', 'u') AND NOT k.condeferrable
+   AND k.conrelid = ANY (CAST(:oids AS oid[]))
+UNION ALL
+SELECT 'index', pg_get_indexdef(i.indexrelid),
+       format('DROP INDEX %s', i.indexrelid::regclass)
+  FROM pg_index i
+ WHERE i.indrelid = ANY (CAST(:oids AS oid[]))
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)
+"""
+)
 
-    def prepare(conn: Connection) -> None:
+
+@dataclass
+class Rebuild:
+    """What the load leaves out of the copy and makes again after it, in this order."""
+
+    indexes: list[str] = field(default_factory=list)
+    """``CREATE INDEX``: plain ones, and those primary keys and unique constraints use."""
+    keys: list[str] = field(default_factory=list)
+    """``ADD CONSTRAINT … USING INDEX``: primary keys and unique constraints."""
+    foreign_keys: list[str] = field(default_factory=list)
+
+
+def _prepare_copy(tables: list[Table]) -> Callable[[Connection], Rebuild]:
+    """On the copy, after the migrations: the tooling's tables, then the indexes and
+    constraints the load leaves out dropped (foreign keys first); a live table the copy
+    lacks is drift."""
+
+    def prepare(conn: Connection) -> Rebuild:
         tool_tables.ensure_table(conn)
-        missing = [
-            t.name
+        found = {
+            t.name: conn.execute(text("SELECT to_regclass(:t)::oid"), {"t": t.name}).scalar()
             for t in tables
-            if conn.execute(text("SELECT to_regclass(:t)"), {"t": t.name}).scalar() is None
-        ]
+        }
+        missing = [name for name, oid in found.items() if oid is None]
         if missing:
             raise MigrationError(
                 f"the live database has table(s) its revision files do not create: "
@@ -252,41 +292,58 @@ def _prepare_copy(tables: list[Table]) -> Callable[[Connection], None]:
                 "the rehearsal builds the copy's schema from the migrations; bring the "
                 "schema and the revision files together first (make review shows drift)",
             )
-        if tables:
-            conn.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)}"))
+        rebuild, drops = Rebuild(), {"fk": [], "key": [], "index": []}
+        for kind, create, drop in conn.execute(_DEFINITIONS, {"oids": list(found.values())}):
+            drops[kind].append(drop)
+            if kind == "fk":
+                rebuild.foreign_keys.append(create)
+            elif kind == "key":
+                index, key = create.split("; ")
+                rebuild.indexes.append(index)
+                rebuild.keys.append(key)
+            else:
+                rebuild.indexes.append(create)
+        for statement in drops["fk"] + drops["key"] + drops["index"]:
+            conn.execute(text(statement))
         conn.commit()
+        return rebuild
 
     return prepare
 
 
-async def _copy_tables(
-    live: URL, copy: URL, seen: Snapshot, *, jobs: int, replica: bool, report: Report
-) -> None:
-    """Copy every table, ``jobs`` at a time; parents before children unless ``replica``
-    (foreign-key triggers off, which only a superuser may do)."""
-    waves: list[list[Table]] = [seen.tables] if replica else _waves(seen.tables)
+async def _copy_tables(copy: URL, live: URL, seen: Snapshot, jobs: int, report: Report) -> None:
+    """Copy every table, ``jobs`` at a time, with progress."""
     total = sum(t.estimate for t in seen.tables)
     with RowProgress(report, f"copying {len(seen.tables)} tables", total) as progress:
         done = _Done(progress, len(seen.tables), report)
-        for wave in waves:
-            queue: asyncio.Queue[Table] = asyncio.Queue()
-            for table in wave:
-                queue.put_nowait(table)
-            workers = min(jobs, len(wave))
-            await asyncio.gather(
-                *(_worker(live, copy, seen.snapshot, queue, replica, done) for _ in range(workers))
-            )
+        queue: asyncio.Queue[Table] = asyncio.Queue()
+        for table in sorted(seen.tables, key=lambda t: -t.bytes):  # the longest first
+            queue.put_nowait(table)
+        await asyncio.gather(
+            *(_worker(live, copy, seen.snapshot, queue, done) for _ in range(jobs))
+        )
 
 
-def _waves(ordered: list[Table]) -> list[list[Table]]:
-    """Groups of tables with no foreign key between them, each after its parents' group."""
-    level: dict[int, int] = {}
-    for table in ordered:
-        level[table.oid] = 1 + max((level.get(k.parent, -1) for k in table.parents), default=-1)
-    waves: list[list[Table]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
-    for table in ordered:
-        waves[level[table.oid]].append(table)
-    return waves
+async def _rebuild(copy: URL, rebuild: Rebuild, jobs: int, report: Report) -> None:
+    """The indexes, ``jobs`` at a time; then the keys on them, then the foreign keys."""
+    report(
+        f"  building {len(rebuild.indexes)} indexes and {len(rebuild.keys)} keys, "
+        f"then {len(rebuild.foreign_keys)} foreign keys"
+    )
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    for statement in rebuild.indexes:
+        queue.put_nowait(statement)
+
+    async def build() -> None:
+        async with connect(copy, autocommit=True) as conn:
+            while not queue.empty():
+                await conn.execute(text(queue.get_nowait()))
+
+    await asyncio.gather(*(build() for _ in range(jobs)))
+    async with connect(copy) as conn:
+        for statement in rebuild.keys + rebuild.foreign_keys:
+            await conn.execute(text(statement))
+        await conn.commit()
 
 
 @dataclass
@@ -298,34 +355,44 @@ class _Done:
     report: Report
     rows: int = 0
     finished: int = 0
+    streaming: dict[str, int] = field(default_factory=dict)
+    """Rows (estimated from bytes) of the tables being copied now."""
+
+    def streamed(self, table: Table, size: int) -> None:
+        """``size`` more bytes of ``table`` went over: move the bar by the rows they hold."""
+        if table.bytes and table.estimate:
+            done = self.streaming.get(table.name, 0) + size * table.estimate // table.bytes
+            self.streaming[table.name] = min(done, table.estimate)
+            self.progress.update(self.rows + sum(self.streaming.values()))
 
     def table_done(self, table: Table) -> None:
+        self.streaming.pop(table.name, None)
         self.rows += table.rows
         self.finished += 1
-        self.progress.update(self.rows)
+        self.progress.update(self.rows + sum(self.streaming.values()))
         self.report(
             f"  copied {table.name}: {table.rows:,} rows ({self.finished} of {self.tables} tables)"
         )
 
 
 async def _worker(
-    live: URL, copy: URL, snapshot: str, queue: asyncio.Queue[Table], replica: bool, done: _Done
+    live: URL, copy: URL, snapshot: str, queue: asyncio.Queue[Table], done: _Done
 ) -> None:
+    """Copy tables off ``queue`` until it is empty: each emptied and loaded in one
+    transaction of the copy, read in the live database's exported snapshot."""
     async with connect(live) as source, connect(copy) as target:
         source = await _snapshot_transaction(source)
         await source.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-        if replica:
-            await target.execute(text("SET session_replication_role = replica"))
         reader = await _driver(source)
-        writer = await _driver(target)
         while not queue.empty():
             table = queue.get_nowait()
-            table.rows = await _copy_table(reader, writer, table)
+            await target.execute(text(f"TRUNCATE {table.name}"))  # a data migration's rows
+            table.rows = await _copy_table(reader, await _driver(target), table, done)
             await target.commit()
             done.table_done(table)
 
 
-async def _copy_table(reader: Any, writer: Any, table: Table) -> int:
+async def _copy_table(reader: Any, writer: Any, table: Table, done: _Done) -> int:
     """Stream ``table``'s rows from ``reader`` (live) into ``writer`` (the copy)."""
     columns = ", ".join(table.columns)
     where = f" WHERE {table.where}" if table.where else ""
@@ -340,6 +407,7 @@ async def _copy_table(reader: Any, writer: Any, table: Table) -> int:
 
     async def source() -> AsyncIterator[bytes]:
         while (chunk := await chunks.get()) is not None:
+            done.streamed(table, len(chunk))
             yield chunk
 
     schema, _, name = table.name.rpartition(".")
@@ -351,6 +419,7 @@ async def _copy_table(reader: Any, writer: Any, table: Table) -> int:
             columns=[_unquoted(c) for c in table.columns],
             schema_name=_unquoted(schema) if schema else None,
             format="binary",
+            freeze=True,
         ),
     )
     return int(status.split()[-1])
@@ -358,9 +427,6 @@ async def _copy_table(reader: Any, writer: Any, table: Table) -> int:
 
 async def _driver(conn: AsyncConnection) -> Any:
     """The asyncpg connection under ``conn``, inside the transaction SQLAlchemy began."""
-    if not conn.in_transaction():
-        await conn.begin()
-    await conn.execute(text("SELECT 1"))
     raw = await conn.get_raw_connection()
     return raw.driver_connection
 
