@@ -20,9 +20,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
+from terrafusion_sync.aio import run_blocking
+from terrafusion_sync.cli import main
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations.planning import rehearse as rehearsal
-from terrafusion_sync.provision import drop_database
+from terrafusion_sync.provision import derived_name, drop_database, ensure_database
+from terrafusion_sync.testing import TestDatabases
 
 from helpers import (
     INITIAL,
@@ -470,3 +473,54 @@ async def test_sample_must_be_a_percent(
     code, _, err = cli(env, capsys, fresh_database, "rehearse", "--sample", "0", versions=versions)
     assert code == 2
     assert_one_line_error(err, "--sample 0 is not a share of rows", "at most 100")
+
+
+def test_fleet_rehearse_rehearses_every_database_and_names_the_failing_one(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tfsync_test_databases: TestDatabases,
+    versions: Path,
+    tmp_path: Path,
+) -> None:
+    base = tfsync_test_databases.url
+    token = secrets.token_hex(3)
+    good, bad = (
+        base.set(database=derived_name(base.database or "", "county", token, name))
+        for name in ("good", "bad")
+    )
+    add_revision(versions, "a19000000013", INITIAL, TO_INTEGER, doc="postal code number")
+    fleet = tmp_path / "fleet.toml"
+    lines = [
+        f'[databases.{name}]\nurl = "{url.set(drivername="postgresql").render_as_string()}"'
+        for name, url in (("benton", good), ("franklin", bad))
+    ]
+    fleet.write_text("\n".join([*lines, '[databases.down]\nurl = "postgresql://x@127.0.0.1:9/d"']))
+    env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
+    template = tfsync_test_databases.template.database
+    try:
+        for url in (good, bad):
+            run_blocking(ensure_database(url, template=template))
+            run_blocking(execute(url, PROPERTIES))
+        run_blocking(
+            execute(bad, "UPDATE property_operational SET postal_code = 'N/A' WHERE id = 7")
+        )
+
+        code = main(["fleet", "rehearse", "--fleet", str(fleet), "--jobs", "2"])
+        out, err = capsys.readouterr()
+
+        assert code == 1, err
+        assert "benton: ok, 1 revision(s) rehearsed" in out
+        assert (
+            "franklin: FAILED at a19000000013 line 13: invalid input syntax for type integer" in out
+        )
+        assert "(row (id)=7: postal_code = 'N/A')" in out
+        assert "down: cannot rehearse: cannot connect to PostgreSQL at 127.0.0.1:9" in out
+        assert "3 database(s) rehearsed: 1 passed" in out
+        for url in (good, bad):
+            assert run_blocking(rows(url, "SELECT version_num FROM alembic_version")) == [
+                (INITIAL,)
+            ]
+            assert run_blocking(copies_left(url)) == []
+    finally:
+        for url in (good, bad):
+            run_blocking(drop_database(url))
