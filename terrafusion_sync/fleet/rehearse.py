@@ -34,7 +34,7 @@ class Rehearsed:
     def ok(self) -> bool:
         return self.problem is None and self.found is not None and bool(self.found["ok"])
 
-    def line(self) -> str:
+    def describe(self) -> str:
         """``benton: ok, 2 revision(s) rehearsed`` or what failed."""
         name = self.member.name
         if self.problem is not None or self.found is None:

@@ -50,7 +50,7 @@ class TableFigures:
             },
         }
 
-    def line(self) -> str:
+    def describe(self) -> str:
         """``report_jobs: AccessExclusiveLock held 2.1 s, rewrite  | plan: ... ~1.9 s``."""
         work = ", ".join(w for w, on in (("rewrite", self.rewrite), ("full scan", self.scan)) if on)
         held = f" held {self.lock_held_s:.3f} s" if self.lock_held_s is not None else ""
@@ -149,7 +149,7 @@ class Rehearsed:
             "error": self.failure.as_json() if self.failure else None,
         }
 
-    def lines(self) -> list[str]:
+    def describe_lines(self) -> list[str]:
         estimate = (
             f"~{self.plan_duration_s:.3g} s" if self.plan_duration_s is not None else "no estimate"
         )
@@ -165,7 +165,7 @@ class Rehearsed:
             found.append(f"    {s.seconds:8.3f} s  {at}: {_short(s.sql)}")
         if self.tables:
             found.append("    tables:")
-            found.extend(t.line() for t in self.tables)
+            found.extend(t.describe() for t in self.tables)
         for b in self.backfills:
             found.append(
                 f"    backfill {b.table}: {b.rows:,} rows in {b.seconds:.2f} s "
@@ -223,7 +223,7 @@ class Rehearsal:
             "wal": WAL_NOTE,
         }
 
-    def lines(self) -> list[str]:
+    def describe_lines(self) -> list[str]:
         if self.nothing_pending:
             where = ", ".join(self.current) or "base"
             return [f"{self.database} is at {where}: nothing pending, nothing to rehearse"]
@@ -232,7 +232,7 @@ class Rehearsal:
             found.append(f"  {self.copied.describe()}")
         found.append(f"  plan: {self.plan_note}")
         for revision in self.revisions:
-            found.extend(revision.lines())
+            found.extend(revision.describe_lines())
         found.extend(
             f"  {rev}: not rehearsed (an earlier revision failed)" for rev in self.not_rehearsed
         )
