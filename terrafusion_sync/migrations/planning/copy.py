@@ -327,8 +327,8 @@ async def _copy_tables(copy: URL, live: URL, seen: Snapshot, jobs: int, report: 
 async def _rebuild(copy: URL, rebuild: Rebuild, jobs: int, report: Report) -> None:
     """The indexes, ``jobs`` at a time; then the keys on them, then the foreign keys."""
     report(
-        f"  building {len(rebuild.indexes)} indexes and {len(rebuild.keys)} keys, "
-        f"then {len(rebuild.foreign_keys)} foreign keys"
+        f"  building {len(rebuild.indexes)} indexes ({len(rebuild.keys)} of them for primary "
+        f"keys and unique constraints), then {len(rebuild.foreign_keys)} foreign keys"
     )
     queue: asyncio.Queue[str] = asyncio.Queue()
     for statement in rebuild.indexes:

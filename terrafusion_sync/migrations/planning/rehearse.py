@@ -114,6 +114,8 @@ async def rehearse(
             report=report,
         )
         report(f"  {found.copied.describe()}")
+        async with connect(copy_url, autocommit=True) as conn:
+            await conn.execute(text("ANALYZE"))  # the planner sees the rows, as it does live
         async with connect(copy_url) as conn:
             await conn.run_sync(lambda c: _run_all(c, cfg, to_run, the_plan, limits, report, found))
     except asyncio.CancelledError:
