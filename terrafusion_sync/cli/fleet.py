@@ -1,18 +1,22 @@
-"""``tfsync fleet status`` and ``tfsync fleet upgrade [--plan]``: every database of a fleet file."""
+"""``tfsync fleet status``, ``fleet upgrade [--plan]`` and ``fleet rehearse``: every database of
+a fleet file."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import TYPE_CHECKING, Any
 
 from terrafusion_sync.cli.common import (
     command,
     fleet_options,
     force_flag,
+    format_option,
     group,
     plan_flag,
     revision_argument,
     run,
+    say,
 )
 from terrafusion_sync.errors import EXIT_FINDINGS, EXIT_OK
 from terrafusion_sync.migrations.deploy.timeouts import Timeouts
@@ -23,9 +27,11 @@ if TYPE_CHECKING:
 
 
 def register(commands: Any) -> None:
-    """``fleet status`` and ``fleet upgrade``."""
+    """``fleet status``, ``fleet upgrade`` and ``fleet rehearse``."""
     fleet = group(
-        commands, "fleet", "Every database of the fleet file (fleet.toml) at once: status, upgrade."
+        commands,
+        "fleet",
+        "Every database of the fleet file (fleet.toml) at once: status, upgrade, rehearse.",
     )
     sub = command(
         fleet,
@@ -64,6 +70,22 @@ def register(commands: Any) -> None:
         sub, "upgrade even where a revision would fail on the rows there (refused otherwise)"
     )
 
+    sub = command(
+        fleet,
+        "rehearse",
+        "Rehearse the pending upgrade of every database on a copy of its rows, N at a time.",
+        cmd_fleet_rehearse,
+    )
+    revision_argument(sub)
+    fleet_options(sub)
+    sub.add_argument(
+        "--jobs", "-j", type=int, metavar="N", help="databases at once (default: the file's jobs)"
+    )
+    sub.add_argument(
+        "--sample", type=float, metavar="PCT", help="copy PCT %% of each large table's rows"
+    )
+    format_option(sub)
+
 
 def load_fleet(settings: Settings, args: argparse.Namespace) -> Fleet:
     """The fleet file of ``--fleet``, else ``TFSYNC_FLEET``, with ``${VAR}`` expanded."""
@@ -81,6 +103,31 @@ def cmd_fleet_status(settings: Settings, args: argparse.Namespace) -> int:
     states = run(status_of(fleet, fleet.select(args.only), settings.versions_dir))
     display.print_status(display.console(), states, fleet.mask)
     return EXIT_FINDINGS if any(s.problem for s in states) else EXIT_OK
+
+
+def cmd_fleet_rehearse(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync.fleet.fleet_file import positive_jobs
+    from terrafusion_sync.fleet.rehearse import rehearse_fleet
+
+    fleet = load_fleet(settings, args)
+    members = fleet.select(args.only)
+    results = rehearse_fleet(
+        members,
+        target=args.revision,
+        jobs=fleet.jobs if args.jobs is None else positive_jobs(args.jobs, "--jobs"),
+        versions_dir=settings.versions_dir,
+        limits=Timeouts.from_settings(settings),
+        sample=args.sample,
+    )
+    if args.format == "json":
+        shown = {r.member.name: r.found or {"problem": r.problem} for r in results}
+        say(fleet.mask(json.dumps(shown, indent=2)))
+    else:
+        for result in results:
+            say(fleet.mask(result.describe()))
+        passed = sum(r.ok for r in results)
+        say(f"{len(results)} database(s) rehearsed: {passed} passed; nothing live was changed")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FINDINGS
 
 
 def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:
