@@ -292,7 +292,8 @@ def _prepare_copy(tables: list[Table]) -> Callable[[Connection], Rebuild]:
                 "the rehearsal builds the copy's schema from the migrations; bring the "
                 "schema and the revision files together first (make review shows drift)",
             )
-        rebuild, drops = Rebuild(), {"fk": [], "key": [], "index": []}
+        rebuild = Rebuild()
+        drops: dict[str, list[str]] = {"fk": [], "key": [], "index": []}
         for kind, create, drop in conn.execute(_DEFINITIONS, {"oids": list(found.values())}):
             drops[kind].append(drop)
             if kind == "fk":

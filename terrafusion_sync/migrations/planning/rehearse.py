@@ -25,8 +25,8 @@ import asyncio
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from alembic.config import Config
@@ -158,7 +158,7 @@ async def _create(copy_url: URL) -> bool:
         raise
 
 
-def _schema_builder(cfg: Config) -> Any:
+def _schema_builder(cfg: Config) -> Callable[[Connection, tuple[str, ...]], None]:
     """The copy's schema: the migrations run to the live database's revision(s)."""
 
     def build(conn: Connection, revisions: tuple[str, ...]) -> None:
