@@ -41,7 +41,7 @@ from terrafusion_sync.migrations.deploy import runner
 from terrafusion_sync.migrations.deploy.timeouts import Timeouts
 from terrafusion_sync.migrations.outcome import Report, quiet
 from terrafusion_sync.migrations.planning import copy as copier
-from terrafusion_sync.migrations.planning.impact import Impact, Probe
+from terrafusion_sync.migrations.planning.impact import Impact, Probe, strongest
 from terrafusion_sync.migrations.planning.plan import Plan, Planned, plan
 from terrafusion_sync.migrations.planning.rehearsed import (
     Backfill,
@@ -237,20 +237,19 @@ def _gauges(conn: Connection) -> tuple[int, int]:
 
 
 def _tables(impact: Impact) -> list[TableFigures]:
-    """Each existing table the revision locked: the lock, held from the first statement
-    that took it to the end of the revision's last statement in its transaction."""
-    inside = [s for s in impact.statements if s.in_transaction]
-    end = max((s.at + s.seconds for s in inside), default=0.0)
+    """Each existing table the revision's own statements locked (not the tooling's, nor an
+    ``op.backfill``'s batches, which take their locks one short transaction at a time):
+    the strongest lock, held from the first of them that took it to the end of the last."""
+    own = [s for s in impact.statements if s.in_transaction and s.line is not None]
+    end = max((s.at + s.seconds for s in own), default=0.0)
     figures = []
     for rel in impact.tables():
-        first = next((s for s in inside if _locks(s.locked, rel.name, impact)), None)
-        held = end - first.at if first is not None else None
-        figures.append(TableFigures(rel.name, rel.lock, held, rel.rewrite, rel.scan, None))
+        taken = [s for s in own if rel.name in s.locked]
+        if taken:
+            mode = strongest(s.locked[rel.name] for s in taken)
+            held = end - taken[0].at
+            figures.append(TableFigures(rel.name, mode, held, rel.rewrite, rel.scan, None))
     return figures
-
-
-def _locks(locked: dict[str, str], table: str, impact: Impact) -> bool:
-    return any(impact.relations[n].table == table for n in locked if n in impact.relations)
 
 
 def _beside_plan(rehearsed: Rehearsed, planned: Planned | None) -> None:

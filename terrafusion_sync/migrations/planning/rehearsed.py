@@ -169,7 +169,7 @@ class Rehearsed:
         for b in self.backfills:
             found.append(
                 f"    backfill {b.table}: {b.rows:,} rows in {b.seconds:.2f} s "
-                f"({b.rows_per_s:,.0f} rows/s), {b.state}  | plan: no estimate"
+                f"({b.rows_per_s:,.0f} rows/s, in short batches), {b.state}  | plan: no estimate"
             )
         if self.failure:
             f = self.failure
