@@ -184,6 +184,7 @@ async def test_a_revision_the_plan_passes_fails_on_the_real_rows_and_is_named(
         + 1
     )
     assert error["key"] == "(id)=2077: postal_code = 'N/A'"
+    assert error["seconds"] > 0
     assert found["not_rehearsed"] == ["a19000000003"]
 
     code, out, _ = cli(env, capsys, fresh_database, "rehearse", versions=versions)

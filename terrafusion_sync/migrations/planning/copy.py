@@ -161,21 +161,21 @@ async def copy_database(
     migrations); the rows, sequences, ``alembic_version`` and the tooling's tables follow.
     """
     clock = time.perf_counter()
-    async with connect(live) as anchor:
+    async with connect(live) as anchor:  # holds the snapshot until every table is read
         anchor = await _snapshot_transaction(anchor)
         seen = await _read_live(anchor, sample)
         async with connect(copy) as target:
             await target.run_sync(lambda c: build_schema(c, seen.revisions))
             rebuild = await target.run_sync(_prepare_copy(seen.tables))
         await _copy_tables(copy, live, seen, jobs, report)
-        await _rebuild(copy, rebuild, jobs, report)
-        async with connect(copy) as target:
-            for name, value, called in seen.sequences:
-                await target.execute(
-                    text("SELECT setval(CAST(:s AS regclass), :v, :c)"),
-                    {"s": name, "v": value, "c": called},
-                )
-            await target.commit()
+    await _rebuild(copy, rebuild, jobs, report)
+    async with connect(copy) as target:
+        for name, value, called in seen.sequences:
+            await target.execute(
+                text("SELECT setval(CAST(:s AS regclass), :v, :c)"),
+                {"s": name, "v": value, "c": called},
+            )
+        await target.commit()
     return Copied(seen.revisions, seen.tables, time.perf_counter() - clock, sample)
 
 

@@ -27,11 +27,12 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from alembic.config import Config
 from alembic.script import Script
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect, quoted
@@ -199,15 +200,18 @@ def _run_one(
     failure = None
     probe.start(script.revision)
     clock = time.perf_counter()
-    try:
-        runner.migrate(
-            conn, cfg, script.revision, upgrading=True, limits=limits, force=True, report=report
-        )
-    except TfsyncError as exc:
-        failure = _failure(conn, script, exc)
-    finally:
-        impact = probe.stop()
-    seconds = time.perf_counter() - clock
+    with _FailedStatement(conn) as failed:
+        try:
+            runner.migrate(
+                conn, cfg, script.revision, upgrading=True, limits=limits, force=True, report=report
+            )
+        except TfsyncError as exc:
+            seconds = time.perf_counter() - clock
+            failure = _failure(conn, script, exc, failed.seconds)
+        else:
+            seconds = time.perf_counter() - clock
+        finally:
+            impact = probe.stop()
     wal_after, size_after = _gauges(conn)
     backfills = [
         Backfill(t, int(r), float(s), str(state))
@@ -226,6 +230,34 @@ def _run_one(
         size_delta_bytes=size_after - size_before,
         failure=failure,
     )
+
+
+class _FailedStatement:
+    """How long the statement PostgreSQL refused ran (the probe sees only statements that
+    finished): each statement's start is kept, and the error's hook (on the engine, which
+    serves this one connection) reads the refused one's."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.started: dict[str, float] = {}
+        self.seconds: float | None = None
+
+    def __enter__(self) -> _FailedStatement:
+        event.listen(self.conn, "before_cursor_execute", self._before)
+        event.listen(self.conn.engine, "handle_error", self._error)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self.conn, "before_cursor_execute", self._before)
+        event.remove(self.conn.engine, "handle_error", self._error)
+
+    def _before(self, conn: Connection, cursor: Any, statement: str, *_: object) -> None:
+        self.started[statement] = time.perf_counter()
+
+    def _error(self, context: Any) -> None:
+        began = self.started.get(context.statement or "")
+        if self.seconds is None and began is not None:
+            self.seconds = time.perf_counter() - began
 
 
 def _gauges(conn: Connection) -> tuple[int, int]:
@@ -265,8 +297,8 @@ def _beside_plan(rehearsed: Rehearsed, planned: Planned | None) -> None:
     rehearsed.plan_duration_s = max(estimates) if estimates else None
 
 
-def _failure(conn: Connection, script: Script, exc: TfsyncError) -> Failure:
-    """What failed: the statement, its file line, PostgreSQL's error and the row's key."""
+def _failure(conn: Connection, script: Script, exc: TfsyncError, seconds: float | None) -> Failure:
+    """What failed: the statement, its file line and time, PostgreSQL's error, the row's key."""
     cause = exc.__cause__
     if cause is None:
         return Failure(None, raised_at(script.path, exc), str(exc), None)
@@ -274,7 +306,7 @@ def _failure(conn: Connection, script: Script, exc: TfsyncError) -> Failure:
     driver = root_cause(cause)
     detail = getattr(driver, "detail", None)
     key = detail or _failing_row(conn, statement, getattr(driver, "sqlstate", None))
-    return Failure(statement, raised_at(script.path, cause), first_line(cause), key)
+    return Failure(statement, raised_at(script.path, cause), first_line(cause), key, seconds)
 
 
 _TRIES = text(

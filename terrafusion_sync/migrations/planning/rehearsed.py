@@ -81,6 +81,8 @@ class Failure:
     error: str
     key: str | None
     """The failing row, where the error tells it or a query could find it."""
+    seconds: float | None = None
+    """How long the statement ran before PostgreSQL refused it."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +90,7 @@ class Failure:
             "line": self.line,
             "error": self.error,
             "key": self.key,
+            "seconds": _rounded(self.seconds),
         }
 
 
@@ -173,7 +176,8 @@ class Rehearsed:
             )
         if self.failure:
             f = self.failure
-            found.append(f"    failed at line {f.line or '?'}: {_short(f.statement or '?')}")
+            ran = f" after {f.seconds:.3f} s" if f.seconds is not None else ""
+            found.append(f"    failed at line {f.line or '?'}{ran}: {_short(f.statement or '?')}")
             found.append(f"    PostgreSQL: {f.error}")
             if f.key:
                 found.append(f"    failing row: {f.key}")
