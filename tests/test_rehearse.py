@@ -454,7 +454,10 @@ async def test_a_cancelled_rehearsal_leaves_no_copy(
     )
     before = await live_state(fresh_database)
     process = spawn(fresh_database, "rehearse", versions=versions)
-    await wait_for(fresh_database, "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'COPY %'")
+    await wait_for(  # this rehearsal's own copy under way (other tests may copy too)
+        fresh_database,
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY %'",
+    )
     process.send_signal(how)
     code, _, err = finish(process)
     assert code == 2
