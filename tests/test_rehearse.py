@@ -233,25 +233,16 @@ async def test_a_backfill_is_rehearsed_with_its_rows_and_rate(
 async def test_sample_keeps_a_share_of_large_tables_and_every_foreign_key(
     fresh_database: URL, versions: Path
 ) -> None:
-    await execute(
-        fresh_database,
-        "CREATE TABLE parcels (id int PRIMARY KEY, county text)",
-        "CREATE TABLE sales (id int PRIMARY KEY, parcel_id int REFERENCES parcels, price int)",
-        "INSERT INTO parcels SELECT g, 'benton' FROM generate_series(1, 40000) g",
-        "INSERT INTO sales SELECT g, 1 + g % 40000, g FROM generate_series(1, 30000) g",
-        "ANALYZE",
-    )
-    add_revision(
-        versions,
-        "a19000000005",
-        INITIAL,
+    parcels = (
         'op.create_table("parcels", sa.Column("id", sa.Integer, primary_key=True),'
         ' sa.Column("county", sa.Text))\n'
         'op.create_table("sales", sa.Column("id", sa.Integer, primary_key=True),'
         ' sa.Column("parcel_id", sa.Integer, sa.ForeignKey("parcels.id")),'
-        ' sa.Column("price", sa.Integer))',
-        doc="parcels",
+        ' sa.Column("price", sa.Integer))\n'
+        'op.create_table("sale_notes", sa.Column("id", sa.Integer, primary_key=True),'
+        ' sa.Column("sale_id", sa.Integer, sa.ForeignKey("sales.id")))'
     )
+    add_revision(versions, "a19000000005", INITIAL, parcels, doc="parcels")
     add_revision(
         versions,
         "a19000000006",
@@ -259,21 +250,37 @@ async def test_sample_keeps_a_share_of_large_tables_and_every_foreign_key(
         'op.create_check_constraint("ck_sales_price", "sales", "price > 0")',
         doc="sale price",
     )
-    await execute(fresh_database, "UPDATE alembic_version SET version_num = 'a19000000005'")
     cfg = migrations.alembic_config(versions_dir=versions)
+    await migrations.upgrade(fresh_database, "a19000000005", cfg=cfg)
+    await execute(
+        fresh_database,
+        "INSERT INTO parcels SELECT g, 'benton' FROM generate_series(1, 40000) g",
+        "INSERT INTO sales SELECT g, 1 + g % 40000, g FROM generate_series(1, 30000) g",
+        "INSERT INTO sales SELECT g, NULL, g FROM generate_series(30001, 30100) g",
+        "INSERT INTO sale_notes SELECT g, g * 5 FROM generate_series(1, 6000) g",
+        "ANALYZE",
+    )
     options = rehearsal.Options(sample=10, keep=True)
     found = await rehearsal.rehearse(fresh_database, cfg=cfg, options=options)
     copy = fresh_database.set(database=found.copy.rsplit("/", 1)[-1])
     try:
         assert found.ok
+        assert found.copied is not None
         copied = {t.name: t.rows for t in found.copied.tables}
-        assert 2000 < copied["public.parcels"] < 6000
-        assert 0 < copied["public.sales"] < 6000
-        assert await rows(
-            copy,
-            "SELECT count(*) FROM sales s WHERE NOT EXISTS"
-            " (SELECT 1 FROM parcels p WHERE p.id = s.parcel_id)",
-        ) == [(0,)]
+        assert 2000 < copied["public.parcels"] < 6000  # about 10 %
+        # about 10 % of sales, and of those only the ones whose parcel was kept
+        assert 0 < copied["public.sales"] < 1000
+        assert copied["public.sale_notes"] < 600  # small: kept where its sale was
+        for child, parent, key in (
+            ("sales", "parcels", "parcel_id"),
+            ("sale_notes", "sales", "sale_id"),
+        ):
+            orphans = await rows(
+                copy,
+                f"SELECT count(*) FROM {child} c WHERE c.{key} IS NOT NULL AND NOT EXISTS"
+                f" (SELECT 1 FROM {parent} p WHERE p.id = c.{key})",
+            )
+            assert orphans == [(0,)], child
         assert await rows(copy, "SELECT version_num FROM alembic_version") == [("a19000000006",)]
     finally:
         await drop_database(copy)

@@ -54,7 +54,7 @@ _QUEUE = 8
 _TABLES = text(
     """
 SELECT c.oid, format('%I.%I', n.nspname, c.relname), GREATEST(c.reltuples, 0)::bigint,
-       pg_relation_size(c.oid),
+       pg_relation_size(c.oid), c.relkind = 'p',
        (SELECT array_agg(quote_ident(a.attname) ORDER BY a.attnum) FROM pg_attribute a
          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
            AND a.attgenerated = '')
@@ -105,8 +105,11 @@ class Table:
     estimate: int
     bytes: int
     """Its size on disk (``pg_relation_size``): with ``estimate``, rows per byte copied."""
+    partitioned: bool
     columns: list[str]
     parents: list[ForeignKey] = field(default_factory=list)
+    share: int | None = None
+    """With ``sample``: the rows kept of 10000, picked by a hash of their place."""
     where: str = ""
     """The sample's condition on its rows (alias ``t``), or empty: every row."""
     rows: int = 0
@@ -188,54 +191,53 @@ async def _read_live(conn: AsyncConnection, sample: float | None) -> Snapshot:
     snapshot = str(await conn.scalar(text("SELECT pg_export_snapshot()")))
     revisions = tuple(sorted(await conn.scalar(_REVISION) or ()))
     tables = {
-        oid: Table(oid, name, int(estimate), int(size), list(columns or ()))
-        for oid, name, estimate, size, columns in await conn.execute(_TABLES)
+        oid: Table(oid, name, int(estimate), int(size), bool(partitioned), list(columns or ()))
+        for oid, name, estimate, size, partitioned, columns in await conn.execute(_TABLES)
     }
     for child, parent, columns, ref_columns in await conn.execute(_FOREIGN_KEYS):
         if child in tables and parent in tables:
             tables[child].parents.append(ForeignKey(parent, tuple(columns), tuple(ref_columns)))
-    ordered = _parents_first(tables)
+    ordered = list(tables.values())
     if sample is not None:
         _sample(ordered, tables, sample)
     sequences = [(n, int(v), bool(c)) for n, v, c in await conn.execute(_SEQUENCES) if c]
     return Snapshot(snapshot, revisions, ordered, sequences)
 
 
-def _parents_first(tables: dict[int, Table]) -> list[Table]:
-    """The tables, each after the tables its foreign keys point at (a cycle: as listed)."""
-    ordered: list[Table] = []
-    placed: set[int] = set()
-    waiting = list(tables.values())
-    while waiting:
-        ready = [t for t in waiting if all(k.parent in placed for k in t.parents)] or waiting
-        ordered.extend(ready)
-        placed.update(t.oid for t in ready)
-        waiting = [t for t in waiting if t.oid not in placed]
-    return ordered
-
-
 def _sample(ordered: list[Table], tables: dict[int, Table], percent: float) -> None:
     """Set each table's ``where``: large tables keep ``percent`` of their rows, and a row
-    pointing at a parent row left out is left out too (parents come first in ``ordered``)."""
+    pointing at a parent row left out is left out too."""
+    tooling = {"alembic_version", *tool_tables.TOOL_TABLES}
     for table in ordered:
-        if table.name.split(".")[-1] in {"alembic_version", *tool_tables.TOOL_TABLES}:
+        if table.estimate >= SAMPLE_MIN_ROWS and table.name.split(".")[-1] not in tooling:
+            table.share = round(percent * 100)
+    for table in ordered:
+        table.where = _kept(table, "t", tables, frozenset({table.oid}))
+
+
+def _kept(table: Table, alias: str, tables: dict[int, Table], path: frozenset[int]) -> str:
+    """The condition (on ``alias``) that a row of ``table`` is kept: its own share, and
+    each foreign key NULL or pointing at a kept parent row (a cycle is not followed)."""
+    conditions = []
+    if table.share is not None:
+        conditions.append(f"(abs(hashtext({alias}.ctid::text)) % 10000) < {table.share}")
+    for key in table.parents:
+        if key.parent in path:
             continue
-        conditions = []
-        if table.estimate >= SAMPLE_MIN_ROWS:
-            conditions.append(f"(abs(hashtext(t.ctid::text)) % 10000) < {round(percent * 100)}")
-        for key in table.parents:
-            parent = tables[key.parent]
-            if not parent.where:
-                continue
-            inner = parent.where.replace("t.", "p.")
-            joined = " AND ".join(
-                f"p.{r} = t.{c}" for c, r in zip(key.columns, key.ref_columns, strict=True)
-            )
-            nulls = " OR ".join(f"t.{c} IS NULL" for c in key.columns)
-            conditions.append(
-                f"({nulls} OR EXISTS (SELECT 1 FROM {parent.name} p WHERE {joined} AND {inner}))"
-            )
-        table.where = " AND ".join(conditions)
+        parent, inner_alias = tables[key.parent], f"p{len(path)}"
+        inner = _kept(parent, inner_alias, tables, path | {key.parent})
+        if not inner:
+            continue
+        joined = " AND ".join(
+            f"{inner_alias}.{r} = {alias}.{c}"
+            for c, r in zip(key.columns, key.ref_columns, strict=True)
+        )
+        nulls = " OR ".join(f"{alias}.{c} IS NULL" for c in key.columns)
+        conditions.append(
+            f"({nulls} OR EXISTS (SELECT 1 FROM {parent.name} {inner_alias}"
+            f" WHERE {joined} AND {inner}))"
+        )
+    return " AND ".join(conditions)
 
 
 _DEFINITIONS = text(
@@ -420,7 +422,7 @@ async def _copy_table(reader: Any, writer: Any, table: Table, done: _Done) -> in
             columns=[_unquoted(c) for c in table.columns],
             schema_name=_unquoted(schema) if schema else None,
             format="binary",
-            freeze=True,
+            freeze=not table.partitioned,  # PostgreSQL freezes plain tables only
         ),
     )
     return int(status.split()[-1])
