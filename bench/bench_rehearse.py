@@ -198,8 +198,8 @@ def _versions(tmp: Path) -> Path:
         (
             "be4e00000002",
             "be4e00000001",
-            "wider values",
-            'op.alter_column("property_operational", "land_area_sqft", type_=sa.Numeric(16, 2))',
+            "bigger counts",
+            'op.alter_column("property_operational", "bedrooms", type_=sa.BigInteger())',
         ),
     ]
     for rev, down, doc, body in added:
