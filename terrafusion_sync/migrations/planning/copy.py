@@ -3,7 +3,8 @@
 The live side is only read: one ``REPEATABLE READ READ ONLY`` transaction exports its
 snapshot (``pg_export_snapshot``), and each worker connection imports it, so every table
 is read as of the same instant while several are copied at once. ``COPY (SELECT …) TO``
-takes ``ACCESS SHARE`` on the table, the weakest lock there is: writers never wait on it.
+takes ``ACCESS SHARE`` on the table, the weakest lock there is, until that table is read:
+writers never wait on it.
 
 The copy's schema is built by the migrations, run to the live database's own revision on
 the copy (the same revision files the validation of applied files vouches for), not by
@@ -381,16 +382,18 @@ class _Done:
 async def _worker(
     live: URL, copy: URL, snapshot: str, queue: asyncio.Queue[Table], done: _Done
 ) -> None:
-    """Copy tables off ``queue`` until it is empty: each emptied and loaded in one
-    transaction of the copy, read in the live database's exported snapshot."""
+    """Copy tables off ``queue`` until it is empty. Each is read in a transaction of its
+    own that imports the exported snapshot, so its ``ACCESS SHARE`` lock ends with it, and
+    emptied and loaded in one transaction of the copy."""
     async with connect(live) as source, connect(copy) as target:
         source = await _snapshot_transaction(source)
-        await source.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-        reader = await _driver(source)
         while not queue.empty():
             table = queue.get_nowait()
+            await source.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
             await target.execute(text(f"TRUNCATE {table.name}"))  # a data migration's rows
-            table.rows = await _copy_table(reader, await _driver(target), table, done)
+            reader, writer = await _driver(source), await _driver(target)
+            table.rows = await _copy_table(reader, writer, table, done)
+            await source.rollback()
             await target.commit()
             done.table_done(table)
 
