@@ -535,3 +535,40 @@ def test_fleet_rehearse_rehearses_every_database_and_names_the_failing_one(
     finally:
         for url in (good, bad):
             run_blocking(drop_database(url))
+
+
+@on_loop
+async def test_a_duplicate_is_named_by_its_key(fresh_database: URL, versions: Path) -> None:
+    await execute(fresh_database, REPORTS)
+    add_revision(
+        versions,
+        "a19000000014",
+        INITIAL,
+        'op.create_index("ix_one_per_county", "report_jobs", ["county_id"], unique=True)',
+        doc="one report per county",
+    )
+    cfg = migrations.alembic_config(versions_dir=versions)
+    found = await rehearsal.rehearse(fresh_database, cfg=cfg)
+    [failed] = found.revisions
+    assert failed.failure is not None
+    assert "could not create unique index" in failed.failure.error
+    assert failed.failure.key is not None
+    assert failed.failure.key.startswith("Key (county_id)=(county-")
+    assert failed.failure.key.endswith(") is duplicated.")
+
+
+@on_loop
+async def test_a_live_table_the_migrations_do_not_make_is_one_line(
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fresh_database: URL,
+    versions: Path,
+) -> None:
+    await execute(fresh_database, "CREATE TABLE made_by_hand (id int)")
+    add_revision(versions, "a19000000015", INITIAL, "pass", doc="nothing")
+    code, _, err = cli(env, capsys, fresh_database, "rehearse", versions=versions)
+    assert code == 2
+    assert_one_line_error(
+        err, "the live database has table(s) its revision files do not create", "made_by_hand"
+    )
+    assert await copies_left(fresh_database) == []
