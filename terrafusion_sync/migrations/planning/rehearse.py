@@ -22,6 +22,7 @@ The live database is never written: not a row, not the migration lock, not the h
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import time
@@ -59,6 +60,12 @@ from terrafusion_sync.migrations.plumbing.steps import Stepper
 from terrafusion_sync.migrations.sql import statements as st
 from terrafusion_sync.provision import derived_name, drop_database, ensure_database
 from terrafusion_sync.settings import url_label
+
+_POOL_LOG = logging.getLogger("sqlalchemy.pool")
+_NO_LAST_RESORT = logging.NullHandler()
+"""While a rehearsal runs: a cancelled run (Ctrl-C) may interrupt a copy connection while it
+closes, which SQLAlchemy's pool logs with a traceback; with no logging configured Python
+would print it on stderr beside the one-line error. A configured log still gets it."""
 
 _GAUGES = text("SELECT pg_current_wal_lsn()::text, pg_database_size(current_database())")
 _BACKFILLS = text(
@@ -103,6 +110,7 @@ async def rehearse(
     created = False
     try:
         created = await _create(copy_url)
+        _POOL_LOG.addHandler(_NO_LAST_RESORT)
         the_plan = await plan(url, target, cfg=cfg, limits=limits, report=report)
         found.plan_note = the_plan.measured or "nothing measured"
         report(f"copying {found.database} into {found.copy} (one read-only snapshot)")
@@ -127,6 +135,7 @@ async def rehearse(
     finally:
         if created and not options.keep:
             await drop_database(copy_url)
+        _POOL_LOG.removeHandler(_NO_LAST_RESORT)
     return found
 
 
