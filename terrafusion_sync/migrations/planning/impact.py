@@ -142,7 +142,7 @@ class Statement:
     in_transaction: bool
     sql: str = ""
     at: float = 0.0
-    """When it began, in seconds after :meth:`Probe.start`."""
+    """When it began, in seconds after :meth:`ImpactMeter.start`."""
     rewrote: list[str] = field(default_factory=list)
     scanned: list[str] = field(default_factory=list)
     locked: dict[str, str] = field(default_factory=dict)

@@ -9,7 +9,7 @@ new CHECK refuses, ten times the rows a ``WHERE`` was meant to match). So:
    only) into a new database on the same server, or on ``to``;
 3. each pending revision runs there through the same safe upgrade as ``make upgrade``
    (:func:`~terrafusion_sync.migrations.deploy.runner.migrate`, backfills included), one
-   revision at a time under a :class:`~.impact.Probe`: each statement's time and line,
+   revision at a time under a :class:`~.impact.ImpactMeter`: each statement's time and line,
    the locks taken and how long they were held, rewrites and full reads, the WAL written
    and the change in the copy's size, each backfill's rows and rate;
 4. the first failure stops it: revision, file line, statement, PostgreSQL's error and,
@@ -38,12 +38,12 @@ from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync.database import connect, quoted
 from terrafusion_sync.database_errors import root_cause
-from terrafusion_sync.errors import ConfigError, DatabaseError, TfsyncError, first_line, raised_at
+from terrafusion_sync.errors import ConfigError, DatabaseError, TfsyncError, first_line
 from terrafusion_sync.migrations.deploy import runner
 from terrafusion_sync.migrations.deploy.timeouts import Timeouts
 from terrafusion_sync.migrations.outcome import Report, quiet
 from terrafusion_sync.migrations.planning import copy as copier
-from terrafusion_sync.migrations.planning.impact import Impact, Probe, strongest
+from terrafusion_sync.migrations.planning.impact import Impact, ImpactMeter, strongest
 from terrafusion_sync.migrations.planning.plan import Plan, Planned, plan
 from terrafusion_sync.migrations.planning.rehearsed import (
     Backfill,
@@ -55,8 +55,9 @@ from terrafusion_sync.migrations.planning.rehearsed import (
 )
 from terrafusion_sync.migrations.plumbing.commands import current_revisions
 from terrafusion_sync.migrations.plumbing.config import alembic_config, script_directory
+from terrafusion_sync.migrations.plumbing.revision_lines import raised_at
 from terrafusion_sync.migrations.plumbing.revisions import file_name, pending
-from terrafusion_sync.migrations.plumbing.steps import Stepper
+from terrafusion_sync.migrations.plumbing.steps import ConnectionMigrator
 from terrafusion_sync.migrations.sql import statements as st
 from terrafusion_sync.provision import derived_name, drop_database, ensure_database
 from terrafusion_sync.settings import url_label
@@ -172,7 +173,7 @@ def _schema_builder(cfg: Config) -> Callable[[Connection, tuple[str, ...]], None
     """The copy's schema: the migrations run to the live database's revision(s)."""
 
     def build(conn: Connection, revisions: tuple[str, ...]) -> None:
-        stepper = Stepper(cfg, conn)
+        stepper = ConnectionMigrator(cfg, conn)
         for revision in revisions:
             stepper.upgrade(revision)
 
@@ -190,7 +191,7 @@ def _run_all(
 ) -> None:
     """Each pending revision in turn, measured, until one fails."""
     planned = {p.script.revision: p for p in the_plan.revisions}
-    probe = Probe(conn, {str(s.path) for s in to_run if s.path})
+    probe = ImpactMeter(conn, {str(s.path) for s in to_run if s.path})
     for index, script in enumerate(to_run):
         report(f"rehearsing {script.revision}  {script.doc}")
         rehearsed = _run_one(conn, cfg, script, probe, limits, report)
@@ -202,7 +203,12 @@ def _run_all(
 
 
 def _run_one(
-    conn: Connection, cfg: Config, script: Script, probe: Probe, limits: Timeouts, report: Report
+    conn: Connection,
+    cfg: Config,
+    script: Script,
+    probe: ImpactMeter,
+    limits: Timeouts,
+    report: Report,
 ) -> Rehearsed:
     """One revision through the safe upgrade, watched statement by statement."""
     wal_before, size_before = _gauges(conn)
