@@ -49,6 +49,25 @@ def register(commands: Any) -> None:
     force_flag(sub, "run even when a revision would fail on the rows there (refused otherwise)")
     test_flag(sub)
 
+    _register_rehearse(commands)
+
+    sub = command(
+        commands,
+        "downgrade",
+        "Step the database back to REV (required: -1, an id, or base).",
+        cmd_downgrade,
+    )
+    revision_argument(sub, default="", help_="where to step back to: -1, an id, or base")
+    sub.add_argument(
+        "--allow-data-loss",
+        action="store_true",
+        help="drop tables and columns even when they hold rows (refused otherwise)",
+    )
+    test_flag(sub)
+
+
+def _register_rehearse(commands: Any) -> None:
+    """``rehearse``: the pending upgrade on a copy of the rows."""
     sub = command(
         commands,
         "rehearse",
@@ -68,20 +87,6 @@ def register(commands: Any) -> None:
         "--to", metavar="URL", help="put the copy on this server instead (a staging one)"
     )
     format_option(sub)
-
-    sub = command(
-        commands,
-        "downgrade",
-        "Step the database back to REV (required: -1, an id, or base).",
-        cmd_downgrade,
-    )
-    revision_argument(sub, default="", help_="where to step back to: -1, an id, or base")
-    sub.add_argument(
-        "--allow-data-loss",
-        action="store_true",
-        help="drop tables and columns even when they hold rows (refused otherwise)",
-    )
-    test_flag(sub)
 
 
 def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:

@@ -70,6 +70,11 @@ def register(commands: Any) -> None:
         sub, "upgrade even where a revision would fail on the rows there (refused otherwise)"
     )
 
+    _register_rehearse(fleet)
+
+
+def _register_rehearse(fleet: Any) -> None:
+    """``fleet rehearse``: every database's pending upgrade on a copy of its rows."""
     sub = command(
         fleet,
         "rehearse",

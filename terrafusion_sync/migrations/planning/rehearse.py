@@ -112,22 +112,7 @@ async def rehearse(
     try:
         created = await _create(copy_url)
         _POOL_LOG.addHandler(_NO_LAST_RESORT)
-        the_plan = await plan(url, target, cfg=cfg, limits=limits, report=report)
-        found.plan_note = the_plan.measured or "nothing measured"
-        report(f"copying {found.database} into {found.copy} (one read-only snapshot)")
-        found.copied = await copier.copy_database(
-            url,
-            copy_url,
-            _schema_builder(cfg),
-            sample=options.sample,
-            jobs=options.jobs,
-            report=report,
-        )
-        report(f"  {found.copied.describe()}")
-        async with connect(copy_url, autocommit=True) as conn:
-            await conn.execute(text("ANALYZE"))  # the planner sees the rows, as it does live
-        async with connect(copy_url) as conn:
-            await conn.run_sync(lambda c: _run_all(c, cfg, to_run, the_plan, limits, report, found))
+        await _rehearse_on(copy_url, url, target, cfg, to_run, options, limits, report, found)
     except asyncio.CancelledError:
         raise TfsyncError(
             "the rehearsal was cancelled",
@@ -138,6 +123,36 @@ async def rehearse(
             await drop_database(copy_url)
         _POOL_LOG.removeHandler(_NO_LAST_RESORT)
     return found
+
+
+async def _rehearse_on(
+    copy_url: URL,
+    url: URL,
+    target: str,
+    cfg: Config,
+    to_run: list[Script],
+    options: Options,
+    limits: Timeouts,
+    report: Report,
+    found: Rehearsal,
+) -> None:
+    """The plan, the copy into ``copy_url`` (analyzed), then each revision run there."""
+    the_plan = await plan(url, target, cfg=cfg, limits=limits, report=report)
+    found.plan_note = the_plan.measured or "nothing measured"
+    report(f"copying {found.database} into {found.copy} (one read-only snapshot)")
+    found.copied = await copier.copy_database(
+        url,
+        copy_url,
+        _schema_builder(cfg),
+        sample=options.sample,
+        jobs=options.jobs,
+        report=report,
+    )
+    report(f"  {found.copied.describe()}")
+    async with connect(copy_url, autocommit=True) as conn:
+        await conn.execute(text("ANALYZE"))  # the planner sees the rows, as it does live
+    async with connect(copy_url) as conn:
+        await conn.run_sync(lambda c: _run_all(c, cfg, to_run, the_plan, limits, report, found))
 
 
 def _check_sample(sample: float | None) -> None:
