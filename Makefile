@@ -47,6 +47,10 @@ sql: $(VENV)/.bootstrapped  ## The SQL an upgrade would run, changing nothing: m
 plan: $(VENV)/.bootstrapped  ## What an upgrade would run and do here, per table (locks, rewrites, sizes, will fail); changes nothing
 	$(NOX) -s upgrade -- --plan $(REV)
 
+.PHONY: rehearse
+rehearse: $(VENV)/.bootstrapped  ## Run the pending upgrade on a copy of the database's rows, measured per revision (ARGS="--sample 10 --keep --to URL --format json")
+	$(NOX) -s rehearse -- $(REV) $(ARGS)
+
 .PHONY: history
 history: $(VENV)/.bootstrapped  ## Every migration step run on the database: who, when, result
 	$(NOX) -s history -- $(ARGS)
@@ -80,6 +84,10 @@ fleet-status: $(VENV)/.bootstrapped  ## Every database of the fleet: reachable, 
 .PHONY: fleet-plan
 fleet-plan: $(VENV)/.bootstrapped  ## Per database, the revisions a fleet upgrade would run; changes nothing
 	$(NOX) -s fleet -- upgrade --plan $(ARGS)
+
+.PHONY: fleet-rehearse
+fleet-rehearse: $(VENV)/.bootstrapped  ## Rehearse every database's pending upgrade on a copy of its rows: ARGS="--jobs 4"
+	$(NOX) -s fleet -- rehearse $(ARGS)
 
 .PHONY: fleet-upgrade
 fleet-upgrade: $(VENV)/.bootstrapped  ## Upgrade every database, canaries first: ARGS="--jobs 8 --canary benton"

@@ -38,6 +38,13 @@ def upgrade(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def rehearse(session: nox.Session) -> None:
+    """Run the pending upgrade on a copy of the database's rows, measured; the copy is dropped."""
+    install(session)
+    tfsync(session, "rehearse", *session.posargs)
+
+
+@nox.session(default=False)
 def downgrade(session: nox.Session) -> None:
     """Step the application database back to the revision given after -- (required)."""
     install(session)
@@ -130,7 +137,7 @@ def rebase(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def fleet(session: nox.Session) -> None:
-    """Every database of fleet.toml: nox -s fleet -- status | upgrade [--plan] | backfill ..."""
+    """Every database of fleet.toml: nox -s fleet -- status | upgrade | rehearse | backfill."""
     install(session)
     tfsync(session, "fleet", *session.posargs)
 

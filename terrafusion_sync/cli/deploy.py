@@ -1,9 +1,11 @@
-"""``tfsync upgrade`` (and ``--plan``) and ``tfsync downgrade``: the safe deploy."""
+"""``tfsync upgrade`` (and ``--plan``), ``tfsync rehearse`` and ``tfsync downgrade``: the safe
+deploy."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import Any
 
@@ -23,14 +25,14 @@ from terrafusion_sync.cli.common import (
     test_flag,
 )
 from terrafusion_sync.embedded import database_url
-from terrafusion_sync.errors import EXIT_OK
+from terrafusion_sync.errors import EXIT_FINDINGS, EXIT_OK
 from terrafusion_sync.migrations.deploy.timeouts import Timeouts
 from terrafusion_sync.migrations.outcome import quiet
-from terrafusion_sync.settings import Settings, mask_url
+from terrafusion_sync.settings import Settings, mask_url, normalize_url
 
 
 def register(commands: Any) -> None:
-    """``upgrade`` and ``downgrade``."""
+    """``upgrade``, ``rehearse`` and ``downgrade``."""
     sub = command(
         commands,
         "upgrade",
@@ -62,6 +64,8 @@ def register(commands: Any) -> None:
     )
     test_flag(sub)
 
+    _register_rehearse(commands)
+
     sub = command(
         commands,
         "downgrade",
@@ -75,6 +79,29 @@ def register(commands: Any) -> None:
         help="drop tables and columns even when they hold rows (refused otherwise)",
     )
     test_flag(sub)
+
+
+def _register_rehearse(commands: Any) -> None:
+    """``rehearse``: the pending upgrade on a copy of the rows."""
+    sub = command(
+        commands,
+        "rehearse",
+        "Run the pending upgrade on a copy of the database's own rows, measured per revision "
+        "beside the plan; the database itself is only read.",
+        cmd_rehearse,
+    )
+    revision_argument(sub)
+    sub.add_argument("--keep", action="store_true", help="keep the copy afterwards")
+    sub.add_argument(
+        "--sample",
+        type=float,
+        metavar="PCT",
+        help="copy PCT %% of each large table's rows (foreign keys kept whole)",
+    )
+    sub.add_argument(
+        "--to", metavar="URL", help="put the copy on this server instead (a staging one)"
+    )
+    format_option(sub)
 
 
 def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
@@ -112,6 +139,36 @@ def cmd_upgrade(settings: Settings, args: argparse.Namespace) -> int:
     )
     say(outcome.summary("applied"))
     return EXIT_OK
+
+
+def cmd_rehearse(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync.migrations.planning import rehearse
+
+    options = rehearse.Options(
+        keep=args.keep,
+        sample=args.sample,
+        to=normalize_url(args.to, "--to") if args.to else None,
+    )
+    # SIGTERM ends it as Ctrl-C does: the copy is dropped on the way out
+    before = signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    try:
+        found = run(
+            rehearse.rehearse(
+                database_url(settings, test=False),
+                args.revision,
+                cfg=alembic_config(settings),
+                options=options,
+                limits=Timeouts.from_settings(settings),
+                report=say if args.format == "text" else quiet,
+            )
+        )
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    if args.format == "json":
+        say(json.dumps(found.as_json(), indent=2))
+    else:
+        say_all(found.describe_lines())
+    return EXIT_OK if found.ok else EXIT_FINDINGS
 
 
 def cmd_downgrade(settings: Settings, args: argparse.Namespace) -> int:

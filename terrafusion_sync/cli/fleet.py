@@ -1,9 +1,10 @@
-"""``tfsync fleet status``, ``tfsync fleet upgrade [--plan]`` and ``tfsync fleet backfill``:
+"""``tfsync fleet status``, ``fleet upgrade [--plan]``, ``fleet rehearse`` and ``fleet backfill``:
 every database of a fleet file."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import TYPE_CHECKING, Any
 
 from terrafusion_sync.cli.backfill import backfill_arguments
@@ -11,10 +12,12 @@ from terrafusion_sync.cli.common import (
     command,
     fleet_options,
     force_flag,
+    format_option,
     group,
     plan_flag,
     revision_argument,
     run,
+    say,
     say_all,
 )
 from terrafusion_sync.errors import EXIT_FINDINGS, EXIT_OK
@@ -26,9 +29,11 @@ if TYPE_CHECKING:
 
 
 def register(commands: Any) -> None:  # long: the fleet commands and their options, top to bottom
-    """``fleet status``, ``fleet upgrade`` and ``fleet backfill``."""
+    """``fleet status``, ``fleet upgrade``, ``fleet rehearse`` and ``fleet backfill``."""
     fleet = group(
-        commands, "fleet", "Every database of the fleet file (fleet.toml) at once: status, upgrade."
+        commands,
+        "fleet",
+        "Every database of the fleet file (fleet.toml): status, upgrade, rehearse, backfill.",
     )
     sub = command(
         fleet,
@@ -78,6 +83,7 @@ def register(commands: Any) -> None:  # long: the fleet commands and their optio
     )
     backfill_arguments(sub)
     fleet_options(sub)
+    _register_rehearse(fleet)
 
 
 def _contract_flag(sub: Any) -> None:
@@ -87,6 +93,25 @@ def _contract_flag(sub: Any) -> None:
         help="also apply the contract revisions on each database, as make contract does "
         "(each refused while its old column was written within TFSYNC_CONTRACT_QUIET)",
     )
+
+
+def _register_rehearse(fleet: Any) -> None:
+    """``fleet rehearse``: every database's pending upgrade on a copy of its rows."""
+    sub = command(
+        fleet,
+        "rehearse",
+        "Rehearse the pending upgrade of every database on a copy of its rows, N at a time.",
+        cmd_fleet_rehearse,
+    )
+    revision_argument(sub)
+    fleet_options(sub)
+    sub.add_argument(
+        "--jobs", "-j", type=int, metavar="N", help="databases at once (default: the file's jobs)"
+    )
+    sub.add_argument(
+        "--sample", type=float, metavar="PCT", help="copy PCT %% of each large table's rows"
+    )
+    format_option(sub)
 
 
 def load_fleet(settings: Settings, args: argparse.Namespace) -> Fleet:
@@ -105,6 +130,31 @@ def cmd_fleet_status(settings: Settings, args: argparse.Namespace) -> int:
     states = run(status_of(fleet, fleet.select(args.only), settings.versions_dir))
     display.print_status(display.console(), states, fleet.mask)
     return EXIT_FINDINGS if any(s.problem for s in states) else EXIT_OK
+
+
+def cmd_fleet_rehearse(settings: Settings, args: argparse.Namespace) -> int:
+    from terrafusion_sync.fleet.fleet_file import positive_jobs
+    from terrafusion_sync.fleet.rehearse import rehearse_fleet
+
+    fleet = load_fleet(settings, args)
+    members = fleet.select(args.only)
+    results = rehearse_fleet(
+        members,
+        target=args.revision,
+        jobs=fleet.jobs if args.jobs is None else positive_jobs(args.jobs, "--jobs"),
+        versions_dir=settings.versions_dir,
+        limits=Timeouts.from_settings(settings),
+        sample=args.sample,
+    )
+    if args.format == "json":
+        shown = {r.member.name: r.found or {"problem": r.problem} for r in results}
+        say(fleet.mask(json.dumps(shown, indent=2)))
+    else:
+        for result in results:
+            say(fleet.mask(result.describe()))
+        passed = sum(r.ok for r in results)
+        say(f"{len(results)} database(s) rehearsed: {passed} passed; nothing live was changed")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_FINDINGS
 
 
 def cmd_fleet_upgrade(settings: Settings, args: argparse.Namespace) -> int:

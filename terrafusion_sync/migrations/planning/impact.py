@@ -140,6 +140,9 @@ class Statement:
     line: int | None
     seconds: float
     in_transaction: bool
+    sql: str = ""
+    at: float = 0.0
+    """When it began, in seconds after :meth:`ImpactMeter.start`."""
     rewrote: list[str] = field(default_factory=list)
     scanned: list[str] = field(default_factory=list)
     locked: dict[str, str] = field(default_factory=dict)
@@ -259,7 +262,7 @@ class ImpactMeter:
             for oid, _n, _k, filenode, _t, scans, _m in self._snapshot():
                 self._seen[oid] = _Seen(filenode, scans)
             return
-        done = Statement(line, seconds, inside)
+        done = Statement(line, seconds, inside, statement, self._started - self._clock)
         assert self.impact is not None
         for oid, name, kind, filenode, table, scans, modes in self._snapshot():
             if name.startswith(_IGNORED) or table.startswith(_IGNORED):

@@ -98,7 +98,10 @@ class Action:
     references: str | None = None
     ref_columns: tuple[str, ...] = ()
     expression: str | None = None
-    """A CHECK constraint's condition, or an index's predicate, as SQL."""
+    """A CHECK constraint's condition, an index's predicate, or a type change's ``USING``,
+    as SQL."""
+    type_name: str | None = None
+    """The new type of a type change, as SQL."""
 
     @property
     def changes_schema(self) -> bool:
@@ -228,7 +231,14 @@ def _of_alter(table: str, cmd: Any) -> Action:
     if kind == AlterTableType.AT_DropColumn:
         return Action(DROP_COLUMN, table, column=cmd.name)
     if kind == AlterTableType.AT_AlterColumnType:
-        return Action(ALTER_TYPE, table, column=cmd.name)
+        column = cmd.def_
+        return Action(
+            ALTER_TYPE,
+            table,
+            column=cmd.name,
+            expression=_sql(column.raw_default) if column is not None else None,
+            type_name=_sql(column.typeName) if column is not None else None,
+        )
     if kind == AlterTableType.AT_SetNotNull:
         return Action(SET_NOT_NULL, table, column=cmd.name)
     if kind == AlterTableType.AT_ColumnDefault:
