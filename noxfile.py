@@ -60,9 +60,21 @@ def init(session: nox.Session) -> None:
 
 @nox.session
 def test(session: nox.Session) -> None:
-    """Bring the test database to head, then run pytest (arguments after -- go to pytest)."""
+    """Bring the test database to head, then run pytest (arguments after -- go to pytest).
+
+    The whole suite (no arguments) includes pytest-alembic's interop test, in its session.
+    """
     install(session, "test")
     tfsync(session, "test", *session.posargs)
+    if not session.posargs:
+        session.notify("pytest_alembic")
+
+
+@nox.session(default=False)
+def pytest_alembic(session: nox.Session) -> None:
+    """pytest-alembic on our migrations (tests/interop/), with the pytest it supports (<9)."""
+    install(session, "pytest-alembic")
+    tfsync(session, "test", "tests/interop", *session.posargs)
 
 
 @nox.session
