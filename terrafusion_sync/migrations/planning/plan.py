@@ -158,6 +158,24 @@ class Plan:
         }
 
 
+Measured = tuple[dict[str, Impact], str]
+"""Per revision what the scratch database showed, and how it was known."""
+
+
+@dataclass
+class PlanCache:
+    """What plans of several databases share, made once per revision range, not per
+    database: the offline SQL, and the scratch database's measurements (per server).
+
+    A fleet of 40 databases at one revision builds one scratch database, not 40. Use one
+    cache with one ``cfg``."""
+
+    sql: dict[str, str] = field(default_factory=dict)
+    measured: dict[tuple[URL, tuple[str, ...], tuple[str, ...]], Measured] = field(
+        default_factory=dict
+    )
+
+
 async def plan(
     url: URL,
     target: str = "head",
@@ -165,11 +183,14 @@ async def plan(
     cfg: Config | None = None,
     limits: Timeouts | None = None,
     report: Report = quiet,
+    cache: PlanCache | None = None,
 ) -> Plan:
     """What ``upgrade`` to ``target`` would do on ``url``; changes nothing there.
 
     ``report`` hears what takes time (reading the live tables, the scratch measurement).
+    ``cache`` shares the work with plans of other databases at the same revisions.
     """
+    cache = cache or PlanCache()
     cfg = cfg or alembic_config()
     limits = limits or Timeouts()
     scripts = script_directory(cfg)
@@ -178,7 +199,9 @@ async def plan(
     if not to_run:
         return Plan(current, [], "")
     spec = f"{current[0]}:{target}" if len(current) == 1 else target  # known: no reconnect
-    sql = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
+    if spec not in cache.sql:
+        cache.sql[spec] = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
+    sql = cache.sql[spec]
     by_revision = alembic_output.split(sql)
     touched = _touched(by_revision)
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
@@ -187,8 +210,12 @@ async def plan(
         live, failing = await conn.run_sync(
             lambda c: _read_live(c, everything, by_revision, limits.statement)
         )
-    report(f"measuring {len(to_run)} revision(s) on a scratch database")
-    impacts, how = await _measure(url, cfg, current, [s.revision for s in to_run], touched)
+    revisions = tuple(s.revision for s in to_run)
+    key = (url.set(database=""), current, revisions)
+    if key not in cache.measured:
+        report(f"measuring {len(to_run)} revision(s) on a scratch database")
+        cache.measured[key] = await _measure(url, cfg, current, list(revisions), touched)
+    impacts, how = cache.measured[key]
     planned = []
     for script in to_run:
         rev = script.revision
@@ -245,7 +272,7 @@ async def _measure(
     current: tuple[str, ...],
     pending: list[str],
     touched: dict[str, list[str]],
-) -> tuple[dict[str, Impact], str]:
+) -> Measured:
     """Measure ``pending`` on a scratch database at ``current``; or say why it could not."""
     if len(current) > 1:
         return {}, "not measured: the database has several heads"
