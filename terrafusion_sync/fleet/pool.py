@@ -59,13 +59,16 @@ async def run_job(job: Job, line: Callable[[str, str], None]) -> Finished | Died
         target=_work, args=(job, sender), name=f"tfsync fleet {job.name}", daemon=True
     )
     try:
-        process.start()
+        # in a thread: the first start waits for the fork server to finish its imports,
+        # seconds under load, during which the loop must go on reading the other databases
+        await asyncio.to_thread(process.start)
         sender.close()  # the worker's end: the pipe ends when the worker does
         finished = await _listen(receiver, job.name, line)
         await _readable(process.sentinel)
     finally:
         receiver.close()
-        process.join()  # never leaves a database's upgrade behind, even when cancelled
+        if process.pid is not None:  # started: never leave a database's upgrade behind
+            process.join()
     if finished is not None:
         return finished
     return Died(job.name, time.perf_counter() - started, _how(process.exitcode))
