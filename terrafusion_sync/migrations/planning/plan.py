@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from alembic.config import Config
-from alembic.script import Script
+from alembic.script import Script, ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
 
@@ -175,6 +175,21 @@ class PlanCache:
         default_factory=dict
     )
 
+    async def sql_of(self, url: URL, spec: str, cfg: Config, scripts: ScriptDirectory) -> str:
+        """The offline SQL of ``spec`` (``FROM:TO``), rendered once."""
+        if spec not in self.sql:
+            self.sql[spec] = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
+        return self.sql[spec]
+
+    async def measure(
+        self, url: URL, cfg: Config, current: tuple[str, ...], to_run: list[str], touched: dict
+    ) -> Measured:
+        """:func:`_measure`, once per server and revision range."""
+        key = (url.set(database=""), current, tuple(to_run))
+        if key not in self.measured:
+            self.measured[key] = await _measure(url, cfg, current, to_run, touched)
+        return self.measured[key]
+
 
 async def plan(
     url: URL,
@@ -199,9 +214,7 @@ async def plan(
     if not to_run:
         return Plan(current, [], "")
     spec = f"{current[0]}:{target}" if len(current) == 1 else target  # known: no reconnect
-    if spec not in cache.sql:
-        cache.sql[spec] = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
-    sql = cache.sql[spec]
+    sql = await cache.sql_of(url, spec, cfg, scripts)
     by_revision = alembic_output.split(sql)
     touched = _touched(by_revision)
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
@@ -210,12 +223,9 @@ async def plan(
         live, failing = await conn.run_sync(
             lambda c: _read_live(c, everything, by_revision, limits.statement)
         )
-    revisions = tuple(s.revision for s in to_run)
-    key = (url.set(database=""), current, revisions)
-    if key not in cache.measured:
-        report(f"measuring {len(to_run)} revision(s) on a scratch database")
-        cache.measured[key] = await _measure(url, cfg, current, list(revisions), touched)
-    impacts, how = cache.measured[key]
+    report(f"measuring {len(to_run)} revision(s) on a scratch database")
+    revisions = [s.revision for s in to_run]
+    impacts, how = await cache.measure(url, cfg, current, revisions, touched)
     planned = []
     for script in to_run:
         rev = script.revision
