@@ -307,8 +307,10 @@ def measure(
 
     make_env = environment(bench_url, BENCH_ISOLATION="db_session")
     make = ["make", "--no-print-directory", "test", f"ARGS={suite}"]
-    bare = [sys.executable, "-m", "pytest", str(suite)]
     wall(make, make_env, PROJECT_DIR)  # warm: the nox environment exists and is current
+    # bare pytest of that same environment (pytest 9): the bench's own has pytest-alembic's
+    # pytest (below 9), for bench_review
+    bare = [str(PROJECT_DIR / ".nox" / "test" / "bin" / "python"), "-m", "pytest", str(suite)]
     ratio = compare(
         f"warm `make test` vs bare `pytest`, same {total} tests",
         ("make test", "pytest"),
