@@ -18,6 +18,7 @@ rendering. No lock is taken on it.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -168,17 +169,21 @@ class PlanCache:
     database: the offline SQL, and the scratch database's measurements (per server).
 
     A fleet of 40 databases at one revision builds one scratch database, not 40. Use one
-    cache with one ``cfg``."""
+    cache with one ``cfg``, on one event loop."""
 
     sql: dict[str, str] = field(default_factory=dict)
     measured: dict[tuple[URL, tuple[str, ...], tuple[str, ...]], Measured] = field(
         default_factory=dict
     )
+    alembic: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while Alembic renders or measures: its module-global context is one per
+    process, so plans sharing a cache may run at once and still never share it."""
 
     async def sql_of(self, url: URL, spec: str, cfg: Config, scripts: ScriptDirectory) -> str:
         """The offline SQL of ``spec`` (``FROM:TO``), rendered once."""
-        if spec not in self.sql:
-            self.sql[spec] = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
+        async with self.alembic:
+            if spec not in self.sql:
+                self.sql[spec] = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
         return self.sql[spec]
 
     async def measure(
@@ -186,8 +191,9 @@ class PlanCache:
     ) -> Measured:
         """:func:`_measure`, once per server and revision range."""
         key = (url.set(database=""), current, tuple(to_run))
-        if key not in self.measured:
-            self.measured[key] = await _measure(url, cfg, current, to_run, touched)
+        async with self.alembic:
+            if key not in self.measured:
+                self.measured[key] = await _measure(url, cfg, current, to_run, touched)
         return self.measured[key]
 
 
@@ -199,17 +205,20 @@ async def plan(
     limits: Timeouts | None = None,
     report: Report = quiet,
     cache: PlanCache | None = None,
+    current: tuple[str, ...] | None = None,
 ) -> Plan:
     """What ``upgrade`` to ``target`` would do on ``url``; changes nothing there.
 
     ``report`` hears what takes time (reading the live tables, the scratch measurement).
-    ``cache`` shares the work with plans of other databases at the same revisions.
+    ``cache`` shares the work with plans of other databases at the same revisions;
+    ``current`` is the database's revision when the caller has just read it (a fleet has).
     """
     cache = cache or PlanCache()
     cfg = cfg or alembic_config()
     limits = limits or Timeouts()
     scripts = script_directory(cfg)
-    current = await current_revisions(url, cfg)
+    if current is None:
+        current = await current_revisions(url, cfg)
     to_run = pending(scripts, target, current)
     if not to_run:
         return Plan(current, [], "")
