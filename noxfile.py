@@ -4,7 +4,6 @@
 """
 
 import hashlib
-import os
 from pathlib import Path
 
 import nox
@@ -21,8 +20,9 @@ def install(session: nox.Session, *groups: str) -> None:
     """The package (editable) and the named dependency groups from pyproject.toml.
 
     Once per environment and pyproject.toml: asked again, uv rebuilds the editable package
-    and revalidates every requirement with the index, seconds on every `make test` for
-    nothing. A stamp in the environment records what it was installed from.
+    and revalidates every requirement with the index, and compileall starts a process,
+    seconds on every `make test` for nothing. A stamp in the environment records what it
+    was installed from.
 
     All compiled to bytecode, as pip does for what it installs (uv does not by default):
     where PYTHONDONTWRITEBYTECODE is set, as in many containers and CI images, every command
@@ -33,9 +33,9 @@ def install(session: nox.Session, *groups: str) -> None:
     stamp = session.env_dir / ".tfsync-installed"
     if not stamp.is_file() or stamp.read_text() != wanted.hexdigest():
         session.install("-e", ".", *requirements, env={"UV_COMPILE_BYTECODE": "1"})
-        stamp.write_text(wanted.hexdigest())
-    if os.environ.get("PYTHONDONTWRITEBYTECODE"):  # else Python writes its own bytecode
+        # the package too; a file edited later costs its own compile only
         session.run("python", "-m", "compileall", "-q", "terrafusion_sync", silent=True)
+        stamp.write_text(wanted.hexdigest())
 
 
 def tfsync(session: nox.Session, *args: str) -> None:
