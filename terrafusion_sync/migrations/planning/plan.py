@@ -187,7 +187,12 @@ class PlanCache:
         return self.sql[spec]
 
     async def measure(
-        self, url: URL, cfg: Config, current: tuple[str, ...], to_run: list[str], touched: dict
+        self,
+        url: URL,
+        cfg: Config,
+        current: tuple[str, ...],
+        to_run: list[str],
+        touched: dict[str, list[str]],
     ) -> Measured:
         """:func:`_measure`, once per server and revision range."""
         key = (url.set(database=""), current, tuple(to_run))
