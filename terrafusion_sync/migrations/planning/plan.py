@@ -240,22 +240,17 @@ async def plan(
     report(f"measuring {len(to_run)} revision(s) on a scratch database")
     revisions = [s.revision for s in to_run]
     impacts, how = await cache.measure(url, cfg, current, revisions, touched)
+    sql_of = dict(by_revision)
     planned = []
     for script in to_run:
         rev = script.revision
         tables = (
             _measured_tables(impacts[rev], live)
             if rev in impacts
-            else _static_tables(dict(by_revision).get(rev, ""), touched.get(rev, []), live)
+            else _static_tables(sql_of.get(rev, ""), touched.get(rev, []), live)
         )
-        planned.append(
-            Planned(
-                script,
-                *limits.for_revision(script),
-                tables=tables,
-                will_fail=[w for w in failing if w.revision == rev],
-            )
-        )
+        failing_here = [w for w in failing if w.revision == rev]
+        planned.append(Planned(script, *limits.for_revision(script), tables, failing_here))
     return Plan(current, planned, sql, how)
 
 
