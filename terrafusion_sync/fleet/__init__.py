@@ -5,6 +5,7 @@ parallel; :mod:`.upgrade` runs each through the same safe upgrade as ``make upgr
 a worker process of its own (:mod:`.pool` starts it, :mod:`.worker` runs in it, and
 :mod:`.jobs` is what they say to each other), canaries first, a bounded number at once;
 :mod:`.plan` says what would run; :mod:`.backfill` acts on every database's backfills;
-:mod:`.display` shows it all; :mod:`.results` is the vocabulary they share. The databases' own advisory locks and history tables are the only
-shared state, so several fleet runs need no coordinator.
+:mod:`.display` shows it all; :mod:`.results` is the vocabulary they share. The databases'
+own advisory locks and history tables are the only shared state, so several fleet runs
+need no coordinator.
 """
