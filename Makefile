@@ -98,6 +98,10 @@ fleet-upgrade: $(VENV)/.bootstrapped  ## Upgrade every database, canaries first:
 test: $(VENV)/.bootstrapped  ## Bring the test database to head, then run pytest (ARGS="-k sync")
 	$(NOX) -s test -- $(ARGS)
 
+.PHONY: pytest-alembic
+pytest-alembic: $(VENV)/.bootstrapped  ## pytest-alembic on the migrations, in its own environment (pytest < 9); make test runs it too
+	$(NOX) -s pytest_alembic -- $(ARGS)
+
 .PHONY: review
 review: $(VENV)/.bootstrapped  ## The gate before merge: lint, types, history, drift, stairway, unsafe SQL, seals (ARGS=--seal)
 	$(NOX) -s review -- $(ARGS)

@@ -3,6 +3,9 @@
 `nox -l` lists them; `make` gives them short names. Arguments after `--` go to the command.
 """
 
+import hashlib
+from pathlib import Path
+
 import nox
 
 nox.needs_version = ">=2025.2.9"
@@ -16,13 +19,23 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 def install(session: nox.Session, *groups: str) -> None:
     """The package (editable) and the named dependency groups from pyproject.toml.
 
+    Once per environment and pyproject.toml: asked again, uv rebuilds the editable package
+    and revalidates every requirement with the index, and compileall starts a process,
+    seconds on every `make test` for nothing. A stamp in the environment records what it
+    was installed from.
+
     All compiled to bytecode, as pip does for what it installs (uv does not by default):
     where PYTHONDONTWRITEBYTECODE is set, as in many containers and CI images, every command
     would otherwise compile SQLAlchemy, Alembic and this package again before doing anything.
     """
     requirements = [r for g in groups for r in nox.project.dependency_groups(PYPROJECT, g)]
-    session.install("-e", ".", *requirements, env={"UV_COMPILE_BYTECODE": "1"})
-    session.run("python", "-m", "compileall", "-q", "terrafusion_sync", silent=True)
+    wanted = hashlib.sha256(Path("pyproject.toml").read_bytes() + repr(groups).encode())
+    stamp = session.env_dir / ".tfsync-installed"
+    if not stamp.is_file() or stamp.read_text() != wanted.hexdigest():
+        session.install("-e", ".", *requirements, env={"UV_COMPILE_BYTECODE": "1"})
+        # the package too; a file edited later costs its own compile only
+        session.run("python", "-m", "compileall", "-q", "terrafusion_sync", silent=True)
+        stamp.write_text(wanted.hexdigest())
 
 
 def tfsync(session: nox.Session, *args: str) -> None:
@@ -67,9 +80,21 @@ def init(session: nox.Session) -> None:
 
 @nox.session
 def test(session: nox.Session) -> None:
-    """Bring the test database to head, then run pytest (arguments after -- go to pytest)."""
+    """Bring the test database to head, then run pytest (arguments after -- go to pytest).
+
+    The whole suite (no arguments) includes pytest-alembic's interop test, in its session.
+    """
     install(session, "test")
     tfsync(session, "test", *session.posargs)
+    if not session.posargs:
+        session.notify("pytest_alembic")
+
+
+@nox.session(default=False)
+def pytest_alembic(session: nox.Session) -> None:
+    """pytest-alembic on our migrations (tests/interop/), with the pytest it supports (<9)."""
+    install(session, "pytest-alembic")
+    tfsync(session, "test", "tests/interop", *session.posargs)
 
 
 @nox.session

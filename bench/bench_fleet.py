@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from bench.chain import fresh, plain_alembic_project
-from bench.timing import report
+from bench.timing import compare, report
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.embedded import database_url
@@ -41,6 +41,8 @@ JOBS = 8
 REPEAT = int(os.environ.get("BENCH_REPEAT", "1"))
 GOAL = 0.25
 """The fleet upgrade should take at most this share of the loop of plain Alembic."""
+PLAN_GOAL = 2.0
+"""``fleet upgrade --plan`` over the fleet: at most this many times one database's plan."""
 
 NEW_REVISION = '''"""bench fleet step"""
 
@@ -81,6 +83,24 @@ def run(argv: list[str], env: dict[str, str]) -> None:
     done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"bench_fleet: {argv[:4]} failed: {(done.stdout + done.stderr)[-600:]}")
+
+
+def plan_figure(fleet: Path, one: URL, env: dict[str, str], reset: Callable[[], None]) -> None:
+    """``fleet upgrade --plan`` over every database against ``upgrade --plan`` on one: the
+    scratch database is built once per distinct revision range, not once per database."""
+    reset()  # every database one revision behind again; a plan changes nothing
+    plan_fleet = [sys.executable, "-m", "terrafusion_sync", "fleet", "upgrade", "--plan"]
+    plan_one = [sys.executable, "-m", "terrafusion_sync", "upgrade", "--plan"]
+    one_env = {**env, "DATABASE_URL": rendered(one)}
+    ratio = compare(
+        f"plan {COUNT} databases one revision behind",
+        (f"tfsync fleet upgrade --plan ({COUNT})", "tfsync upgrade --plan (one)"),
+        lambda: run([*plan_fleet, "--fleet", str(fleet)], env),
+        lambda: run(plan_one, one_env),
+        max(REPEAT, 3),
+    )
+    met = "met" if ratio <= PLAN_GOAL else "NOT met"
+    print(f"  fleet plan vs one database's plan: {ratio:.2f}x (goal at most {PLAN_GOAL}x: {met})")
 
 
 def main() -> None:
@@ -173,6 +193,7 @@ def main() -> None:
             print(
                 f"  fleet vs the loop of plain Alembic: {ratio:.2f}x (goal at most {GOAL}x: {met})"
             )
+            plan_figure(fleet, urls[0], env, reset)
         finally:
             for url in [*urls, template]:
                 run_blocking(drop_database(url))

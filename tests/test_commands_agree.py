@@ -17,8 +17,9 @@ from terrafusion_sync.cli import build_parser
 from terrafusion_sync.settings import child_environ
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOL_SESSIONS = {"lint", "bench"}
-"""Sessions that run a tool (ruff, the benchmarks), not a ``tfsync`` command."""
+TOOL_SESSIONS = {"lint", "bench", "pytest_alembic"}
+"""Sessions that run a tool (ruff, the benchmarks, pytest-alembic's interop test in its own
+environment), not a ``tfsync`` command."""
 NO_SESSION_TARGETS = {"help", "hooks"}
 """Targets that call no nox session: the list itself, and pre-commit's installer."""
 

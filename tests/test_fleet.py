@@ -618,3 +618,53 @@ def test_fleet_status_shows_waiting_contracts_and_upgrade_contract_applies_them(
     code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--contract")
     assert code == 0
     assert [run_blocking(at(url)) for url in urls] == [(contract,), (contract,)]
+
+
+KILLER = "f1ee70000002"
+"""A revision after the tiny one whose worker SIGKILLs itself where ``fleet_kill_me`` exists."""
+
+
+def test_a_worker_killed_mid_upgrade_fails_its_database_alone(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    fleet_versions: Path,
+    tmp_path: Path,
+) -> None:
+    add_revision(
+        fleet_versions,
+        KILLER,
+        NEW,
+        header="import os\nimport signal\n",
+        upgrade="""
+if sa.inspect(op.get_bind()).has_table("fleet_kill_me"):
+    os.kill(os.getpid(), signal.SIGKILL)  # a real SIGKILL, inside the revision's transaction
+op.create_table("fleet_after", sa.Column("id", sa.Integer()))
+""",
+        doc="killer",
+    )
+    urls = run_blocking(counties(4))
+    run_blocking(run_sql(urls[1], "CREATE TABLE fleet_kill_me (id int)"))
+    path = str(fleet_file(tmp_path / "fleet.toml", named(urls)))
+
+    code, out, _ = run_cli(
+        capsys, "fleet", "upgrade", "--fleet", path, "--jobs", "2", "--keep-going"
+    )
+
+    assert code == 1
+    for name in ("c00", "c02", "c03"):  # the others carried on, two at a time, to the end
+        assert re.search(rf"0b22f05953e4\s+{KILLER}\s+[\d.]+ s\s+upgraded$", summary_row(out, name))
+    # the killed one: failed, its revision read back from it (the first revision committed)
+    assert re.search(rf"0b22f05953e4\s+{NEW}\s+[\d.]+ s\s+FAILED$", summary_row(out, "c01"))
+    assert (
+        "c01: its worker process was killed by SIGKILL during the upgrade; the database is at "
+        f"{NEW} (run `tfsync fleet upgrade` again to resume it; it does only what is left)"
+    ) in out
+    assert run_blocking(at(urls[1])) == (NEW,)
+
+    run_blocking(run_sql(urls[1], "DROP TABLE fleet_kill_me"))
+    code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path)
+    assert code == 0
+    assert [line.split(":")[0] for line in out.splitlines() if ": started" in line] == ["c01"]
+    assert re.search(rf"{NEW}\s+{KILLER}\s+[\d.]+ s\s+upgraded$", summary_row(out, "c01"))
+    assert all(run_blocking(at(url)) == (KILLER,) for url in urls)

@@ -21,9 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from terrafusion_sync.fleet.plan import DatabasePlan
+    from terrafusion_sync.fleet.results import DatabasePlan, Result
     from terrafusion_sync.fleet.status import State
-    from terrafusion_sync.fleet.upgrade import Result
 
 WIDE = 10_000
 """Console width off a terminal: a log line is never wrapped."""

@@ -1,52 +1,37 @@
-"""The worker processes of a fleet upgrade, and the queue their progress comes back on.
+"""The worker processes of a fleet upgrade: one per database, each on a pipe of its own.
 
 Why processes: Alembic's ``alembic.context`` and ``alembic.op`` are module-global proxies,
 installed for the duration of one run. Two upgrades interleaved in one process (asyncio
 tasks or threads) would send one database's ``op.*`` calls into the other's run. So each
-upgrade runs alone in a process, one database after another (:mod:`.worker`).
+upgrade runs alone in a process (:mod:`.worker`).
+
+Why one process per database rather than a pool: a ``concurrent.futures`` pool that loses
+a worker (SIGKILL, the OOM killer) is broken as a whole, and every database running in it
+fails with it. Here a worker that dies costs its own database alone: its pipe ends without
+a :class:`~.jobs.Finished`, and the parent says how it died.
 
 The workers are forked from a fork server that imported :mod:`.worker` (SQLAlchemy,
-Alembic, the core) once, so N workers pay the imports once, not N times, and never once
-per database. :func:`start_early` starts that server while this process is still reading
-the fleet. This module itself imports nothing heavy: the parent never loads the runner.
+Alembic, the core) once, so a worker costs a fork, never the imports. :func:`start_early`
+starts that server while this process is still reading the fleet. This module itself
+imports nothing heavy: the parent never loads the runner.
 """
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
-from multiprocessing.context import BaseContext
-from multiprocessing.queues import SimpleQueue
-from pathlib import Path
-from typing import TYPE_CHECKING
+import signal
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext, SpawnContext
 
-if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
-
-    from terrafusion_sync.migrations.deploy.timeouts import Timeouts
+from terrafusion_sync.fleet.jobs import Died, Finished, Job, Message
 
 WORKER_MODULE = "terrafusion_sync.fleet.worker"
 
-Event = tuple[str, str | None]
-"""``(database name, progress line)`` from a worker; ``(name, None)`` from the parent once
-the worker's result is in, so that the listener knows every line of it has been read."""
 
-_events: SimpleQueue[Event | None] | None = None
-
-
-@dataclass(frozen=True)
-class Finished:
-    """What one database's upgrade did, as its worker saw it."""
-
-    name: str
-    applied: tuple[str, ...]
-    heads: tuple[str, ...]
-    seconds: float
-    error: str | None = None
-
-
-def _context() -> BaseContext:
+def _context() -> ForkServerContext | SpawnContext:
     """A fork server where there is one (it imported the worker module), else spawn."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
@@ -64,55 +49,74 @@ def start_early() -> None:
         forkserver.ensure_running()
 
 
-def start_pool(jobs: int) -> tuple[ProcessPoolExecutor, SimpleQueue[Event | None]]:
-    """``jobs`` worker processes, and the queue their progress lines come back on."""
+async def run_job(job: Job, line: Callable[[str, str], None]) -> Finished | Died:
+    """Upgrade one database in a worker process of its own; pass each progress line to
+    ``line(name, text)`` as it comes, then return the worker's result or how it died."""
     context = _context()
-    events: SimpleQueue[Event | None] = context.SimpleQueue()
-    pool = ProcessPoolExecutor(
-        max_workers=jobs, mp_context=context, initializer=_listen_to, initargs=(events,)
+    receiver, sender = context.Pipe(duplex=False)
+    started = time.perf_counter()
+    process = context.Process(
+        target=_work, args=(job, sender), name=f"tfsync fleet {job.name}", daemon=True
     )
-    return pool, events
+    try:
+        # in a thread: the first start waits for the fork server to finish its imports,
+        # seconds under load, during which the loop must go on reading the other databases
+        await asyncio.to_thread(process.start)
+        sender.close()  # the worker's end: the pipe ends when the worker does
+        finished = await _listen(receiver, job.name, line)
+        await _readable(process.sentinel)
+    finally:
+        receiver.close()
+        if process.pid is not None:  # started: never leave a database's upgrade behind
+            process.join()
+    if finished is not None:
+        return finished
+    return Died(job.name, time.perf_counter() - started, _how(process.exitcode))
 
 
-def _listen_to(events: SimpleQueue[Event | None]) -> None:
-    global _events
-    _events = events
+async def _listen(
+    receiver: Connection, name: str, line: Callable[[str, str], None]
+) -> Finished | None:
+    """Lines until the worker's :class:`Finished`; None when the pipe ends without it."""
+    while True:
+        await _readable(receiver.fileno())
+        try:
+            message: Message = receiver.recv()
+        except EOFError:
+            return None
+        if isinstance(message, Finished):
+            return message
+        line(name, message)
 
 
-def say(name: str, line: str) -> None:
-    """In a worker: send one progress line of database ``name`` to the parent."""
-    if _events is not None:
-        _events.put((name, line.strip()))
+async def _readable(fd: int) -> None:
+    """Wait, without a thread, until ``fd`` can be read (or has ended)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
 
 
-@dataclass(frozen=True)
-class Job:
-    """One database to upgrade, and how: what a worker is sent."""
-
-    name: str
-    url: URL
-    target: str
-    versions_dir: Path | None
-    limits: Timeouts
-    force: bool = False
-    """Run even when the pre-flight check says a revision would fail on the rows there."""
-    contract: bool = False
-    """Apply the contract revisions too (``fleet upgrade --contract``)."""
+def _how(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        return f"killed by {signal.Signals(-exitcode).name}"
+    return f"exited with code {exitcode}"
 
 
-def upgrade_in_worker(job: Job) -> Finished:
-    """Run in a worker: :func:`terrafusion_sync.fleet.worker.upgrade_one` (already imported
-    there, so the parent never imports it to name it)."""
-    from terrafusion_sync.fleet.worker import upgrade_one
+def _work(job: Job, sender: Connection) -> None:
+    """In the worker: run ``job``, sending its progress lines, then its result."""
+    from terrafusion_sync.fleet.worker import upgrade_one  # the fork server imported it
 
-    return upgrade_one(job)
+    def report(text: str) -> None:
+        sender.send(text.strip())
 
-
-def mark_drained(events: SimpleQueue[Event | None], name: str) -> None:
-    """In the parent, once ``name``'s result is in: its lines are all queued before this."""
-    events.put((name, None))
-
-
-def stop_listening(events: SimpleQueue[Event | None]) -> None:
-    """Tell the parent's listener that no more lines will come."""
-    events.put(None)
+    sender.send(upgrade_one(job, report))
+    sender.close()

@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
@@ -67,41 +68,52 @@ class State:
         return self.down or self.broken
 
 
+@dataclass(frozen=True)
+class Revisions:
+    """The revision files every database of a run is compared with, loaded once."""
+
+    cfg: Config
+    scripts: ScriptDirectory
+    fingerprint: str
+    """What the core's one-query up-to-date check compares (see ``uptodate``)."""
+    target: str
+
+
+def load_revisions(versions: Path | None, target: str = "head", *, check: bool = True) -> Revisions:
+    """The revision files (``versions`` or the project's); with ``check``, refuse a
+    ``target`` they do not have before any database is touched."""
+    cfg = alembic_config(versions_dir=versions)
+    scripts = script_directory(cfg)
+    if check:
+        check_target(scripts, target)
+    return Revisions(cfg, scripts, versions_fingerprint(versions_dir(cfg)), target)
+
+
 async def status_of(
     fleet: Fleet, members: Sequence[Member], versions: Path | None = None
 ) -> list[State]:
     """``tfsync fleet status``: every member's :class:`State` against the files' head."""
-    cfg = alembic_config(versions_dir=versions)
-    scripts = script_directory(cfg)
-    fingerprint = versions_fingerprint(versions_dir(cfg))
-    return await read_states(members, scripts, fingerprint, "head", fleet.connect_timeout)
+    files = load_revisions(versions, check=False)
+    return await read_states(members, files, fleet.connect_timeout)
 
 
-async def read_states(
-    members: Sequence[Member],
-    scripts: ScriptDirectory,
-    fingerprint: str,
-    target: str,
-    wait: float,
-) -> list[State]:
+async def read_states(members: Sequence[Member], files: Revisions, wait: float) -> list[State]:
     """Every member's :class:`State`, in order; at most :data:`READS_AT_ONCE` at a time."""
     gate = asyncio.Semaphore(READS_AT_ONCE)
 
     async def one(member: Member) -> State:
         async with gate:
-            return await read_state(member, scripts, fingerprint, target, wait)
+            return await read_state(member, files, wait)
 
     return list(await asyncio.gather(*(one(m) for m in members)))
 
 
-async def read_state(
-    member: Member, scripts: ScriptDirectory, fingerprint: str, target: str, wait: float
-) -> State:
+async def read_state(member: Member, files: Revisions, wait: float) -> State:
     """One database's :class:`State`; connecting and reading take ``wait`` s at most."""
     try:
         async with asyncio.timeout(wait):
             async with connect(member.url) as conn:
-                known, current, last = await conn.run_sync(lambda c: _read(c, fingerprint, target))
+                known, current, last = await conn.run_sync(lambda c: _read(c, files))
     except TimeoutError:
         return State(member, down=f"no answer from {member.where} within {wait:g} s")
     except TfsyncError as exc:
@@ -109,8 +121,8 @@ async def read_state(
     if known is not None:
         return State(member, current, (), last, up_to_date=True)
     try:
-        pending = pending_revisions(scripts, target, current)
-        waits = tuple(s.revision for s in phases.waiting(scripts, current))
+        pending = pending_revisions(files.scripts, files.target, current)
+        waits = tuple(s.revision for s in phases.waiting(files.scripts, current))
     except MigrationError as exc:
         at = ", ".join(current) or "base"
         why = exc.message
@@ -119,11 +131,10 @@ async def read_state(
             current,
             (),
             last,
-            broken=f"at {at}, which the revision files cannot take to {target}: {why}",
+            broken=f"at {at}, which the revision files cannot take to {files.target}: {why}",
         )
-    return State(
-        member, current, pending, last, waiting=tuple(w for w in waits if w not in pending)
-    )
+    waiting = tuple(w for w in waits if w not in pending)
+    return State(member, current, pending, last, waiting=waiting)
 
 
 def check_target(scripts: ScriptDirectory, target: str) -> None:
@@ -148,9 +159,9 @@ def pending_revisions(
 
 
 def _read(
-    conn: Connection, fingerprint: str, target: str
+    conn: Connection, files: Revisions
 ) -> tuple[tuple[str, ...] | None, tuple[str, ...], datetime | None]:
-    known = uptodate.heads_if_current(conn, fingerprint, target)
+    known = uptodate.heads_if_current(conn, files.fingerprint, files.target)
     current = current_heads(conn)
     last = conn.execute(_LAST_UPGRADE).scalar() if history.exists(conn) else None
     conn.rollback()

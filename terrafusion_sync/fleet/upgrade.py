@@ -4,13 +4,14 @@ Every database is read in parallel (:mod:`.status`) from the start, and each is 
 in order, as soon as its read is in:
 
 1. The canaries, one at a time; if one fails (or cannot be read) nothing else starts.
-2. The rest, in file order, at most ``jobs`` at once, each in a worker process
+2. The rest, in file order, at most ``jobs`` at once, each in a worker process of its own
    (:mod:`.pool`) through the same safe upgrade as ``make upgrade``. After the first
    failure (a database that cannot be read is one) no new database starts, the running
    ones finish, unless ``keep_going``.
 
 A database already at the target, by the core's own one-query check, is not started:
-running again does only what is left.
+running again does only what is left. A worker that dies (SIGKILL, the OOM killer) fails
+its own database alone, whose revision is then read back from the database itself.
 
 There is no coordinator: two fleet runs at once each take every database's own advisory
 lock in turn, and the second finds nothing left to do.
@@ -19,97 +20,27 @@ lock in turn, and the second finds nothing left to do.
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from multiprocessing.queues import SimpleQueue
-from pathlib import Path
+from dataclasses import replace
+from collections.abc import Sequence
 
-from terrafusion_sync.fleet.display import Display
+from terrafusion_sync.fleet.display import Display, revisions
 from terrafusion_sync.fleet.fleet_file import Fleet, Member
-from terrafusion_sync.fleet.pool import (
-    Event,
-    Finished,
-    Job,
-    mark_drained,
-    start_pool,
-    stop_listening,
-    upgrade_in_worker,
-)
-from terrafusion_sync.fleet.status import READS_AT_ONCE, State, check_target, read_state
-from terrafusion_sync.migrations.deploy.timeouts import Timeouts
+from terrafusion_sync.fleet.jobs import Died, Finished, Job
+from terrafusion_sync.fleet.pool import run_job
+from terrafusion_sync.fleet.results import Ending, Options, Result
 from terrafusion_sync.migrations.plumbing import phases
-from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
-from terrafusion_sync.migrations.plumbing.config import (
-    alembic_config,
-    script_directory,
-    versions_dir,
+from terrafusion_sync.fleet.status import (
+    READS_AT_ONCE,
+    Revisions,
+    State,
+    load_revisions,
+    read_state,
 )
 
-LINES_GRACE = 10.0
-"""Seconds a finished database's result waits for its last progress lines to be shown."""
+__all__ = ["Options", "Result", "upgrade_fleet"]
 
-
-class Ending(StrEnum):
-    """How one database's part of a fleet run ended; shown as its value."""
-
-    UPGRADED = "upgraded"
-    AT_TARGET = "already at target"
-    NOTHING_LEFT = "nothing left (done by another run)"
-    FAILED = "FAILED"
-    NOT_STARTED = "not started"
-
-
-@dataclass(frozen=True)
-class Result:
-    """What happened to one database in a fleet run."""
-
-    member: Member
-    result: Ending
-    before: tuple[str, ...] | None
-    after: tuple[str, ...] | None = None
-    applied: tuple[str, ...] = ()
-    seconds: float | None = None
-    error: str | None = None
-
-    @property
-    def at_target(self) -> bool:
-        return self.result in {Ending.UPGRADED, Ending.AT_TARGET, Ending.NOTHING_LEFT}
-
-    @property
-    def failed(self) -> bool:
-        return self.result is Ending.FAILED
-
-    @property
-    def started(self) -> bool:
-        return self.result is not Ending.NOT_STARTED
-
-    def describe(self) -> str:
-        """One line for the progress: ``upgraded 1 revision(s), now at X (0.41 s)``."""
-        took = f" ({self.seconds:.2f} s)" if self.seconds is not None else ""
-        if self.result is Ending.UPGRADED:
-            now = ", ".join(self.after or ()) or "base"
-            return f"upgraded {len(self.applied)} revision(s), now at {now}{took}"
-        if self.failed:
-            return f"FAILED{took}: {self.error}"
-        return self.result + took
-
-
-@dataclass(frozen=True)
-class Options:
-    """How to run: the target, the workers, what to do after a failure."""
-
-    target: str = "head"
-    jobs: int = 4
-    keep_going: bool = False
-    versions_dir: Path | None = None
-    limits: Timeouts = field(default_factory=Timeouts)
-    force: bool = False
-    """Upgrade even where the pre-flight check says a revision would fail on the rows."""
-    contract: bool = False
-    """Also apply the contract revisions, as ``make contract`` does on each database."""
+RESUME = "run `tfsync fleet upgrade` again to resume it; it does only what is left"
+"""The hint of a database whose worker died."""
 
 
 async def upgrade_fleet(
@@ -120,87 +51,66 @@ async def upgrade_fleet(
     display: Display,
 ) -> list[Result]:
     """Upgrade ``members`` (``canaries`` first); one :class:`Result` each, in file order."""
-    cfg = alembic_config(versions_dir=options.versions_dir)
-    scripts = script_directory(cfg)
-    check_target(scripts, options.target)
-    target = phases.upgrade_target(scripts, options.target, contract=options.contract)
+    files = load_revisions(options.versions_dir, options.target)
+    target = phases.upgrade_target(files.scripts, options.target, contract=options.contract)
     options = replace(options, target=target)  # --contract: every head, as each worker does
-    fingerprint = versions_fingerprint(versions_dir(cfg))
     gate = asyncio.Semaphore(READS_AT_ONCE)
 
     async def read(member: Member) -> State:
         async with gate:
-            return await read_state(
-                member, scripts, fingerprint, options.target, fleet.connect_timeout
-            )
+            return await read_state(member, files, fleet.connect_timeout)
 
     reads = {m.name: asyncio.ensure_future(read(m)) for m in members}
-    run = _Dispatch(options, display, min(options.jobs, len(members)))
+    rollout = Rollout(options, display, files, fleet.connect_timeout)
     display.begin(len(members))
     try:
-        canaries_ok = True
         for canary in canaries:  # one at a time: each must succeed before anything else
-            result = await run.now(await reads[canary.name])
-            if result.failed:
-                canaries_ok = False
+            if (await rollout.now(await reads[canary.name])).failed:
+                rollout.stopped = True
                 break
-        if canaries_ok:
-            for member in members:
-                if run.stopped:
-                    break
-                if member.name not in run.results:
-                    await run.start(await reads[member.name])
-        await run.finish()
         for member in members:
-            if member.name not in run.results:
+            if rollout.stopped:
+                break
+            if member.name not in rollout.results:
+                await rollout.start(await reads[member.name])
+        await rollout.finish()
+        for member in members:
+            if member.name not in rollout.results:
                 state = await reads[member.name]
-                run.results[member.name] = Result(member, Ending.NOT_STARTED, state.current)
+                rollout.results[member.name] = Result(member, Ending.NOT_STARTED, state.current)
     finally:
         for task in reads.values():
             task.cancel()
-        run.close()
         display.end()
-    return [run.results[m.name] for m in members]
+    return [rollout.results[m.name] for m in members]
 
 
-# long: the fleet upgrade's dispatch loop; split by the test-speed/fleet work of issue 23
-class _Dispatch:
-    """The worker pool (started on first use), what runs in it, and every result so far."""
+class Rollout:
+    """One fleet upgrade under way: the databases running, every result so far, and
+    whether to start any more."""
 
-    def __init__(self, options: Options, display: Display, workers: int) -> None:
+    def __init__(self, options: Options, display: Display, files: Revisions, wait: float) -> None:
         self.options = options
         self.display = display
-        self.workers = workers
+        self.files = files
+        self.wait = wait
+        """How long reading a database back may take (the fleet's connect timeout)."""
         self.results: dict[str, Result] = {}
         self.running: set[asyncio.Task[Result]] = set()
         self.stopped = False
-        """After a failure without ``keep_going``: start nothing more."""
-        self.pool: ProcessPoolExecutor | None = None
-        self.events: SimpleQueue[Event | None] | None = None
-        self.listener: threading.Thread | None = None
-        self.drained: dict[str, asyncio.Future[None]] = {}
-        """Per database in a worker: set when the listener has shown its last line."""
-
-    def settled(self, state: State) -> Result | None:
-        """The result of a database that needs no worker (cannot be read, or at target)."""
-        if state.problem:
-            return Result(state.member, Ending.FAILED, state.current or None, error=state.problem)
-        if state.up_to_date:
-            return Result(state.member, Ending.AT_TARGET, state.current, state.current)
-        return None
+        """After a failure without ``keep_going`` (or a failed canary): start nothing more."""
 
     async def now(self, state: State) -> Result:
         """Upgrade one database and wait for it (a canary)."""
-        result = self.settled(state)
+        result = _settled(state)
         if result is None:
-            result = await self._upgrade(state)
-        else:
-            self._record(result)
+            return await self._upgrade(state)
+        self._record(result)
         return result
 
     async def start(self, state: State) -> None:
         """Start one database once fewer than ``jobs`` run (unless stopped meanwhile)."""
-        result = self.settled(state)
+        result = _settled(state)
         if result is not None:
             self._record(result)
             return
@@ -217,7 +127,7 @@ class _Dispatch:
     async def _reap(self) -> None:
         done, self.running = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            task.result()  # recorded by _upgrade; raises what went wrong in the pool itself
+            task.result()  # recorded by _upgrade; raises what went wrong in the parent itself
 
     def _record(self, result: Result) -> None:
         self.results[result.member.name] = result
@@ -227,78 +137,53 @@ class _Dispatch:
 
     async def _upgrade(self, state: State) -> Result:
         """Upgrade one database in a worker; record and return its :class:`Result`."""
-        member = state.member
+        member, options = state.member, self.options
         self.display.started(state)
-        done: Finished = await asyncio.get_running_loop().run_in_executor(
-            self._pool(),
-            upgrade_in_worker,
-            Job(
-                member.name,
-                member.url,
-                self.options.target,
-                self.options.versions_dir,
-                self.options.limits,
-                self.options.force,
-                self.options.contract,
-            ),
+        job = Job(
+            member.name,
+            member.url,
+            options.target,
+            options.versions_dir,
+            options.limits,
+            options.force,
+            options.contract,
         )
-        await self._lines_shown(member.name)  # its progress lines before its result
-        if done.error is not None:
-            result = Result(
-                member, Ending.FAILED, state.current, seconds=done.seconds, error=done.error
-            )
-        elif done.applied:
-            result = Result(
-                member, Ending.UPGRADED, state.current, done.heads, done.applied, done.seconds
-            )
-        else:  # another run applied what was pending while this one waited for the lock
-            what = Ending.NOTHING_LEFT if state.pending else Ending.AT_TARGET
-            result = Result(member, what, state.current, done.heads, (), done.seconds)
+        done = await run_job(job, self.display.line)
+        if isinstance(done, Died):
+            result = await self._died(state, done)
+        else:
+            result = _finished(state, done)
         self._record(result)
         return result
 
-    async def _lines_shown(self, name: str) -> None:
-        """Wait until the listener has passed on every progress line of ``name``."""
-        assert self.events is not None
-        shown = self.drained[name] = asyncio.get_running_loop().create_future()
-        mark_drained(self.events, name)
-        try:  # bounded: a result is never held back by its progress display
-            await asyncio.wait([shown], timeout=LINES_GRACE)
-        finally:
-            del self.drained[name]
-
-    def _pool(self) -> ProcessPoolExecutor:
-        if self.pool is None:
-            self.pool, self.events = start_pool(self.workers)
-            loop = asyncio.get_running_loop()
-
-            def drained(name: str) -> None:  # in the listener's thread
-                shown = self.drained.get(name)
-                if shown is not None:
-                    loop.call_soon_threadsafe(shown.set_result, None)
-
-            self.listener = threading.Thread(
-                target=_forward, args=(self.events, self.display, drained), daemon=True
-            )
-            self.listener.start()
-        return self.pool
-
-    def close(self) -> None:
-        """Wait for the workers to finish and the last progress line to be shown."""
-        if self.pool is None or self.events is None or self.listener is None:
-            return
-        self.pool.shutdown(wait=True)
-        stop_listening(self.events)
-        self.listener.join()
+    async def _died(self, state: State, died: Died) -> Result:
+        """A worker that died: its database failed, at whatever revision it now says."""
+        now = await read_state(state.member, self.files, self.wait)
+        after = None if now.down else now.current
+        where = "cannot be read back" if after is None else f"is at {revisions(after)}"
+        error = f"its worker process was {died.how} during the upgrade; the database {where}"
+        error += f" ({RESUME})"
+        return Result(state.member, Ending.FAILED, state.current, after, (), died.seconds, error)
 
 
-def _forward(
-    events: SimpleQueue[Event | None], display: Display, drained: Callable[[str], None]
-) -> None:
-    """Pass the workers' progress lines to the display until the end (``None``)."""
-    while (event := events.get()) is not None:
-        name, line = event
-        if line is None:
-            drained(name)
-        else:
-            display.line(name, line)
+def _settled(state: State) -> Result | None:
+    """The result of a database that needs no worker (cannot be read, or at target)."""
+    if state.problem:
+        return Result(state.member, Ending.FAILED, state.current or None, error=state.problem)
+    if state.up_to_date:
+        return Result(state.member, Ending.AT_TARGET, state.current, state.current)
+    return None
+
+
+def _finished(state: State, done: Finished) -> Result:
+    """The result of a database whose worker answered."""
+    member = state.member
+    if done.error is not None:
+        return Result(member, Ending.FAILED, state.current, seconds=done.seconds, error=done.error)
+    if done.applied:
+        return Result(
+            member, Ending.UPGRADED, state.current, done.heads, done.applied, done.seconds
+        )
+    # another run applied what was pending while this one waited for the lock
+    what = Ending.NOTHING_LEFT if state.pending else Ending.AT_TARGET
+    return Result(member, what, state.current, done.heads, (), done.seconds)

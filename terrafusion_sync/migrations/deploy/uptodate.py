@@ -23,13 +23,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL, Connection
 
-from terrafusion_sync.database import connect
+from terrafusion_sync.database import fetch_row
+from terrafusion_sync.errors import DatabaseError
 from terrafusion_sync.migrations.plumbing.checksums import versions_fingerprint
 from terrafusion_sync.migrations.plumbing.tool_tables import history_table as table
 from terrafusion_sync.migrations.plumbing.tool_tables import state_table
@@ -57,24 +58,44 @@ def heads_if_current(conn: Connection, fingerprint: str, target: str) -> tuple[s
         conn.rollback()
         return None
     conn.rollback()
-    if row is None or not row.fresh or row.fingerprint != fingerprint:
-        return None
-    if sorted(row.current) != sorted(row.heads) or (target == "head" and len(row.heads) != 1):
-        return None  # "head" with several heads must fail the way Alembic fails
-    return tuple(row.current)
+    return _known(None if row is None else dict(row._mapping), fingerprint, target)
 
 
 async def current_heads(url: URL, versions: Path, target: str) -> tuple[str, ...] | None:
-    """:func:`heads_if_current` for the files in ``versions``, on a connection of its own."""
+    """:func:`heads_if_current` for the files in ``versions``, on a connection of its own
+    (straight through asyncpg: see :func:`~terrafusion_sync.database.fetch_row`)."""
     if target not in {"head", "heads"}:
         return None
     fingerprint = versions_fingerprint(versions)
-    async with connect(url) as conn:
-        return await conn.run_sync(lambda c: heads_if_current(c, fingerprint, target))
+    try:
+        row = await fetch_row(url, _READ.text)
+    except DatabaseError as exc:
+        if _undefined_table(exc.__cause__):  # a database this tooling has not run on yet
+            return None
+        raise
+    return _known(row, fingerprint, target)
+
+
+def _undefined_table(exc: BaseException | None) -> bool:
+    """PostgreSQL's ``undefined_table`` (42P01), from asyncpg or through SQLAlchemy."""
+    cause = getattr(exc, "orig", None) or exc
+    return getattr(cause, "sqlstate", None) == "42P01"
+
+
+def _known(row: dict[str, Any] | None, fingerprint: str, target: str) -> tuple[str, ...] | None:
+    """The heads the state row vouches for, if every one of its three conditions holds."""
+    if row is None or not row["fresh"] or row["fingerprint"] != fingerprint:
+        return None
+    current, heads = row["current"], row["heads"]
+    if sorted(current) != sorted(heads) or (target == "head" and len(heads) != 1):
+        return None  # "head" with several heads must fail the way Alembic fails
+    return tuple(current)
 
 
 def record(conn: Connection, fingerprint: str, heads: tuple[str, ...]) -> None:
     """Note, in ``conn``'s transaction, that the database is at ``heads`` of these files."""
+    from sqlalchemy.dialects.postgresql import insert  # not on a no-op's path
+
     values = {
         "fingerprint": fingerprint,
         "heads": list(heads),

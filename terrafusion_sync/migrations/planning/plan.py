@@ -18,6 +18,7 @@ rendering. No lock is taken on it.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -177,6 +178,49 @@ class Plan:
         }
 
 
+Measured = tuple[dict[str, Impact], str]
+"""Per revision what the scratch database showed, and how it was known."""
+
+
+@dataclass
+class PlanCache:
+    """What plans of several databases share, made once per revision range, not per
+    database: the offline SQL, and the scratch database's measurements (per server).
+
+    A fleet of 40 databases at one revision builds one scratch database, not 40. Use one
+    cache with one ``cfg``, on one event loop."""
+
+    sql: dict[str, str] = field(default_factory=dict)
+    measured: dict[tuple[URL, tuple[str, ...], tuple[str, ...]], Measured] = field(
+        default_factory=dict
+    )
+    alembic: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while Alembic renders or measures: its module-global context is one per
+    process, so plans sharing a cache may run at once and still never share it."""
+
+    async def sql_of(self, url: URL, spec: str, cfg: Config, scripts: ScriptDirectory) -> str:
+        """The offline SQL of ``spec`` (``FROM:TO``), rendered once."""
+        async with self.alembic:
+            if spec not in self.sql:
+                self.sql[spec] = await upgrade_sql(url, spec, cfg=cfg, scripts=scripts)
+        return self.sql[spec]
+
+    async def measure(
+        self,
+        url: URL,
+        cfg: Config,
+        current: tuple[str, ...],
+        to_run: list[str],
+        touched: dict[str, list[str]],
+    ) -> Measured:
+        """:func:`_measure`, once per server and revision range."""
+        key = (url.set(database=""), current, tuple(to_run))
+        async with self.alembic:
+            if key not in self.measured:
+                self.measured[key] = await _measure(url, cfg, current, to_run, touched)
+        return self.measured[key]
+
+
 async def plan(
     url: URL,
     target: str = "head",
@@ -184,21 +228,27 @@ async def plan(
     cfg: Config | None = None,
     limits: Timeouts | None = None,
     report: Report = quiet,
+    cache: PlanCache | None = None,
+    current: tuple[str, ...] | None = None,
 ) -> Plan:
     """What ``upgrade`` to ``target`` would do on ``url``; changes nothing there.
 
     ``report`` hears what takes time (reading the live tables, the scratch measurement).
+    ``cache`` shares the work with plans of other databases at the same revisions;
+    ``current`` is the database's revision when the caller has just read it (a fleet has).
     """
+    cache = cache or PlanCache()
     cfg = cfg or alembic_config()
     limits = limits or Timeouts()
     scripts = script_directory(cfg)
     target = phases.upgrade_target(scripts, target, contract=False)
-    current = await current_revisions(url, cfg)
+    if current is None:
+        current = await current_revisions(url, cfg)
     to_run = pending(scripts, target, current)
     waiting = [s.revision for s in phases.waiting(scripts, current) if s not in to_run]
     if not to_run:
         return Plan(current, [], "", waiting=waiting)
-    sql = await upgrade_sql(url, _spec(scripts, current, target), cfg=cfg, scripts=scripts)
+    sql = await cache.sql_of(url, _spec(scripts, current, target), cfg, scripts)
     by_revision = alembic_output.split(sql)
     touched = _touched(by_revision)
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
@@ -212,7 +262,8 @@ async def plan(
             )
         )
     report(f"measuring {len(to_run)} revision(s) on a scratch database")
-    impacts, how = await _measure(url, cfg, current, [s.revision for s in to_run], touched)
+    revisions = [s.revision for s in to_run]
+    impacts, how = await cache.measure(url, cfg, current, revisions, touched)
     planned = [
         Planned(
             script,
@@ -282,7 +333,7 @@ async def _measure(
     current: tuple[str, ...],
     pending: list[str],
     touched: dict[str, list[str]],
-) -> tuple[dict[str, Impact], str]:
+) -> Measured:
     """Measure ``pending`` on a scratch database at ``current``; or say why it could not."""
     if len(current) > 1:
         return {}, "not measured: the database has several heads"

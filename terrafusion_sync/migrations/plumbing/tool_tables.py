@@ -18,10 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 HISTORY_TABLE_NAME = "tfsync_migration_history"
+# Arrays are SQLAlchemy's generic ARRAY, which PostgreSQL's dialect takes as its own: the
+# dialect is then not imported by a no-op upgrade, which reads these tables' names only.
 
 metadata = sa.MetaData()
 history_table = sa.Table(
@@ -49,7 +50,7 @@ state_table = sa.Table(
     metadata,
     sa.Column("id", sa.Boolean, primary_key=True),  # always true: one row
     sa.Column("fingerprint", sa.String(80), nullable=False),
-    sa.Column("heads", ARRAY(sa.Text), nullable=False),  # text[]: asyncpg knows it (see uptodate)
+    sa.Column("heads", sa.ARRAY(sa.Text), nullable=False),  # text[]: asyncpg knows it
     sa.Column("history_id", sa.BigInteger),
     sa.Column("verified_at", sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("id", name=f"ck_{STATE_TABLE_NAME}_one_row"),
@@ -64,11 +65,11 @@ backfill_table = sa.Table(  # one row per op.backfill of an applied revision (se
     sa.Column("table_name", sa.Text, nullable=False),
     sa.Column("set_sql", sa.Text, nullable=False),  # BACKFILL_DELETES: a batched delete
     sa.Column("where_sql", sa.Text, nullable=False),
-    sa.Column("key_columns", ARRAY(sa.Text), nullable=False),
-    sa.Column("key_types", ARRAY(sa.Text), nullable=False),
+    sa.Column("key_columns", sa.ARRAY(sa.Text), nullable=False),
+    sa.Column("key_types", sa.ARRAY(sa.Text), nullable=False),
     sa.Column("batch_time_ms", sa.Integer),  # None: TFSYNC_BACKFILL_BATCH_TIME
     sa.Column("state", sa.String(16), nullable=False),  # see backfill/states.py
-    sa.Column("last_key", ARRAY(sa.Text)),  # the last key of the last committed batch
+    sa.Column("last_key", sa.ARRAY(sa.Text)),  # the last key of the last committed batch
     sa.Column("rows_walked", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("rows_changed", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("rows_estimate", sa.BigInteger),
