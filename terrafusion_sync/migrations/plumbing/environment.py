@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.config import Config
+from alembic.operations.ops import MigrationScript
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -126,3 +127,20 @@ async def _run_async(engine: AsyncEngine, run: Callable[[Connection], None]) -> 
             await connection.run_sync(run)
     finally:
         await engine.dispose()
+
+
+def compare_database_objects() -> None:
+    """Before autogenerate compares: let it see enum types, views, functions and triggers
+    (``db_objects.py``) too. Imported here, not at the top, so that a run that only applies
+    steps loads neither library."""
+    from terrafusion_sync.migrations import entities
+
+    entities.compare_with_models()
+
+
+def arrange(script: MigrationScript) -> None:
+    """A new revision's operations, ordered so PostgreSQL accepts them (enum appends first,
+    entities after what they stand on); see :mod:`terrafusion_sync.migrations.entities`."""
+    from terrafusion_sync.migrations import entities
+
+    entities.arrange(script)

@@ -1,0 +1,191 @@
+"""Views, functions and triggers in autogenerate, through alembic_utils.
+
+alembic_utils compares an entity by creating it on the database being compared and reading
+back what PostgreSQL made of it. Its comparator runs here inside one savepoint that is
+always rolled back, so a comparison leaves nothing behind whatever the library does
+(it opens savepoints it never closes). Where the library falls short, this module is the
+one place that works around it (``tests/test_entities.py`` names each upstream issue):
+
+- alembic_utils issue 41: a view on a table or column added in the same revision cannot be
+  created to compare it. Inside the savepoint, the tables and columns the models add are
+  created first (then rolled back with the rest).
+- alembic_utils issues 89 and 169: drops and creates of dependent entities come out in
+  registration order. :func:`in_dependency_order` puts drops first (triggers, views, then
+  functions: before a table they stand on is dropped) and creates after the tables, functions
+  before the views and triggers that call them.
+- A view PostgreSQL rejects surfaces as a database error from deep inside the library:
+  it becomes one :class:`~terrafusion_sync.errors.MigrationError` naming the entity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from alembic.autogenerate import comparators
+from alembic.autogenerate.api import AutogenContext
+from alembic.operations.ops import MigrateOperation, MigrationScript, UpgradeOps
+from alembic_utils import replaceable_entity
+from alembic_utils.pg_function import PGFunction
+from alembic_utils.pg_materialized_view import PGMaterializedView
+from alembic_utils.pg_trigger import PGTrigger
+from alembic_utils.pg_view import PGView
+from alembic_utils.replaceable_entity import ReplaceableEntity, register_entities
+from alembic_utils.reversible_op import DropOp, ReversibleOp
+from sqlalchemy import MetaData, inspect, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, NestedTransaction
+from sqlalchemy.schema import CreateColumn, SchemaItem
+
+from terrafusion_sync.database import quoted
+from terrafusion_sync.errors import MigrationError, first_line
+
+Comparator = Callable[[AutogenContext, UpgradeOps, list[str | None]], Any]
+
+_DROP_ORDER = (PGTrigger, PGView, PGMaterializedView, PGFunction)
+_CREATE_ORDER = (PGFunction, PGView, PGMaterializedView, PGTrigger)
+
+
+def register(entities: Iterable[ReplaceableEntity]) -> None:
+    """Make autogenerate compare ``entities`` (once per process is enough; again is harmless)."""
+    register_entities(list(entities))
+    _wrap_library_comparator()
+
+
+def registered() -> list[ReplaceableEntity]:
+    """The entities autogenerate compares now."""
+    return replaceable_entity.registry.entities()
+
+
+def in_dependency_order(script: MigrationScript) -> None:
+    """Order the entity operations of ``script`` so that each finds what it depends on
+    (alembic_utils issues 89 and 169); the caller derives the downgrade from that order."""
+    for upgrade_ops in script.upgrade_ops_list:
+        ops: list[MigrateOperation] = upgrade_ops.ops
+        if not any(isinstance(op, ReversibleOp) for op in ops):
+            continue
+        drops = sorted((op for op in ops if isinstance(op, DropOp)), key=_rank(_DROP_ORDER))
+        rest = [op for op in ops if not isinstance(op, DropOp)]
+        slots = [i for i, op in enumerate(rest) if isinstance(op, ReversibleOp)]
+        creates = sorted((rest[i] for i in slots), key=_rank(_CREATE_ORDER))
+        for slot, op in zip(slots, creates, strict=True):
+            rest[slot] = op
+        upgrade_ops.ops = [*drops, *rest]
+
+
+def _rank(order: tuple[type[ReplaceableEntity], ...]) -> Callable[[MigrateOperation], int]:
+    def rank(op: MigrateOperation) -> int:
+        target = getattr(op, "target", None)
+        return next((i for i, kind in enumerate(order) if isinstance(target, kind)), len(order))
+
+    return rank
+
+
+def _wrap_library_comparator() -> None:
+    """Replace alembic_utils' comparator in Alembic's registry by :func:`_in_savepoint` of it.
+
+    Alembic keeps third-party comparators in a private table; this is the one place that
+    touches it, and it does so only once.
+    """
+    original = replaceable_entity.compare_registered_entities
+    for entries in comparators._registry.values():
+        for index, (fn, subgroup) in enumerate(entries):
+            if fn is original:
+                entries[index] = (_in_savepoint(original), subgroup)
+
+
+def _in_savepoint(compare: Comparator) -> Comparator:
+    def compare_entities(
+        autogen_context: AutogenContext, upgrade_ops: UpgradeOps, schemas: list[str | None]
+    ) -> None:
+        conn = autogen_context.connection
+        assert conn is not None
+        savepoint = conn.begin_nested()
+        try:
+            _add_what_the_models_add(conn, autogen_context.metadata)
+            compare(autogen_context, upgrade_ops, schemas)
+        except sa_exc.DBAPIError as exc:
+            _roll_back(conn, savepoint)
+            raise _rejected_entity(conn, exc, autogen_context.metadata) from exc
+        finally:
+            _roll_back(conn, savepoint)
+
+    return compare_entities
+
+
+def _roll_back(conn: Connection, savepoint: NestedTransaction) -> None:
+    """Roll back ``savepoint`` and the savepoints the library opened inside it and left open."""
+    while (inner := conn.get_nested_transaction()) is not None and inner is not savepoint:
+        inner.rollback()
+    if savepoint.is_active:
+        savepoint.rollback()
+
+
+def _add_what_the_models_add(conn: Connection, metadata: Any) -> None:
+    """Create the tables and columns of ``metadata`` the database lacks (alembic_utils
+    issue 41), so that entities standing on them can be created to compare them."""
+    for meta in metadata if isinstance(metadata, list | tuple) else [metadata]:
+        if not isinstance(meta, MetaData):
+            continue
+        inspector = inspect(conn)
+        existing = set(inspector.get_table_names())
+        missing = [t for t in meta.sorted_tables if t.name not in existing and t.schema is None]
+        meta.create_all(conn, tables=missing, checkfirst=False)
+        for table in meta.sorted_tables:
+            if table.name not in existing or table.schema is not None:
+                continue
+            have = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in have:
+                    _add_column(conn, table.name, column)
+
+
+def _add_column(conn: Connection, table: str, column: Any) -> None:
+    kind = column.type
+    if isinstance(kind, SchemaItem) and hasattr(kind, "create"):
+        kind.create(conn, checkfirst=True)  # a new enum type
+    ddl = CreateColumn(column).compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE {quoted(table)} ADD {ddl}"))
+
+
+def _rejected_entity(conn: Connection, error: sa_exc.DBAPIError, metadata: Any) -> Exception:
+    """Which registered entity PostgreSQL rejects: created one by one, in a savepoint, each
+    after those it may depend on. The original error when every one is accepted."""
+    pending = registered()
+    last: tuple[ReplaceableEntity, BaseException] | None = None
+    savepoint = conn.begin_nested()
+    try:
+        _add_what_the_models_add(conn, metadata)
+        while pending:
+            accepted, last = _create_those_accepted(conn, pending)
+            pending = [entity for entity in pending if entity not in accepted]
+            if not accepted:
+                break
+    finally:
+        _roll_back(conn, savepoint)
+    if not pending or last is None:
+        return error
+    entity, reason = last
+    return MigrationError(
+        f"{entity.type_} {entity.schema}.{entity.signature} (db_objects.py): PostgreSQL "
+        f"rejects it: {first_line(reason)}",
+        "fix its SQL in terrafusion_sync/db_objects.py; nothing was written",
+    )
+
+
+def _create_those_accepted(
+    conn: Connection, entities: list[ReplaceableEntity]
+) -> tuple[list[ReplaceableEntity], tuple[ReplaceableEntity, BaseException] | None]:
+    accepted: list[ReplaceableEntity] = []
+    rejected = None
+    for entity in entities:
+        savepoint = conn.begin_nested()
+        try:
+            conn.execute(entity.to_sql_statement_create())
+        except sa_exc.DBAPIError as exc:
+            savepoint.rollback()
+            rejected = rejected or (entity, exc.orig or exc)
+        else:
+            savepoint.commit()
+            accepted.append(entity)
+    return accepted, rejected
