@@ -43,6 +43,7 @@ async def compare_models(url: URL, metadata: MetaData | None = None) -> list[Dri
                 "compare_server_default": True,
                 "target_metadata": metadata,
                 "include_name": include_name,
+                "include_schemas": False,  # what env.py leaves as it is; alembic_utils reads it
             },
         )
         diffs: list[Any] = compare_metadata(context, metadata)
