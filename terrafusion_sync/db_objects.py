@@ -51,12 +51,15 @@ county_sync_status = PGView(
        count(*) AS parcels,
        count(*) FILTER (WHERE sync_status = 'pending') AS pending,
        count(*) FILTER (WHERE sync_status = 'synced') AS synced,
-       count(*) FILTER (WHERE sync_status NOT IN ('pending', 'synced')) AS other,
+       count(*) FILTER (WHERE sync_status <> 'pending' AND sync_status <> 'synced') AS other,
        max(sync_timestamp) AS last_synced_at
   FROM public.property_operational
  GROUP BY county_id""",
 )
-"""Sync status per county, for the reports: parcels, how many wait, when the last synced."""
+"""Sync status per county, for the reports: parcels, how many wait, when the last synced.
+
+No ``NOT IN (...)``: PostgreSQL prints it back as an array comparison that does not print
+back the same way again, so the view restored by a downgrade would look changed."""
 
 TABLES_WITH_UPDATED_AT = sorted(
     table.name for table in Base.metadata.sorted_tables if "updated_at" in table.c

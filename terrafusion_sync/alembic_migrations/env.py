@@ -38,7 +38,7 @@ def target_metadata() -> MetaData | None:
     """
     if environment.skip_models(config):
         return None
-    environment.compare_database_objects()  # enum types, views, functions, triggers
+    environment.compare_database_objects(config)  # enum types, views, functions, triggers
     handed_in: MetaData | None = config.attributes.get("target_metadata")
     if handed_in is not None:
         return handed_in

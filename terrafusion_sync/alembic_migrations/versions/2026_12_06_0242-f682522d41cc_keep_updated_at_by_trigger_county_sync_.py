@@ -37,7 +37,7 @@ public_county_sync_status = PGView(
        count(*) AS parcels,
        count(*) FILTER (WHERE sync_status = 'pending') AS pending,
        count(*) FILTER (WHERE sync_status = 'synced') AS synced,
-       count(*) FILTER (WHERE sync_status NOT IN ('pending', 'synced')) AS other,
+       count(*) FILTER (WHERE sync_status <> 'pending' AND sync_status <> 'synced') AS other,
        max(sync_timestamp) AS last_synced_at
   FROM public.property_operational
  GROUP BY county_id""",

@@ -5,11 +5,13 @@ of ``db_objects.py`` (:mod:`terrafusion_sync.migrations.entities`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic_utils.replaceable_entity import ReplaceableEntity
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL, Connection
 
@@ -30,10 +32,13 @@ class Drift:
     description: str
 
 
-async def compare_models(url: URL, metadata: MetaData | None = None) -> list[Drift]:
-    """Compare ``metadata`` (default: the models) with the schema of the database at ``url``."""
+async def compare_models(
+    url: URL, metadata: MetaData | None = None, objects: Sequence[ReplaceableEntity] | None = None
+) -> list[Drift]:
+    """Compare ``metadata`` (default: the models) and ``objects`` (default: the entities of
+    ``db_objects.py``) with the schema of the database at ``url``."""
     metadata = metadata if metadata is not None else Base.metadata
-    entities.compare_with_models()
+    entities.compare_with_models(objects)
 
     def compare(conn: Connection) -> list[Any]:
         context = MigrationContext.configure(

@@ -10,17 +10,22 @@ outside ``revision`` and the drift check.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from alembic.operations.ops import MigrationScript
+from alembic_utils.replaceable_entity import ReplaceableEntity
 
 from terrafusion_sync.migrations.entities import enums, replaceable
 
 
-def compare_with_models() -> None:
-    """Make autogenerate compare the enum types of the models and the entities of
-    ``db_objects.py`` with the database, as well as the tables."""
-    from terrafusion_sync.db_objects import ENTITIES
+def compare_with_models(objects: Sequence[ReplaceableEntity] | None = None) -> None:
+    """Make autogenerate compare the enum types of the models and ``objects`` (default: the
+    entities of ``db_objects.py``) with the database, as well as the tables."""
+    if objects is None:
+        from terrafusion_sync.db_objects import ENTITIES
 
-    replaceable.register(ENTITIES)
+        objects = ENTITIES
+    replaceable.register(objects)
 
 
 def arrange(script: MigrationScript) -> None:

@@ -10,9 +10,10 @@ one place that works around it (``tests/test_entities.py`` names each upstream i
   created to compare it. Inside the savepoint, the tables and columns the models add are
   created first (then rolled back with the rest).
 - alembic_utils issues 89 and 169: drops and creates of dependent entities come out in
-  registration order. :func:`in_dependency_order` puts drops first (triggers, views, then
-  functions: before a table they stand on is dropped) and creates after the tables, functions
-  before the views and triggers that call them.
+  registration order, and before the tables of the same revision. :func:`in_dependency_order`
+  puts drops first (triggers, views, then functions: before a table they stand on is
+  dropped) and creates and replacements last, functions before the views and triggers that
+  call them.
 - A view PostgreSQL rejects surfaces as a database error from deep inside the library:
   it becomes one :class:`~terrafusion_sync.errors.MigrationError` naming the entity.
 """
@@ -47,7 +48,8 @@ _CREATE_ORDER = (PGFunction, PGView, PGMaterializedView, PGTrigger)
 
 
 def register(entities: Iterable[ReplaceableEntity]) -> None:
-    """Make autogenerate compare ``entities`` (once per process is enough; again is harmless)."""
+    """Make autogenerate compare ``entities``, and only them, from now on."""
+    replaceable_entity.registry.clear()
     register_entities(list(entities))
     _wrap_library_comparator()
 
@@ -65,12 +67,9 @@ def in_dependency_order(script: MigrationScript) -> None:
         if not any(isinstance(op, ReversibleOp) for op in ops):
             continue
         drops = sorted((op for op in ops if isinstance(op, DropOp)), key=_rank(_DROP_ORDER))
-        rest = [op for op in ops if not isinstance(op, DropOp)]
-        slots = [i for i, op in enumerate(rest) if isinstance(op, ReversibleOp)]
-        creates = sorted((rest[i] for i in slots), key=_rank(_CREATE_ORDER))
-        for slot, op in zip(slots, creates, strict=True):
-            rest[slot] = op
-        upgrade_ops.ops = [*drops, *rest]
+        tables = [op for op in ops if not isinstance(op, ReversibleOp)]
+        creates = [op for op in ops if isinstance(op, ReversibleOp) and op not in drops]
+        upgrade_ops.ops = [*drops, *tables, *sorted(creates, key=_rank(_CREATE_ORDER))]
 
 
 def _rank(order: tuple[type[ReplaceableEntity], ...]) -> Callable[[MigrateOperation], int]:
@@ -181,6 +180,7 @@ def _create_those_accepted(
     for entity in entities:
         savepoint = conn.begin_nested()
         try:
+            _drop_if_there(conn, entity)
             conn.execute(entity.to_sql_statement_create())
         except sa_exc.DBAPIError as exc:
             savepoint.rollback()
@@ -189,3 +189,14 @@ def _create_those_accepted(
             savepoint.commit()
             accepted.append(entity)
     return accepted, rejected
+
+
+def _drop_if_there(conn: Connection, entity: ReplaceableEntity) -> None:
+    """Drop ``entity`` when the database has it (as the library does before creating it)."""
+    savepoint = conn.begin_nested()
+    try:
+        conn.execute(entity.to_sql_statement_drop(cascade=True))
+    except sa_exc.DBAPIError:
+        savepoint.rollback()
+    else:
+        savepoint.commit()

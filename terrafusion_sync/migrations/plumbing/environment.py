@@ -37,6 +37,10 @@ CAPTURED_BACKFILLS = "tfsync_captured_backfills"
 call instead of rendering it, when the core reads what a revision file asks now
 (:mod:`...backfill.mending`)."""
 
+ENTITIES = "tfsync.entities"
+"""The views, functions and triggers autogenerate compares, when a caller hands in others
+than ``db_objects.ENTITIES`` (as ``target_metadata`` hands in other models)."""
+
 StepCallback = Callable[..., None]
 
 
@@ -129,13 +133,13 @@ async def _run_async(engine: AsyncEngine, run: Callable[[Connection], None]) -> 
         await engine.dispose()
 
 
-def compare_database_objects() -> None:
+def compare_database_objects(cfg: Config) -> None:
     """Before autogenerate compares: let it see enum types, views, functions and triggers
-    (``db_objects.py``) too. Imported here, not at the top, so that a run that only applies
-    steps loads neither library."""
+    (``db_objects.py``, or those handed in as :data:`ENTITIES`) too. Imported here, not at
+    the top, so that a run that only applies steps loads neither library."""
     from terrafusion_sync.migrations import entities
 
-    entities.compare_with_models()
+    entities.compare_with_models(cfg.attributes.get(ENTITIES))
 
 
 def arrange(script: MigrationScript) -> None:
