@@ -129,7 +129,7 @@ def _add_what_the_models_add(conn: Connection, metadata: Any) -> None:
         inspector = inspect(conn)
         existing = set(inspector.get_table_names())
         missing = [t for t in meta.sorted_tables if t.name not in existing and t.schema is None]
-        meta.create_all(conn, tables=missing, checkfirst=False)
+        meta.create_all(conn, tables=missing, checkfirst=True)
         for table in meta.sorted_tables:
             if table.name not in existing or table.schema is not None:
                 continue
