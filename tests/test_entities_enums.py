@@ -15,8 +15,11 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
+from terrafusion_sync.migrations.planning.preflight import WouldFail
+from terrafusion_sync.review import enum_values
+from terrafusion_sync.review.revisions import read_revision
 
-from helpers import add_revision, models, rows
+from helpers import add_revision, execute, models, rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -106,7 +109,8 @@ async def test_an_appended_value_is_add_value_first_and_outside_the_transaction(
     body = path.read_text().split("def downgrade")[0].split("def upgrade")[1]
     assert body.count("ADD VALUE IF NOT EXISTS") == 3
     assert "with op.get_context().autocommit_block():" in body
-    assert "sync_enum_values" not in body and "add_enum_value(" not in body
+    assert "sync_enum_values" not in body
+    assert "add_enum_value(" not in body
 
     sql = await migrations.upgrade_sql(scratch_url, "head", cfg=cfg)  # issue 44: offline works
     assert "ALTER TYPE public.appeal_status ADD VALUE IF NOT EXISTS 'draft' BEFORE 'filed'" in sql
@@ -127,14 +131,11 @@ async def test_an_appended_value_is_add_value_first_and_outside_the_transaction(
 
 
 async def _insert_appeals(url: URL, count: int) -> None:
-    async with connect(url) as conn:
-        await conn.execute(
-            text(
-                "INSERT INTO parcel_appeals (id, status) SELECT g, 'filed' FROM generate_series(1, :n) g"
-            ),
-            {"n": count},
-        )
-        await conn.commit()
+    await execute(
+        url,
+        "INSERT INTO parcel_appeals (id, status)"
+        f" SELECT g, 'filed' FROM generate_series(1, {count}) g",
+    )
 
 
 async def test_the_new_value_may_be_used_in_the_revision_that_adds_it(
@@ -185,3 +186,38 @@ async def test_upstream_add_value_before_still_adds_after(scratch_url: URL) -> N
         await conn.run_sync(lambda sync: add_value_before(sync, "t", "c", "b"))
         found = await conn.scalar(text("SELECT enum_range(NULL::t)::text"))
     assert found == "{a,c,b}"  # the models said a, b, c
+
+
+async def test_a_removed_value_is_a_finding_and_refused_while_rows_hold_it(
+    scratch_url: URL, versions: Path
+) -> None:
+    await migrations.upgrade(scratch_url)
+    await generated(scratch_url, versions, with_enums(), "appeals")
+    cfg = migrations.alembic_config(versions_dir=versions)
+    await migrations.upgrade(scratch_url, cfg=cfg)
+    await _insert_appeals(scratch_url, 3)
+    await execute(scratch_url, "UPDATE parcel_appeals SET status = 'heard' WHERE id < 3")
+
+    narrower = with_enums(appeal=("filed", "closed"))
+    path = await generated(scratch_url, versions, narrower, "no hearings")
+    line = next(
+        number
+        for number, text_ in enumerate(path.read_text().splitlines(), 1)
+        if "op.sync_enum_values(" in text_
+    )
+    found = enum_values.enum_findings(read_revision(path))
+    assert [(f.code, f.line) for f in found] == [(enum_values.VALUE_REMOVED, line)]
+    assert found[0].message.startswith(
+        "enum value removed: 'heard' from enum type appeal_status: the type is recreated"
+    )
+
+    with pytest.raises(WouldFail) as refused:
+        await migrations.upgrade(scratch_url, cfg=cfg)
+    assert "removes 'heard' from enum type public.appeal_status, but 2 row(s) hold it" in str(
+        refused.value
+    )
+    assert (await labels(scratch_url))["appeal_status"] == list(APPEAL)  # nothing changed
+
+    await execute(scratch_url, "UPDATE parcel_appeals SET status = 'filed'")
+    await migrations.upgrade(scratch_url, cfg=cfg)
+    assert (await labels(scratch_url))["appeal_status"] == ["filed", "closed"]

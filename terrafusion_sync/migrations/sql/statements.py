@@ -141,6 +141,42 @@ def tables(sql: str) -> list[str]:
 
 
 @lru_cache(maxsize=2048)
+@dataclass(frozen=True)
+class EnumType:
+    """A ``CREATE TYPE ... AS ENUM`` in ``sql``: its name (quoted, as written) and values."""
+
+    name: str
+    values: tuple[str, ...]
+
+
+def enum_types(sql: str) -> list[EnumType]:
+    """The enum types ``sql`` creates (alembic-postgresql-enum recreates a type whose values
+    it removes or renames), in order."""
+    return [
+        EnumType(".".join(quoted(n.sval) for n in node.typeName), tuple(v.sval for v in node.vals))
+        for node in _parsed(sql)
+        if isinstance(node, ast.CreateEnumStmt)
+    ]
+
+
+def cast_mapped_values(sql: str) -> set[str]:
+    """The strings an ``ALTER COLUMN ... TYPE ... USING CASE WHEN col = 'x' THEN ...`` maps
+    to another value (an enum value renamed): rows holding them are not lost."""
+    found: set[str] = set()
+    for statement in _parsed(sql):
+        if not isinstance(statement, ast.AlterTableStmt):
+            continue
+        for cmd in statement.cmds or ():
+            if cmd.subtype != AlterTableType.AT_AlterColumnType or cmd.def_ is None:
+                continue
+            for node in _walk(cmd.def_.raw_default):
+                if isinstance(node, ast.CaseWhen) and isinstance(node.expr, ast.A_Expr):
+                    constant = node.expr.rexpr
+                    if isinstance(constant, ast.A_Const) and isinstance(constant.val, ast.String):
+                        found.add(constant.val.sval)
+    return found
+
+
 def clauses_problem(set_sql: str, where_sql: str) -> str | None:
     """Why ``set`` / ``where`` (an ``op.backfill``'s) would not stay inside their own
     clauses of ``UPDATE t SET <set> WHERE <where>``, if so.
