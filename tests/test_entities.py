@@ -211,3 +211,26 @@ async def test_county_sync_status_counts_parcels_per_county(db_session: AsyncSes
         ("benton", 3, 1, 1, 1, datetime(2026, 12, 1, 10, tzinfo=UTC)),
         ("franklin", 1, 0, 1, 0, datetime(2026, 12, 2, 8, tzinfo=UTC)),
     ]
+
+
+async def test_the_plan_shows_the_locks_of_a_trigger_and_a_replaced_view(
+    scratch_url: URL, versions: Path
+) -> None:
+    await migrations.upgrade(scratch_url, INITIAL)
+    first = await migrations.plan(scratch_url)
+    assert [t.describe().split(";")[0] for p in first.revisions for t in p.tables] == [
+        "property_operational: ShareRowExclusiveLock, no rewrite, no scan"  # CREATE TRIGGER
+    ]
+    await migrations.upgrade(scratch_url)
+    same_columns = db_objects.county_sync_status.definition.replace(
+        "max(sync_timestamp)", "max(greatest(sync_timestamp, updated_at))"
+    )
+    replaced = PGView(schema="public", signature="county_sync_status", definition=same_columns)
+    cfg = migrations.alembic_config(
+        versions_dir=versions, objects=[*db_objects.ENTITIES[:-1], replaced]
+    )
+    await migrations.revision(scratch_url, "fewer columns", cfg=cfg)
+    second = await migrations.plan(scratch_url, cfg=cfg)
+    assert [(t.table, t.lock, t.rewrite) for p in second.revisions for t in p.tables] == [
+        ("county_sync_status", "AccessExclusiveLock", False)  # CREATE OR REPLACE VIEW
+    ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pglast import ast, parse_sql
+from pglast import ast, parse_plpgsql, parse_sql
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 from pglast.parser import ParseError
 from pglast.stream import RawStream
@@ -43,6 +43,11 @@ UPDATE = "update"
 DELETE = "delete"
 INSERT = "insert"
 TRUNCATE = "truncate"
+CREATE_TRIGGER = "create_trigger"
+DROP_TRIGGER = "drop_trigger"
+CREATE_VIEW = "create_view"
+"""``CREATE [OR REPLACE] VIEW``: ``table`` is the view (a replacement locks it, its readers
+wait); the tables it reads are only read."""
 ROW_WRITES = (UPDATE, DELETE, INSERT)
 ALTER_TABLE_KINDS = frozenset(
     {
@@ -252,9 +257,48 @@ def _of_statement(node: Any) -> Iterator[Action]:
         yield Action(DELETE, _name(node.relation))
     elif isinstance(node, ast.InsertStmt):
         yield Action(INSERT, _name(node.relation))
+    elif isinstance(node, ast.CreateTrigStmt):
+        yield Action(CREATE_TRIGGER, _name(node.relation), constraint=node.trigname)
+    elif isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_TRIGGER:
+        for *table, trigger in node.objects or ():
+            name = ".".join(quoted(p.sval) for p in table)
+            yield Action(DROP_TRIGGER, name, constraint=trigger.sval)
+    elif isinstance(node, ast.ViewStmt):
+        yield Action(CREATE_VIEW, _name(node.view))
+    elif isinstance(node, ast.DoStmt):
+        for statement in _do_block_statements(node):
+            yield from _actions(statement)
     elif isinstance(node, ast.TruncateStmt):
         for relation in node.relations or ():
             yield Action(TRUNCATE, _name(relation))
+
+
+def _do_block_statements(node: Any) -> list[str]:
+    """The SQL statements a PL/pgSQL ``DO`` block runs when nothing fails (its exception
+    handlers left out): alembic_utils replaces a view inside one."""
+    options = {o.defname: o.arg.sval for o in node.args or () if isinstance(o.arg, ast.String)}
+    if options.get("language", "plpgsql") != "plpgsql" or "as" not in options:
+        return []
+    wrapped = (
+        f"CREATE FUNCTION f() RETURNS void AS $tfsync${options['as']}$tfsync$ LANGUAGE plpgsql"
+    )
+    try:
+        parsed = parse_plpgsql(wrapped)
+    except ParseError:
+        return []
+    return list(_execsql(parsed))
+
+
+def _execsql(tree: Any) -> Iterator[str]:
+    if isinstance(tree, list):
+        for item in tree:
+            yield from _execsql(item)
+    elif isinstance(tree, dict):
+        for key, value in tree.items():
+            if key == "PLpgSQL_stmt_execsql":
+                yield value["sqlstmt"]["PLpgSQL_expr"]["query"]
+            elif key != "exceptions":
+                yield from _execsql(value)
 
 
 def _of_alter(table: str, cmd: Any) -> Action:
