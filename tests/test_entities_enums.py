@@ -16,6 +16,7 @@ from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.planning.preflight import WouldFail
+from terrafusion_sync.pictures.document import render
 from terrafusion_sync.review import enum_values
 from terrafusion_sync.review.revisions import read_revision
 
@@ -221,3 +222,11 @@ async def test_a_removed_value_is_a_finding_and_refused_while_rows_hold_it(
     await execute(scratch_url, "UPDATE parcel_appeals SET status = 'filed'")
     await migrations.upgrade(scratch_url, cfg=cfg)
     assert (await labels(scratch_url))["appeal_status"] == ["filed", "closed"]
+
+
+async def test_the_pictures_show_enum_values_and_the_views() -> None:
+    text_ = render(migrations.alembic_config(), with_enums()).text
+    assert 'appeal_status status "not null; one of filed, heard, closed"' in text_
+    assert 'report_priority priority "one of low, high"' in text_
+    assert "| view | `public.county_sync_status` |  |" in text_
+    assert "FROM public.property_operational\n GROUP BY county_id\n```" in text_
