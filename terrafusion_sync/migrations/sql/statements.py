@@ -265,9 +265,9 @@ def _of_statement(node: Any) -> Iterator[Action]:
             yield Action(DROP_TRIGGER, name, constraint=trigger.sval)
     elif isinstance(node, ast.ViewStmt):
         yield Action(CREATE_VIEW, _name(node.view))
-    elif isinstance(node, ast.DoStmt):
+    elif isinstance(node, ast.DoStmt):  # its schema changes; its row writes are its own
         for statement in _do_block_statements(node):
-            yield from _actions(statement)
+            yield from (a for a in _actions(statement) if a.kind not in ROW_WRITES)
     elif isinstance(node, ast.TruncateStmt):
         for relation in node.relations or ():
             yield Action(TRUNCATE, _name(relation))
@@ -275,7 +275,8 @@ def _of_statement(node: Any) -> Iterator[Action]:
 
 def _do_block_statements(node: Any) -> list[str]:
     """The SQL statements a PL/pgSQL ``DO`` block runs when nothing fails (its exception
-    handlers left out): alembic_utils replaces a view inside one."""
+    handlers left out): alembic_utils replaces a view inside one. Its row writes are left to
+    the block (a loop that commits in batches is the safe way, not a plain rewrite)."""
     options = {o.defname: o.arg.sval for o in node.args or () if isinstance(o.arg, ast.String)}
     if options.get("language", "plpgsql") != "plpgsql" or "as" not in options:
         return []
