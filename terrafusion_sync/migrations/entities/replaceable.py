@@ -43,6 +43,8 @@ from terrafusion_sync.errors import MigrationError, first_line
 
 Comparator = Callable[[AutogenContext, UpgradeOps, list[str | None]], Any]
 
+KINDS = (PGFunction, PGTrigger, PGView, PGMaterializedView)
+"""The kinds of entity compared: what ``db_objects.py`` may declare."""
 _DROP_ORDER = (PGTrigger, PGView, PGMaterializedView, PGFunction)
 _CREATE_ORDER = (PGFunction, PGView, PGMaterializedView, PGTrigger)
 
@@ -50,7 +52,9 @@ _CREATE_ORDER = (PGFunction, PGView, PGMaterializedView, PGTrigger)
 def register(entities: Iterable[ReplaceableEntity]) -> None:
     """Make autogenerate compare ``entities``, and only them, from now on."""
     replaceable_entity.registry.clear()
-    register_entities(list(entities))
+    # only the kinds the project uses: the library otherwise reads every kind it knows
+    # (grants, policies, extensions) from the catalog at every comparison
+    register_entities(list(entities), entity_types=KINDS)
     _wrap_library_comparator()
 
 
