@@ -14,13 +14,16 @@ one place that works around it (``tests/test_entities.py`` names each upstream i
   puts drops first (triggers, views, then functions: before a table they stand on is
   dropped) and creates and replacements last, functions before the views and triggers that
   call them.
+- Cost: the library works out what PostgreSQL makes of each entity twice in a row;
+  :func:`_each_definition_once` keeps the first answer for the comparison.
 - A view PostgreSQL rejects surfaces as a database error from deep inside the library:
   it becomes one :class:`~terrafusion_sync.errors.MigrationError` naming the entity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from alembic.autogenerate import comparators
@@ -106,7 +109,8 @@ def _in_savepoint(compare: Comparator) -> Comparator:
         savepoint = conn.begin_nested()
         try:
             _add_what_the_models_add(conn, autogen_context.metadata)
-            compare(autogen_context, upgrade_ops, schemas)
+            with _each_definition_once():
+                compare(autogen_context, upgrade_ops, schemas)
         except sa_exc.DBAPIError as exc:
             _roll_back(conn, savepoint)
             raise _rejected_entity(conn, exc, autogen_context.metadata) from exc
@@ -114,6 +118,27 @@ def _in_savepoint(compare: Comparator) -> Comparator:
             _roll_back(conn, savepoint)
 
     return compare_entities
+
+
+@contextmanager
+def _each_definition_once() -> Iterator[None]:
+    """While the library compares, what PostgreSQL makes of an entity is worked out once per
+    entity and set of dependencies: the library asks twice in a row (each time creating the
+    entity twice in savepoints), which is most of what comparing costs."""
+    original = ReplaceableEntity.get_database_definition
+    known: dict[tuple[int, tuple[int, ...]], Any] = {}
+
+    def once(self: Any, sess: Any, dependencies: Any = None) -> Any:
+        key = (id(self), tuple(id(d) for d in dependencies or ()))
+        if key not in known:
+            known[key] = original(self, sess, dependencies=dependencies)
+        return known[key]
+
+    ReplaceableEntity.get_database_definition = once  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        ReplaceableEntity.get_database_definition = original  # type: ignore[method-assign]
 
 
 def _roll_back(conn: Connection, savepoint: NestedTransaction) -> None:
@@ -127,10 +152,10 @@ def _roll_back(conn: Connection, savepoint: NestedTransaction) -> None:
 def _add_what_the_models_add(conn: Connection, metadata: Any) -> None:
     """Create the tables and columns of ``metadata`` the database lacks (alembic_utils
     issue 41), so that entities standing on them can be created to compare them."""
+    inspector = inspect(conn)
     for meta in metadata if isinstance(metadata, list | tuple) else [metadata]:
         if not isinstance(meta, MetaData):
             continue
-        inspector = inspect(conn)
         existing = set(inspector.get_table_names())
         missing = [t for t in meta.sorted_tables if t.name not in existing and t.schema is None]
         meta.create_all(conn, tables=missing, checkfirst=True)
