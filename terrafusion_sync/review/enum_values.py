@@ -14,30 +14,12 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
+from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
 from terrafusion_sync.review.revisions import RevisionFile
 
-VALUE_REMOVED = "TF430"
-VALUE_RENAMED = "TF431"
-
-CODES: dict[str, tuple[str, str]] = {
-    VALUE_REMOVED: (
-        "enum value removed",
-        "stop writing the value, move its rows to another value with op.backfill, then "
-        "remove it in a later revision (make plan counts the rows still holding it)",
-    ),
-    VALUE_RENAMED: (
-        "enum value renamed",
-        "append the new name (ALTER TYPE ... ADD VALUE), move the rows with op.backfill, "
-        "switch the application, then remove the old name in a later revision",
-    ),
-}
-"""Each code: what it is, the safe way (the README's table and the registry read these)."""
-
-WHY = (
-    "the type is recreated and every column of it rewritten under an ACCESS EXCLUSIVE "
-    "lock, and the running application may still write the old value"
-)
+VALUE_REMOVED = codes.ENUM_VALUE_REMOVED.code
+VALUE_RENAMED = codes.ENUM_VALUE_RENAMED.code
 
 
 def enum_findings(rev: RevisionFile) -> list[Finding]:
@@ -50,17 +32,20 @@ def enum_findings(rev: RevisionFile) -> list[Finding]:
     for name, after, renamed, line in _syncs(upgrade):
         if renamed:
             pairs = ", ".join(f"{old!r} -> {new!r}" for old, new in renamed)
-            findings.append(_finding(rev, line, VALUE_RENAMED, f"{pairs} in enum type {name}"))
+            what = f"{pairs} in enum type {name}"
+            findings.append(_finding(rev, line, codes.ENUM_VALUE_RENAMED, what))
         gone = [v for v in before.get(name, ()) if v not in after and v not in dict(renamed)]
         if gone:
             values = ", ".join(repr(v) for v in gone)
-            findings.append(_finding(rev, line, VALUE_REMOVED, f"{values} from enum type {name}"))
+            what = f"{values} from enum type {name}"
+            findings.append(_finding(rev, line, codes.ENUM_VALUE_REMOVED, what))
     return findings
 
 
-def _finding(rev: RevisionFile, line: int, code: str, what: str) -> Finding:
-    title, safe_way = CODES[code]
-    return Finding(rev.shown, line, code, f"{title}: {what}: {WHY}", safe_way)
+def _finding(rev: RevisionFile, line: int, code: codes.Code, what: str) -> Finding:
+    title = code.title.split(" (")[0]
+    why = codes.ENUM_VALUE_RENAMED.why  # the type recreated, the columns rewritten
+    return Finding(rev.shown, line, code.code, f"{title}: {what}: {why}", code.hint())
 
 
 def _syncs(
