@@ -51,7 +51,8 @@ async def test_downgrade_that_would_drop_a_table_with_rows_stops(
     assert await tables(scratch_url) == set()
     [(note,)] = await rows(
         scratch_url,
-        f"SELECT note FROM {history.TABLE_NAME} WHERE direction = 'downgrade' AND success",
+        f"SELECT note FROM {history.TABLE_NAME} WHERE direction = 'downgrade' AND success"
+        f" AND revision = '{INITIAL}'",
     )
     assert "table report_jobs (3 rows" in note
 
