@@ -185,6 +185,7 @@ async def test_upstream_add_value_before_still_adds_after(scratch_url: URL) -> N
     async with connect(scratch_url) as conn:
         await conn.execute(text("CREATE TYPE t AS ENUM ('a', 'c')"))
         await conn.run_sync(lambda sync: add_value_before(sync, "t", "c", "b"))
+        await conn.commit()  # PostgreSQL 15 shows the new value only once committed
         found = await conn.scalar(text("SELECT enum_range(NULL::t)::text"))
     assert found == "{a,c,b}"  # the models said a, b, c
 
