@@ -81,7 +81,7 @@ def _one(url: str, with_entities: bool, calls: int = CALLS) -> float:
     return float(done.stdout.split()[-1]) if calls > 1 else time.perf_counter() - start
 
 
-async def _measure() -> tuple[float, float]:
+async def _measure(calls: int) -> tuple[float, float]:
     server = database_url(load_settings(), test=True)
     async with scratch_database(server, "bench") as scratch:
         await migrations.upgrade(scratch)
@@ -90,18 +90,20 @@ async def _measure() -> tuple[float, float]:
         for round_ in range(ROUNDS):
             order = (True, False) if round_ % 2 == 0 else (False, True)
             for flag in order:
-                (with_them if flag else without).append(await asyncio.to_thread(_one, url, flag))
+                seconds = await asyncio.to_thread(_one, url, flag, calls)
+                (with_them if flag else without).append(seconds)
         return statistics.median(with_them), statistics.median(without)
 
 
 def main() -> None:
+    names = ("with enum+entity comparators", "Alembic alone")
     print(f"{ROUNDS} processes each, median of {CALLS - 1} warm comparisons per process")
-    with_them, without = asyncio.run(_measure())
-    ratio = report(
-        "autogenerate at head",
-        ("with enum+entity comparators", with_them * 1000),
-        ("Alembic alone", without * 1000),
-        unit="ms",
+    with_them, without = asyncio.run(_measure(CALLS))
+    ratio = report("one comparison, warm", (names[0], with_them), (names[1], without))
+    print(f"goal: at most {GOAL}x -> {'met' if ratio <= GOAL else 'NOT met'} ({ratio:.2f}x)")
+    with_them, without = asyncio.run(_measure(1))
+    report(
+        "one autogenerate as a command pays it (fresh process: imports, connect, compare)",
+        (names[0], with_them),
+        (names[1], without),
     )
-    verdict = "met" if ratio <= GOAL else "NOT met"
-    print(f"goal: at most {GOAL}x -> {verdict} ({ratio:.2f}x)")
