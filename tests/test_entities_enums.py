@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL
 from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
-from terrafusion_sync.migrations.planning.preflight import WouldFail
+from terrafusion_sync.migrations.planning.preflight import PreflightRefused
 from terrafusion_sync.pictures.document import render
 from terrafusion_sync.review import enum_values
 from terrafusion_sync.review.revisions import read_revision
@@ -213,7 +213,7 @@ async def test_a_removed_value_is_a_finding_and_refused_while_rows_hold_it(
         "enum value removed: 'heard' from enum type appeal_status: the type is recreated"
     )
 
-    with pytest.raises(WouldFail) as refused:
+    with pytest.raises(PreflightRefused) as refused:
         await migrations.upgrade(scratch_url, cfg=cfg)
     assert "removes 'heard' from enum type public.appeal_status, but 2 row(s) hold it" in str(
         refused.value
