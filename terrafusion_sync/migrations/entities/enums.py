@@ -30,8 +30,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.autogenerate.render import renderers
 from alembic.operations.ops import MigrateOperation, UpgradeOps
 from alembic_postgresql_enum.operations.add_enum_values import AddEnumValuesOp
-from sqlalchemy import String
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import String, literal
 
 from terrafusion_sync.database import quoted
 
@@ -82,7 +81,5 @@ def appends_first(upgrade_ops: UpgradeOps) -> None:
 
 
 def _literal(value: str) -> str:
-    """``value`` as a SQL string literal, quoted by SQLAlchemy's PostgreSQL dialect."""
-    render = String().literal_processor(postgresql.dialect())
-    assert render is not None
-    return str(render(value))
+    """``value`` as a SQL string literal, rendered by SQLAlchemy (quotes doubled)."""
+    return str(literal(value, String()).compile(compile_kwargs={"literal_binds": True}))

@@ -55,7 +55,7 @@ _CREATE_ORDER = (PGFunction, PGView, PGMaterializedView, PGTrigger)
 
 def register(entities: Iterable[ReplaceableEntity]) -> None:
     """Make autogenerate compare ``entities``, and only them, from now on."""
-    replaceable_entity.registry.clear()
+    replaceable_entity.registry.clear()  # type: ignore[no-untyped-call]
     # only the kinds the project uses: the library otherwise reads every kind it knows
     # (grants, policies, extensions) from the catalog at every comparison
     register_entities(list(entities), entity_types=KINDS)

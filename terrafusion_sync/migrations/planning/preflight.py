@@ -218,9 +218,7 @@ _ENUM_COLUMNS = text(
 )
 
 
-def _removed_enum_values(
-    conn: Connection, revision: str, sql: str
-) -> Iterator[LiveRowFailure]:
+def _removed_enum_values(conn: Connection, revision: str, sql: str) -> Iterator[LiveRowFailure]:
     """Rows holding a value that an enum type recreated by ``sql`` no longer has."""
     mapped = st.cast_mapped_values(sql)
     for enum in st.enum_types(sql):

@@ -158,7 +158,10 @@ def enum_types(sql: str) -> list[EnumType]:
     """The enum types ``sql`` creates (alembic-postgresql-enum recreates a type whose values
     it removes or renames), in order."""
     return [
-        EnumType(".".join(quoted(n.sval) for n in node.typeName), tuple(v.sval for v in node.vals))
+        EnumType(
+            ".".join(quoted(n.sval) for n in node.typeName or ()),
+            tuple(v.sval for v in node.vals or ()),
+        )
         for node in _parsed(sql)
         if isinstance(node, ast.CreateEnumStmt)
     ]
@@ -177,8 +180,9 @@ def cast_mapped_values(sql: str) -> set[str]:
             for node in _walk(cmd.def_.raw_default):
                 if isinstance(node, ast.CaseWhen) and isinstance(node.expr, ast.A_Expr):
                     constant = node.expr.rexpr
-                    if isinstance(constant, ast.A_Const) and isinstance(constant.val, ast.String):
-                        found.add(constant.val.sval)
+                    value = getattr(getattr(constant, "val", None), "sval", None)
+                    if isinstance(constant, ast.A_Const) and isinstance(value, str):
+                        found.add(value)
     return found
 
 
