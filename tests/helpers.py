@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import URL
 
@@ -20,6 +21,7 @@ from terrafusion_sync.core_models import Base
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations.deploy import lock
 from terrafusion_sync.migrations.plumbing import tool_tables
+from terrafusion_sync.migrations.plumbing.config import alembic_config
 from terrafusion_sync.settings import child_environ
 
 SECRET = "s3cret-Pa55"
@@ -145,6 +147,12 @@ def project_copy(tmp_path: Path) -> Path:
 
 INITIAL = "0b22f05953e4"
 """The project's first revision."""
+CHAIN = tuple(
+    reversed([s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()])
+)
+"""The project's revisions, oldest first."""
+HEAD = CHAIN[-1]
+"""The project's head: the revision the tests' own revisions build on."""
 APP_TABLES = {"property_operational", "report_jobs"}
 """The application's tables at head."""
 
@@ -241,3 +249,13 @@ async def advisory_holders(url: URL) -> list[tuple[Any, ...]]:
         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         ns=lock.NAMESPACE,
     )
+
+
+def fixture_on_head(fixture: Path, versions: Path) -> Path:
+    """Copy a revision of ``tests/revisions/`` into ``versions``, built on the project's head
+    rather than on the first revision it was written against (same length: lines stay)."""
+    copy = versions / fixture.name
+    copy.write_text(
+        fixture.read_text().replace(f'down_revision = "{INITIAL}"', f'down_revision = "{HEAD}"')
+    )
+    return copy

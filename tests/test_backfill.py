@@ -29,7 +29,7 @@ from terrafusion_sync.testing import MigrationRunner
 
 from helpers import (
     HANG_GUARD,
-    INITIAL,
+    HEAD,
     add_revision,
     assert_one_line_error,
     cli,
@@ -69,7 +69,7 @@ EVERY_ROW_SLOWLY = "op.backfill('parcels', set='touched = slowly(touched + 1)', 
 
 def with_backfill(versions: Path, call: str = UPPER, rev: str = BACKFILL) -> Config:
     """``parcels`` (and its rows) in one revision, ``call`` in the next."""
-    add_revision(versions, PARCELS, INITIAL, CREATE_PARCELS, DROP_PARCELS, doc="parcels")
+    add_revision(versions, PARCELS, HEAD, CREATE_PARCELS, DROP_PARCELS, doc="parcels")
     add_revision(versions, rev, PARCELS, call, doc="backfill parcels")
     return migrations.alembic_config(versions_dir=versions)
 
@@ -336,7 +336,7 @@ async def test_a_composite_primary_key_is_walked_in_order(scratch_url: URL, vers
     add_revision(
         versions,
         PARCELS,
-        INITIAL,
+        HEAD,
         "op.execute('CREATE TABLE owners (county text, id integer, name text NOT NULL,"
         " PRIMARY KEY (county, id))')\n"
         "op.execute(\"INSERT INTO owners SELECT c, g, 'owner ' || g FROM"

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from chain_history import commit, git
-from helpers import INITIAL, add_revision, assert_one_line_error, cli
+from helpers import CHAIN, HEAD, INITIAL, add_revision, assert_one_line_error, cli
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -47,20 +47,20 @@ async def test_squash_of_the_project_history_is_sealed_valid_shown_and_reviewed(
     )
     env.setenv("TFSYNC_FLEET", str(fleet))
 
-    code, out, err = run("squash", "--through", INITIAL)
+    code, out, err = run("squash", "--through", HEAD)
 
     assert (code, err) == (0, "")
     assert "asking 3 known database(s) where they stand" in out
     assert "proof:" in out
-    assert f"1 revision(s) squashed into {INITIAL}" in out
+    assert f"{len(CHAIN)} revision(s) squashed into {HEAD}" in out
     sums = (committed.parent / "versions.sum").read_text()
-    assert f"{INITIAL} sha256:" in sums
-    assert f"_baseline.py -- squash of 1 revision(s) through {INITIAL}" in sums
+    assert f"{HEAD} sha256:" in sums
+    assert f"_baseline.py -- squash of {len(CHAIN)} revision(s) through {HEAD}" in sums
 
     code, out, _ = run("validate")
     assert (code, "0 changed of 1" in out) == (0, True)
-    assert run("upgrade")[1].endswith(f"already at {INITIAL}: nothing to do\n")
-    assert f"(file squashed into baseline {INITIAL})" in run("history")[1]
+    assert run("upgrade")[1].endswith(f"already at {HEAD}: nothing to do\n")
+    assert f"(file squashed into baseline {HEAD})" in run("history")[1]
     assert "Squashed baseline" in run("docs", "--output", "-")[1]
     code, out, _ = run("review")
     assert code == 0, out
@@ -84,18 +84,19 @@ async def test_bad_input_is_one_line_and_writes_nothing(
     assert sorted(p.name for p in committed.iterdir()) == before
 
 
-def add_view(versions: Path, branch: str, rev: str, name: str) -> None:
-    """On ``branch``, commit a revision after the initial one that creates the view ``name``."""
+def add_sequence(versions: Path, branch: str, rev: str, name: str) -> None:
+    """On ``branch``, commit a revision after the head that creates the sequence ``name``
+    (not a view: the drift check reports a view db_objects.py does not declare)."""
     git(versions.parent, "checkout", "-q", branch)
     add_revision(
         versions,
         rev,
-        INITIAL,
-        f'op.execute("CREATE VIEW {name} AS SELECT 1 AS one")',
-        f'op.execute("DROP VIEW {name}")',
-        doc=f"view {name}",
+        HEAD,
+        f'op.execute("CREATE SEQUENCE {name}")',
+        f'op.execute("DROP SEQUENCE {name}")',
+        doc=f"sequence {name}",
     )
-    commit(versions, f"{branch}: view {name}")
+    commit(versions, f"{branch}: sequence {name}")
 
 
 async def test_rebase_after_a_git_merge_then_reviews(
@@ -104,8 +105,8 @@ async def test_rebase_after_a_git_merge_then_reviews(
     assert "one head" in cli(env, capsys, scratch_url, "rebase", versions=committed)[1]
     ours, theirs = "b0000000000a", "b0000000000b"
     git(committed.parent, "branch", "feature")
-    add_view(committed, "feature", ours, "v_ours")
-    add_view(committed, "main", theirs, "v_theirs")
+    add_sequence(committed, "feature", ours, "s_ours")
+    add_sequence(committed, "main", theirs, "s_theirs")
     git(committed.parent, "checkout", "-q", "feature")
     git(committed.parent, "merge", "-q", "--no-edit", "main")
 

@@ -23,7 +23,7 @@ from terrafusion_sync.migrations.deploy import history
 from helpers import (
     APP_TABLES,
     HANG_GUARD,
-    INITIAL,
+    HEAD,
     add_revision,
     advisory_holders,
     assert_one_line_error,
@@ -45,7 +45,7 @@ async def test_failing_revision_rolls_back_names_file_and_statement_then_continu
     bad = add_revision(
         versions,
         "b2000000000b",
-        INITIAL,
+        HEAD,
         "op.create_table('half_done', sa.Column('id', sa.Integer(), primary_key=True))\n"
         "op.execute('ALTER TABLE report_jobs ADD COLUMN priority nonsense_type')",
         "op.drop_column('report_jobs', 'priority')\nop.drop_table('half_done')",
@@ -58,10 +58,10 @@ async def test_failing_revision_rolls_back_names_file_and_statement_then_continu
         f"revision b2000000000b ({bad.name}) failed",
         "ALTER TABLE report_jobs ADD COLUMN priority nonsense_type",
         'type "nonsense_type" does not exist',
-        f"the database stays at {INITIAL}",
+        f"the database stays at {HEAD}",
     )
-    assert f"upgraded   {INITIAL}" in out  # the revision before it is applied and stays
-    assert await current(scratch_url, versions) == (INITIAL,)
+    assert f"upgraded   {HEAD}" in out  # the revision before it is applied and stays
+    assert await current(scratch_url, versions) == (HEAD,)
     assert await tables(scratch_url) == APP_TABLES  # no half_done
     failed = await rows(
         scratch_url, f"SELECT revision, error FROM {history.TABLE_NAME} WHERE NOT success"
@@ -74,7 +74,7 @@ async def test_failing_revision_rolls_back_names_file_and_statement_then_continu
     code, out, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
     assert code == 0, err
     assert "upgraded   b2000000000b" in out
-    assert f"upgraded   {INITIAL}" not in out
+    assert f"upgraded   {HEAD}" not in out
     assert await tables(scratch_url) == APP_TABLES | {"half_done"}
 
 
@@ -106,7 +106,7 @@ async def test_revision_file_that_cannot_load_is_named_and_nothing_changes(
     upgrade: str,
     said: str,
 ) -> None:
-    bad = add_revision(versions, "d6000000000d", INITIAL, upgrade, header=header)
+    bad = add_revision(versions, "d6000000000d", HEAD, upgrade, header=header)
     for command in ("upgrade", "status"):
         code, _, err = cli(env, capsys, scratch_url, command, versions=versions)
         assert code == 2
@@ -122,7 +122,7 @@ async def upgrade_stuck_mid_revision(
     slow = add_revision(
         versions,
         revision,
-        INITIAL,
+        HEAD,
         "op.create_table('half_done', sa.Column('id', sa.Integer(), primary_key=True))\n"
         "op.execute('SELECT pg_sleep(600)')",
         "op.drop_table('half_done')",
@@ -152,7 +152,7 @@ async def test_sigkill_mid_revision_leaves_previous_revision_and_no_lock(
     else:
         raise AssertionError("the killed runner's backend is still there")
     assert await advisory_holders(scratch_url) == []
-    assert await current(scratch_url, versions) == (INITIAL,)
+    assert await current(scratch_url, versions) == (HEAD,)
     assert await tables(scratch_url) == APP_TABLES
     assert (
         await rows(
@@ -184,7 +184,7 @@ async def test_session_ended_by_the_server_mid_revision_is_one_line_and_rolled_b
         "at: SELECT pg_sleep(600)",
         "run `make upgrade` again",
     )
-    assert f"upgraded   {INITIAL}" in out
+    assert f"upgraded   {HEAD}" in out
     assert await advisory_holders(scratch_url) == []
-    assert await current(scratch_url, versions) == (INITIAL,)
+    assert await current(scratch_url, versions) == (HEAD,)
     assert await tables(scratch_url) == APP_TABLES

@@ -15,7 +15,7 @@ from terrafusion_sync import migrations
 from terrafusion_sync.migrations.deploy import history
 
 from helpers import (
-    INITIAL,
+    HEAD,
     add_revision,
     current,
     rows,
@@ -30,7 +30,7 @@ async def test_create_index_concurrently_in_an_autocommit_block(
     add_revision(
         versions,
         "a7000000000a",
-        INITIAL,
+        HEAD,
         "with op.get_context().autocommit_block():\n"
         "    op.create_index('ix_report_jobs_message', 'report_jobs', ['message'],\n"
         "                    postgresql_concurrently=True)",
@@ -49,4 +49,4 @@ async def test_create_index_concurrently_in_an_autocommit_block(
 
     await migrations.downgrade(scratch_url, "-1", cfg=cfg)
     assert await rows(scratch_url, valid, ix="ix_report_jobs_message") == []
-    assert await current(scratch_url, versions) == (INITIAL,)
+    assert await current(scratch_url, versions) == (HEAD,)

@@ -19,7 +19,8 @@ from terrafusion_sync.migrations.deploy import history
 from terrafusion_sync.migrations.plumbing import tool_tables
 
 from helpers import (
-    INITIAL,
+    CHAIN,
+    HEAD,
     add_revision,
     execute,
     rows,
@@ -56,13 +57,13 @@ async def test_a_missing_tooling_table_is_created_and_history_kept(
     scratch_url: URL, versions: Path
 ) -> None:
     cfg = migrations.alembic_config(versions_dir=versions)
-    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == [INITIAL]
+    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == list(CHAIN)
     # a database an earlier version of the tooling ran
     await execute(scratch_url, f"DROP TABLE {tool_tables.STATE_TABLE_NAME}")
-    add_revision(versions, "e3000000000e", INITIAL, "pass")
+    add_revision(versions, "e3000000000e", HEAD, "pass")
     assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == ["e3000000000e"]
     assert [e.revision for e in await migrations.read_history(scratch_url)] == [
-        INITIAL,
+        *CHAIN,
         "e3000000000e",
     ]
     assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == []  # the state row is back

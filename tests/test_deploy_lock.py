@@ -19,7 +19,8 @@ from terrafusion_sync.migrations.deploy import history, lock, runner
 
 from helpers import (
     APP_TABLES,
-    INITIAL,
+    CHAIN,
+    HEAD,
     add_revision,
     advisory_holders,
     current,
@@ -38,7 +39,7 @@ async def test_eight_concurrent_upgrades_apply_each_revision_once(
     add_revision(  # long enough that the runners overlap
         versions,
         "a1000000000a",
-        INITIAL,
+        HEAD,
         "op.execute('SELECT pg_sleep(1)')\n"
         "op.add_column('report_jobs', sa.Column('priority', sa.Integer()))",
         "op.drop_column('report_jobs', 'priority')",
@@ -54,7 +55,7 @@ async def test_eight_concurrent_upgrades_apply_each_revision_once(
         f"SELECT revision, count(*) FROM {history.TABLE_NAME}"
         " WHERE direction = 'upgrade' AND success GROUP BY revision ORDER BY revision",
     )
-    assert dict(applied) == {INITIAL: 1, "a1000000000a": 1}
+    assert dict(applied) == {**dict.fromkeys(CHAIN, 1), "a1000000000a": 1}
     assert await rows(scratch_url, f"SELECT 1 FROM {history.TABLE_NAME} WHERE NOT success") == []
     assert sum("nothing to do" in out for _, out, _ in results) >= 6
     assert await advisory_holders(scratch_url) == []
@@ -87,4 +88,4 @@ async def test_second_runner_waits_names_the_holder_then_finds_nothing_to_do(
     assert "nothing to do" in out
     assert await rows(
         scratch_url, f"SELECT revision FROM {history.TABLE_NAME} WHERE direction = 'upgrade'"
-    ) == [(INITIAL,)]
+    ) == [(revision,) for revision in CHAIN]

@@ -21,8 +21,9 @@ from terrafusion_sync.migrations.plumbing import commands
 
 from helpers import (
     APP_TABLES,
+    CHAIN,
     HANG_GUARD,
-    INITIAL,
+    HEAD,
     add_revision,
     assert_one_line_error,
     cli,
@@ -48,9 +49,9 @@ async def test_noop_at_head_takes_no_lock_and_loads_no_revision_file(
 ) -> None:
     loaded = tmp_path / "loaded.log"
     monkeypatch.setenv("TFSYNC_TEST_LOADED_LOG", str(loaded))
-    add_revision(versions, "e1000000000e", INITIAL, "pass", header=LOADED_MARK)
+    add_revision(versions, "e1000000000e", HEAD, "pass", header=LOADED_MARK)
     cfg = migrations.alembic_config(versions_dir=versions)
-    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == [INITIAL, "e1000000000e"]
+    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == [*CHAIN, "e1000000000e"]
     assert loaded.exists()  # the marker works: a run that loads the files writes it
     loaded.unlink()
 
@@ -82,7 +83,7 @@ async def test_noop_upgrade_on_the_command_line_answers_before_importing_alembic
     assert code == 0, err
     code, out, err = upgrade_telling_if_imported(scratch_url, versions, "alembic")
     assert code == 0, err
-    assert f"already at {INITIAL}: nothing to do" in out
+    assert f"already at {HEAD}: nothing to do" in out
     assert "alembic imported: False" in out
 
 
@@ -93,8 +94,8 @@ async def test_an_upgrade_neither_imports_the_models_nor_loses_its_output(
         scratch_url, versions, "terrafusion_sync.core_models"
     )
     assert code == 0, err
-    assert f"upgraded   {INITIAL}" in out
-    assert f"applied 1 revision(s); now at {INITIAL}" in out
+    assert f"upgraded   {HEAD}" in out
+    assert f"applied {len(CHAIN)} revision(s); now at {HEAD}" in out
     assert "terrafusion_sync.core_models imported: False" in out  # exit handlers still run
     assert await tables(scratch_url) == APP_TABLES
 
@@ -103,15 +104,15 @@ async def test_noop_check_gives_way_when_files_or_database_moved(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
 ) -> None:
     cfg = migrations.alembic_config(versions_dir=versions)
-    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == [INITIAL]
+    assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == list(CHAIN)
 
     add_revision(  # a new file
-        versions, "e2000000000e", INITIAL, "op.create_table('new_one')", "op.drop_table('new_one')"
+        versions, "e2000000000e", HEAD, "op.create_table('new_one')", "op.drop_table('new_one')"
     )
     assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == ["e2000000000e"]
 
     # moved back behind the tooling's back: plain Alembic writes no history
-    await commands.run_on(scratch_url, cfg, lambda _: alembic_command.downgrade(cfg, INITIAL))
+    await commands.run_on(scratch_url, cfg, lambda _: alembic_command.downgrade(cfg, HEAD))
     assert (await migrations.upgrade(scratch_url, cfg=cfg)).applied == ["e2000000000e"]
 
     # an applied file edited, its change accepted, then the edit undone: the undoing is a

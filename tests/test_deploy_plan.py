@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy.engine import URL
 
 from helpers import (
+    CHAIN,
+    HEAD,
     INITIAL,
     add_revision,
     cli,
@@ -24,13 +26,13 @@ async def test_plan_lists_revisions_with_sql_and_changes_nothing(
     add_revision(
         versions,
         "c9000000000c",
-        INITIAL,
+        HEAD,
         "op.add_column('report_jobs', sa.Column('priority', sa.Integer()))",
         header='lock_timeout = "30s"\n',
     )
     code, out, err = cli(env, capsys, scratch_url, "upgrade", "--plan", versions=versions)
     assert code == 0, err
-    assert "2 revision(s) would run" in out
+    assert f"{len(CHAIN) + 1} revision(s) would run" in out
     assert f"{INITIAL}  initial schema" in out
     assert "c9000000000c  test step" in out
     assert "lock_timeout 30s" in out
@@ -38,8 +40,8 @@ async def test_plan_lists_revisions_with_sql_and_changes_nothing(
     assert "ALTER TABLE report_jobs ADD COLUMN priority INTEGER" in out
     assert await rows(scratch_url, "SELECT 1 FROM pg_tables WHERE schemaname = 'public'") == []
 
-    assert cli(env, capsys, scratch_url, "upgrade", INITIAL, versions=versions)[0] == 0
+    assert cli(env, capsys, scratch_url, "upgrade", HEAD, versions=versions)[0] == 0
     code, out, _ = cli(env, capsys, scratch_url, "upgrade", "--plan", versions=versions)
     assert "1 revision(s) would run" in out
     assert "CREATE TABLE property_operational" not in out
-    assert await current(scratch_url, versions) == (INITIAL,)
+    assert await current(scratch_url, versions) == (HEAD,)

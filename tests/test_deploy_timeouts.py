@@ -21,7 +21,7 @@ from terrafusion_sync.migrations.deploy import history
 from terrafusion_sync.settings import load_settings
 
 from helpers import (
-    INITIAL,
+    HEAD,
     add_revision,
     assert_one_line_error,
     current,
@@ -44,7 +44,7 @@ async def test_timeouts_are_set_before_each_revision_and_a_revision_can_override
     add_revision(
         versions,
         "d4000000000d",
-        INITIAL,
+        HEAD,
         "op.execute('CREATE TABLE seen (rev text, lock text, stmt text)')\n"
         + seen.format(rev="d4"),
         header='lock_timeout = "250ms"\nstatement_timeout = "0"\n',
@@ -68,12 +68,12 @@ async def test_blocked_alter_gives_way_to_writers_retries_then_names_the_busy_ta
     add_revision(
         versions,
         "f6000000000f",
-        INITIAL,
+        HEAD,
         "op.add_column('report_jobs', sa.Column('priority', sa.Integer()))",
         "op.drop_column('report_jobs', 'priority')",
     )
     cfg = migrations.alembic_config(versions_dir=versions)
-    await migrations.upgrade(scratch_url, INITIAL, cfg=cfg)
+    await migrations.upgrade(scratch_url, HEAD, cfg=cfg)
 
     async with connect(scratch_url) as blocker, connect(scratch_url) as writer:
         await blocker.execute(text("SET application_name = 'nightly-report'"))
@@ -119,7 +119,7 @@ async def test_blocked_alter_gives_way_to_writers_retries_then_names_the_busy_ta
     )
     assert "retry 1 of 2" in out
     assert "retry 2 of 2" in out
-    assert await current(scratch_url, versions) == (INITIAL,)
+    assert await current(scratch_url, versions) == (HEAD,)
     assert await rows(scratch_url, "SELECT report_id FROM report_jobs") == [("w",)]
     failures = await rows(
         scratch_url, f"SELECT revision FROM {history.TABLE_NAME} WHERE NOT success"

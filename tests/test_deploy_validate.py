@@ -15,7 +15,8 @@ from terrafusion_sync import migrations
 from terrafusion_sync.database import application_name
 
 from helpers import (
-    INITIAL,
+    CHAIN,
+    HEAD,
     assert_one_line_error,
     cli,
 )
@@ -29,19 +30,19 @@ async def test_changed_applied_file_is_refused_until_the_change_is_accepted(
     assert cli(env, capsys, scratch_url, "upgrade", versions=versions)[0] == 0
     code, out, _ = cli(env, capsys, scratch_url, "validate", versions=versions)
     assert code == 0
-    assert "0 changed of 1" in out
+    assert f"0 changed of {len(CHAIN)}" in out
 
-    [initial] = versions.glob(f"*{INITIAL}*.py")
+    [initial] = versions.glob(f"*{HEAD}*.py")
     initial.write_text(initial.read_text() + "\n# edited after it was applied\n")
     code, out, _ = cli(env, capsys, scratch_url, "validate", versions=versions)
     assert code == 1
-    assert f"changed: {INITIAL} ({initial.name}) changed since it was applied" in out
+    assert f"changed: {HEAD} ({initial.name}) changed since it was applied" in out
 
     code, _, err = cli(env, capsys, scratch_url, "upgrade", versions=versions)
     assert code == 2
-    assert_one_line_error(err, f"revision {INITIAL}", "refusing to migrate", "--accept")
+    assert_one_line_error(err, f"revision {HEAD}", "refusing to migrate", "--accept")
 
-    code, _, err = cli(env, capsys, scratch_url, "validate", "--accept", INITIAL, versions=versions)
+    code, _, err = cli(env, capsys, scratch_url, "validate", "--accept", HEAD, versions=versions)
     assert code == 2
     assert_one_line_error(err, "needs a reason")
 
@@ -51,19 +52,19 @@ async def test_changed_applied_file_is_refused_until_the_change_is_accepted(
         scratch_url,
         "validate",
         "--accept",
-        INITIAL,
+        HEAD,
         "--reason",
         "comment only",
         versions=versions,
     )
     assert code == 0
-    assert f"accepted {INITIAL}" in out
+    assert f"accepted {HEAD}" in out
     assert cli(env, capsys, scratch_url, "validate", versions=versions)[0] == 0
     assert cli(env, capsys, scratch_url, "upgrade", versions=versions)[0] == 0
 
     code, out, _ = cli(env, capsys, scratch_url, "history", versions=versions)
     assert code == 0
-    lines = [line for line in out.splitlines() if INITIAL in line]
+    lines = [line for line in out.splitlines() if HEAD in line]
     assert [line.split()[3] for line in lines] == ["upgrade", "accept"]
     assert "(comment only)" in lines[1]
     entries = await migrations.read_history(scratch_url)

@@ -32,7 +32,7 @@ from terrafusion_sync.provision import derived_name, drop_database, ensure_datab
 from terrafusion_sync.settings import PROJECT_DIR, child_environ
 from terrafusion_sync.testing import TestDatabases
 
-from helpers import HANG_GUARD, SECRET, add_revision, assert_one_line_error
+from helpers import HANG_GUARD, HEAD, SECRET, add_revision, assert_one_line_error
 
 NEW = "f1ee70000001"
 """The tiny revision every county is one behind."""
@@ -259,7 +259,7 @@ def test_a_variable_may_come_from_dot_env(
     code, out, err = run_cli(capsys, "fleet", "status")
 
     assert (code, err) == (0, "")
-    assert re.search(r"yes\s+0b22f05953e4\s+1\s", row(out, "benton"))
+    assert re.search(rf"yes\s+{HEAD}\s+1\s", row(out, "benton"))
 
 
 def test_status_has_a_row_for_every_database_even_down_or_broken(
@@ -279,7 +279,7 @@ def test_status_has_a_row_for_every_database_even_down_or_broken(
 
     assert code == 1, err  # a database that cannot be read is a finding, not a crash
     assert err == ""
-    assert re.search(r"yes\s+0b22f05953e4\s+1\s+\S+", row(out, "late"))
+    assert re.search(rf"yes\s+{HEAD}\s+1\s+\S+", row(out, "late"))
     assert re.search(rf"yes\s+{NEW}\s+0\s+\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d$", row(out, "current"))
     assert re.search(r"yes\s+badbadbadbad \(broken\)\s+\?", row(out, "broken"))
     assert re.search(r"no\s+\?\s+\?", row(out, "down"))
@@ -345,7 +345,7 @@ def test_after_a_failure_nothing_new_starts_unless_keep_going_and_a_rerun_does_w
 
     code, out, _ = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--jobs", "1")
     assert code == 1
-    assert re.search(rf"0b22f05953e4\s+{NEW}\s+[\d.]+ s\s+upgraded$", summary_row(out, "c00"))
+    assert re.search(rf"{HEAD}\s+{NEW}\s+[\d.]+ s\s+upgraded$", summary_row(out, "c00"))
     assert re.search(r"FAILED$", summary_row(out, "c01"))
     assert re.search(r"not started$", summary_row(out, "c02"))
     assert re.search(r"not started$", summary_row(out, "c03"))
@@ -391,7 +391,7 @@ def test_on_a_terminal_a_live_table_shows_each_database_then_the_summary(
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
     assert re.search(r"database\s+on revision\s+done\s+time\s+last", plain)  # the live table
     assert "c00: started" not in plain  # no plain progress lines on a terminal
-    assert re.search(rf"c01\s+0b22f05953e4\s+{NEW}\s+[\d.]+ s\s+upgraded", plain)
+    assert re.search(rf"c01\s+{HEAD}\s+{NEW}\s+[\d.]+ s\s+upgraded", plain)
     assert "2 of 2 database(s) at the target" in plain
 
 
@@ -408,7 +408,7 @@ def test_plan_lists_what_would_run_per_database_and_changes_nothing(
     code, out, err = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--plan")
     assert (code, err) == (0, "")
     for name in ("c00", "c01", "c02"):
-        assert f"{name}: at 0b22f05953e4, would run:" in out
+        assert f"{name}: at {HEAD}, would run:" in out
     assert out.count(f"  {NEW}  fleet probe  (2026_12_01_0000-{NEW}_fleet_probe.py;") == 3
     assert "nothing was changed" in out
 

@@ -13,7 +13,6 @@ PostgreSQL 18 and on TEST_DATABASE_URL's server (15 in CI).
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from terrafusion_sync.migrations.planning.impact import (
 from terrafusion_sync.migrations.plumbing.steps import ConnectionMigrator
 from terrafusion_sync.review import format_json, review
 
-from helpers import INITIAL, add_revision
+from helpers import HEAD, add_revision, fixture_on_head
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -38,7 +37,7 @@ REV = "e12000000001"
 
 
 async def measured(url: URL, versions: Path, upgrade: str, touched: list[str]) -> Impact:
-    path = add_revision(versions, REV, INITIAL, upgrade)
+    path = add_revision(versions, REV, HEAD, upgrade)
     cfg = migrations.alembic_config(versions_dir=versions)
 
     def run(conn: Connection) -> Impact:
@@ -155,7 +154,7 @@ async def test_a_confirmed_finding_says_what_was_measured_and_json_carries_it(
     test_database_url: URL, versions: Path
 ) -> None:
     fixture = "2026_12_01_1000-bad000000031_year_built_as_bigint.py"
-    shutil.copy(Path(__file__).parent / "revisions" / fixture, versions / fixture)
+    fixture_on_head(Path(__file__).parent / "revisions" / fixture, versions)
     cfg = migrations.alembic_config(versions_dir=versions)
     done = await review(test_database_url, cfg=cfg, lint=False)
     [rewrite] = [f for f in done.findings if f.code == "TF407"]

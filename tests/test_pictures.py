@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +28,7 @@ from terrafusion_sync.pictures.mermaid import column_type, er_diagram, node_id
 from terrafusion_sync.review import review
 from terrafusion_sync.settings import PROJECT_DIR
 
-from helpers import models, project_copy, run_process
+from helpers import CHAIN, HEAD, fixture_on_head, models, project_copy, run_process
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -118,7 +117,7 @@ def branched(versions: Path) -> Path:
     """``versions`` with two branches off the initial revision, their merge, and one more
     revision with a message full of characters Mermaid would read."""
     for name in (BRANCH_A, BRANCH_B, MERGE):
-        shutil.copy(FIXTURES / name, versions / name)
+        fixture_on_head(FIXTURES / name, versions)
     (versions / "2026_12_02_0000-awkward00001_fix_quoted.py").write_text(
         f'"""{AWKWARD}"""\n\nrevision = "awkward00001"\ndown_revision = "good00000104"\n'
         "branch_labels = None\ndepends_on = None\n\n\n"
@@ -174,12 +173,12 @@ def test_revision_graph_shows_every_revision_edge_merge_and_head(versions: Path)
     for script in scripts:
         assert nodes[node_id(script.revision)].startswith(f"{script.revision}<br/>")
     assert "merge of bad000000008 + good00000103" in nodes[node_id("good00000104")]
-    assert "(branch point)" in nodes[node_id("0b22f05953e4")]
+    assert "(branch point)" in nodes[node_id(HEAD)]
     assert nodes[node_id("awkward00001")].endswith("<br/>(head)")
     assert classes == {
         "head": [node_id("awkward00001")],
         "merge": [node_id("good00000104")],
-        "branch": [node_id("0b22f05953e4")],
+        "branch": [node_id(HEAD)],
     }
     assert f"{node_id('good00000104')}{{{{" in flowchart[1]  # the merge is a hexagon
     # the awkward message is there, with nothing in it that Mermaid would read
@@ -234,7 +233,7 @@ def test_make_docs_writes_and_check_compares(
     assert capsys.readouterr().out.startswith(f"wrote {out}")
     assert main(["docs", "--check", "--output", str(out)]) == 0
 
-    shutil.copy(FIXTURES / BRANCH_B, versions / BRANCH_B)
+    fixture_on_head(FIXTURES / BRANCH_B, versions)
     before = out.read_bytes()
     assert main(["docs", "--check", "--output", str(out)]) == 1
     said = capsys.readouterr().out
@@ -253,9 +252,9 @@ async def test_a_revision_or_model_change_without_its_picture_is_a_finding(
     assert done.findings == []
 
     # a new (good) revision, picture not refreshed: found by the full review and the hook's
-    new = Path(shutil.copy(FIXTURES / BRANCH_B, versions / BRANCH_B))
+    new = fixture_on_head(FIXTURES / BRANCH_B, versions)
     written = docs.read_text().splitlines()
-    line = written.index("1 revision, oldest at the top; head: `0b22f05953e4`.") + 1
+    line = written.index(f"{len(CHAIN)} revisions, oldest at the top; head: `{HEAD}`.") + 1
     for files in (None, [new], [docs]):
         done = await review(test_database_url, cfg=cfg, lint=False, docs=docs, files=files)
         assert [(f.code, f.path, f.line) for f in done.findings] == [("TF601", str(docs), line)]
@@ -266,7 +265,7 @@ async def test_a_revision_or_model_change_without_its_picture_is_a_finding(
 
     # a model change (with its revision), picture not refreshed
     new.unlink()
-    shutil.copy(FIXTURES / "2026_12_01_1000-good00000101_add_owner_email.py", versions)
+    fixture_on_head(FIXTURES / "2026_12_01_1000-good00000101_add_owner_email.py", versions)
     pictures.write(pictures.render(cfg), docs)
     changed = migrations.alembic_config(
         versions_dir=versions, target_metadata=models("owner_email")
@@ -294,15 +293,15 @@ def test_status_graph_marks_current_and_pending_revisions(
 
     assert main(["status", "--test", "--graph"]) == 0
     lines = graph_lines(capsys.readouterr().out)
-    assert lines["0b22f05953e4"].startswith("@")
-    assert lines["0b22f05953e4"].endswith("[current, branch point]")
+    assert lines[HEAD].startswith("@")
+    assert lines[HEAD].endswith("[current, branch point]")
     for rev in ("bad000000008", "good00000103", "good00000104", "awkward00001"):
         assert lines[rev].startswith("+"), lines[rev]
         assert "pending" in lines[rev]
     assert "merge of bad000000008 + good00000103" in lines["good00000104"]
     assert lines["awkward00001"].endswith("[pending, head]")
     assert list(lines) == [
-        "0b22f05953e4",
+        *CHAIN,
         "bad000000008",
         "good00000103",
         "good00000104",
@@ -313,7 +312,7 @@ def test_status_graph_marks_current_and_pending_revisions(
     run_blocking(migrations.upgrade(fresh_database, "good00000104", cfg=cfg))
     assert main(["status", "--test", "--graph"]) == 0
     lines = graph_lines(capsys.readouterr().out)
-    assert lines["0b22f05953e4"].startswith("o")
+    assert lines[HEAD].startswith("o")
     assert lines["good00000104"].startswith("@")
     assert "current" in lines["good00000104"]
     assert "pending" not in lines["good00000104"]
@@ -378,4 +377,4 @@ def test_a_revision_brings_its_picture_so_the_review_passes_without_make_docs(
     assert "owner_email" in (root / "docs" / "schema.md").read_text(encoding="utf-8")
     done = tfsync("review")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "0 findings in 2 revisions" in done.stdout
+    assert f"0 findings in {len(CHAIN) + 1} revisions" in done.stdout

@@ -18,7 +18,7 @@ from terrafusion_sync import migrations
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations.planning import preflight
 
-from helpers import INITIAL, add_revision, assert_one_line_error, cli, execute
+from helpers import HEAD, add_revision, assert_one_line_error, cli, execute
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -44,7 +44,7 @@ async def test_plan_shows_per_table_lock_rewrite_size_estimate_and_what_will_fai
     add_revision(
         versions,
         "a12000000001",
-        INITIAL,
+        HEAD,
         'op.alter_column("report_jobs", "message", type_=sa.String(500))',
     )
     add_revision(
@@ -59,7 +59,7 @@ async def test_plan_shows_per_table_lock_rewrite_size_estimate_and_what_will_fai
     code, out, err = cli(env, capsys, fresh_database, "upgrade", "--plan", "--format", "json")
     assert code == 0, err
     shown = json.loads(out)
-    assert shown["current"] == [INITIAL]
+    assert shown["current"] == [HEAD]
     assert shown["target"] == "head"
     rewrite, index = shown["revisions"]
     assert rewrite["revision"] == "a12000000001"
@@ -89,7 +89,7 @@ async def test_plan_shows_per_table_lock_rewrite_size_estimate_and_what_will_fai
     assert "will fail: report_jobs: unique (county_id) over 50 duplicated value(s)" in out
     # it read the database and changed nothing there
     cfg = migrations.alembic_config(versions_dir=versions)
-    assert await migrations.current_revisions(fresh_database, cfg) == (INITIAL,)
+    assert await migrations.current_revisions(fresh_database, cfg) == (HEAD,)
     assert await history_rows(fresh_database) == steps_before
 
 
@@ -104,7 +104,7 @@ async def test_upgrade_refuses_a_revision_the_rows_would_fail_unless_forced(
     add_revision(
         versions,
         "a12000000003",
-        INITIAL,
+        HEAD,
         'op.alter_column("report_jobs", "message", nullable=False)',
     )
     env.setenv("TFSYNC_VERSIONS_DIR", str(versions))
@@ -119,7 +119,7 @@ async def test_upgrade_refuses_a_revision_the_rows_would_fail_unless_forced(
         "nothing was run",
         "upgrade --force",
     )
-    assert await migrations.current_revisions(fresh_database, cfg) == (INITIAL,)
+    assert await migrations.current_revisions(fresh_database, cfg) == (HEAD,)
 
     # forced: the pre-flight is skipped and PostgreSQL itself refuses (rolled back)
     code, _, err = cli(env, capsys, fresh_database, "upgrade", "--force")
@@ -205,7 +205,7 @@ async def test_a_user_who_may_only_read_gets_a_static_plan_and_nothing_is_writte
     add_revision(
         versions,
         "a12000000004",
-        INITIAL,
+        HEAD,
         'op.alter_column("report_jobs", "message", nullable=False)',
     )
     env.setenv("TFSYNC_VERSIONS_DIR", str(versions))

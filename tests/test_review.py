@@ -9,7 +9,6 @@ server, which it drops afterwards.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +24,7 @@ from terrafusion_sync.review.codes import CODES
 from terrafusion_sync.review.seal import manifest_path, read_manifest
 from terrafusion_sync.settings import shown_path
 
-from helpers import INITIAL, models, project_copy, run_process
+from helpers import CHAIN, INITIAL, fixture_on_head, models, project_copy, run_process
 
 on_loop = pytest.mark.asyncio(loop_scope="session")
 
@@ -82,6 +81,10 @@ BAD = {
     "2026_12_01_1000-bad000000032_message_as_varchar_500.py": [("TF407", 18)],
     # ADD COLUMN ... serial: no text rule, but measured rewriting report_jobs
     "2026_12_01_1000-bad000000033_number_reports.py": [("TF416", 17)],
+    # an enum type recreated without a value, or with one renamed (op.sync_enum_values)
+    # (squawk flags the type's recreation too, in general terms: TF419)
+    "2026_12_01_1000-bad000000045_close_hearings.py": [("TF419", 20), ("TF430", 20)],
+    "2026_12_01_1000-bad000000046_rename_hearings.py": [("TF419", 20), ("TF431", 20)],
 }
 NULLABLE_COLUMN = "2026_12_01_1000-good00000101_add_owner_email.py"
 CONCURRENT_INDEX = "2026_12_01_1000-good00000102_index_report_messages.py"
@@ -96,7 +99,7 @@ SHOWN_ELSEWHERE = {"TF001": UNFORMATTED, "TF202": INDEX_WITHOUT_MODEL, "TF203": 
 
 
 def add(versions: Path, fixture: str) -> Path:
-    return Path(shutil.copy(FIXTURES / fixture, versions / fixture))
+    return fixture_on_head(FIXTURES / fixture, versions)
 
 
 async def review_of(
@@ -137,7 +140,7 @@ async def test_bad_revision_is_found_at_its_line(
     path = add(versions, fixture)
     done = await review_of(test_database_url, versions)
     assert on(path, done.findings) == expected
-    assert done.revisions == 2
+    assert done.revisions == len(CHAIN) + 1
 
 
 @on_loop
@@ -168,7 +171,7 @@ async def test_good_revision_with_its_model_change_has_no_finding(
     add(versions, fixture)
     done = await review_of(test_database_url, versions, models(extra))
     assert done.findings == []
-    assert done.revisions == 2
+    assert done.revisions == len(CHAIN) + 1
 
 
 @on_loop
@@ -342,7 +345,7 @@ def test_pre_commit_hook_blocks_a_bad_revision_and_passes_a_good_one(
     git(root, "commit", "-q", "-m", "the project")
     versions = root / "terrafusion_sync" / "alembic_migrations" / "versions"
 
-    bad = Path(shutil.copy(FIXTURES / "2026_12_01_1000-bad000000021_add_report_token.py", versions))
+    bad = fixture_on_head(FIXTURES / "2026_12_01_1000-bad000000021_add_report_token.py", versions)
     done = commit_hook(root, test_database_url, bad)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "migrations review" in done.stdout
@@ -351,7 +354,7 @@ def test_pre_commit_hook_blocks_a_bad_revision_and_passes_a_good_one(
     git(root, "rm", "-q", "--cached", str(bad))
     bad.unlink()
 
-    good = Path(shutil.copy(FIXTURES / BATCHED_BACKFILL, versions))
+    good = fixture_on_head(FIXTURES / BATCHED_BACKFILL, versions)
     done = commit_hook(root, test_database_url, good)
     assert done.returncode == 1  # a new revision without its picture
     assert re.search(r"^docs/schema\.md:\d+: TF601 ", done.stdout, re.MULTILINE), done.stdout

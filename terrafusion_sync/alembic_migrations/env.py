@@ -38,6 +38,7 @@ def target_metadata() -> MetaData | None:
     """
     if environment.skip_models(config):
         return None
+    environment.compare_database_objects(config)  # enum types, views, functions, triggers
     handed_in: MetaData | None = config.attributes.get("target_metadata")
     if handed_in is not None:
         return handed_in
@@ -50,6 +51,7 @@ def drop_empty_autogenerate(ctx: Any, revision: Any, directives: list[MigrationS
     """Write no file when autogenerate finds no change (Netflix dispatch's recipe)."""
     if not getattr(config.cmd_opts, "autogenerate", False):
         return
+    environment.arrange(directives[0])
     if all(ops.is_empty() for ops in directives[0].upgrade_ops_list):
         directives[:] = []
         config.print_stdout("No changes between the models and the database: no revision written.")

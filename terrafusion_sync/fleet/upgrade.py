@@ -20,15 +20,14 @@ lock in turn, and the second finds nothing left to do.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 
 from terrafusion_sync.fleet.display import Display, revisions
 from terrafusion_sync.fleet.fleet_file import Fleet, Member
 from terrafusion_sync.fleet.jobs import Died, Finished, Job
 from terrafusion_sync.fleet.pool import run_job
 from terrafusion_sync.fleet.results import Ending, Options, Result
-from terrafusion_sync.migrations.plumbing import phases
 from terrafusion_sync.fleet.status import (
     READS_AT_ONCE,
     Revisions,
@@ -36,6 +35,7 @@ from terrafusion_sync.fleet.status import (
     load_revisions,
     read_state,
 )
+from terrafusion_sync.migrations.plumbing import phases
 
 __all__ = ["Options", "Result", "upgrade_fleet"]
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from sqlalchemy import MetaData
 
 from terrafusion_sync import VERSIONS_DIR
 from terrafusion_sync.errors import ConfigError
+from terrafusion_sync.migrations.plumbing import environment
 from terrafusion_sync.migrations.plumbing.config import versions_dir
 from terrafusion_sync.pictures.lineage import History, read_history
 from terrafusion_sync.pictures.mermaid import er_diagram, revision_flowchart
@@ -111,6 +113,7 @@ def render(cfg: Config, metadata: MetaData | None = None) -> Document:
     history = read_history(cfg)
     parts = {
         "the ER diagram": _tables_section(metadata),
+        "the views, functions and triggers": _objects_section(_objects(cfg)),
         "the revision graph": _history_section(history),
     }
     text = HEADER + "".join(f"\n{part}" for part in parts.values())
@@ -152,6 +155,39 @@ def _tables_section(metadata: MetaData) -> str:
     )
 
 
+def _objects(cfg: Config) -> list[Any]:
+    """The entities ``cfg`` carries for tests, else those of ``db_objects.py``."""
+    handed_in = cfg.attributes.get(environment.ENTITIES)
+    if handed_in is not None:
+        return list(handed_in)
+    from terrafusion_sync.db_objects import ENTITIES
+
+    return list(ENTITIES)
+
+
+def _objects_section(objects: list[Any]) -> str:
+    """A row per view, function and trigger of ``db_objects.py``, then each view's SQL."""
+    entities = sorted(objects, key=lambda e: (e.type_, e.schema, e.signature))
+    rows = [
+        f"| {e.type_} | {_code(f'{e.schema}.{e.signature}')} | "
+        f"{_code(getattr(e, 'on_entity', '') or '')} |"
+        for e in entities
+    ]
+    views = [
+        f"`{e.schema}.{e.signature}`:\n\n```sql\n{e.definition.strip()}\n```\n"
+        for e in entities
+        if e.type_ in ("view", "materialized_view")
+    ]
+    return (
+        "## Views, functions and triggers\n\n"
+        f"{_count(len(entities), 'entity')} of `terrafusion_sync/db_objects.py` (enum types\n"
+        "show as column types above, with their values).\n\n"
+        "| kind | name | on |\n|---|---|---|\n"
+        + "".join(row + "\n" for row in rows)
+        + "".join(f"\n{view}" for view in views)
+    )
+
+
 def _history_section(history: History) -> str:
     rows = [
         f"| `{r.id}` | {', '.join(f'`{p}`' for p in r.parents) or 'base'} | "
@@ -170,6 +206,8 @@ def _history_section(history: History) -> str:
 
 
 def _count(n: int, noun: str) -> str:
+    if noun.endswith("y") and n != 1:
+        return f"{n} {noun[:-1]}ies"
     return f"{n} {noun}{'s' * (n != 1)}"
 
 

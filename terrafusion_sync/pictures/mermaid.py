@@ -83,6 +83,9 @@ def attribute(table: Table, column: Column[Any]) -> str:
         notes.append("not null")
     if together:
         notes.append("unique with " + ", ".join(together))
+    values = getattr(column.type, "enums", None)
+    if values and getattr(column.type, "native_enum", False):
+        notes.append("one of " + ", ".join(values))
     name = _word(column.name)
     if name != column.name:
         notes.append(f"column {column.name}")

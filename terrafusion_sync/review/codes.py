@@ -574,8 +574,38 @@ CONTRACT_WITHOUT_EXPAND = _declare(
         "test_the_review_finds_a_destructive_expand_and_a_contract_without_expand",
     )
 )
-# TF430-TF439 enums and views (issue 20), TF440-TF449 backfills and batched deletes
-# (issue 22): declared here by those changes.
+# TF430-TF439 enum types, views, functions and triggers (issue 20)
+_ENUM_RECREATED = (
+    "the type is recreated and every column of it rewritten under an ACCESS EXCLUSIVE lock, "
+    "and the running application may still write the old value"
+)
+ENUM_VALUE_REMOVED = _declare(
+    Code(
+        "TF430",
+        "enum value removed (`op.sync_enum_values`)",
+        _ENUM_RECREATED + "; a row holding the value makes the upgrade fail (the pre-flight "
+        "counts them)",
+        "stop writing the value, move its rows to another value with op.backfill, then "
+        "remove it in a later revision (make plan counts the rows still holding it)",
+        Severity.OUTAGE,
+        "review.enum_values",
+        "x.py:20: TF430 enum value removed: 'heard' from enum type appeal_status: the type is "
+        "recreated and every column of it rewritten under an ACCESS EXCLUSIVE lock, …",
+    )
+)
+ENUM_VALUE_RENAMED = _declare(
+    Code(
+        "TF431",
+        "enum value renamed",
+        _ENUM_RECREATED,
+        "append the new name (ALTER TYPE ... ADD VALUE), move the rows with op.backfill, "
+        "switch the application, then remove the old name in a later revision",
+        Severity.OUTAGE,
+        "review.enum_values",
+        "x.py:20: TF431 enum value renamed: 'heard' -> 'hearing' in enum type appeal_status: …",
+    )
+)
+# TF440-TF449 backfills and batched deletes (issue 22): none yet; a plain DELETE is TF415.
 
 # --- TF5xx sealed history -------------------------------------------------------------
 SEALED_REVISION_CHANGED = _declare(

@@ -16,10 +16,12 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync.migrations import alembic_config, compare_models, upgrade
 from terrafusion_sync.migrations.planning.impact import Impact
+from terrafusion_sync.migrations.plumbing import environment
 from terrafusion_sync.migrations.plumbing.config import versions_dir
 from terrafusion_sync.provision import scratch_database
 from terrafusion_sync.review import (
     allow,
+    enum_values,
     measured,
     offline,
     phases,
@@ -92,6 +94,7 @@ def _file_findings(
     findings: list[Finding] = []
     for rev in reviewed:
         findings += structure.revision_findings(rev, known, slug_length)
+        findings += enum_values.enum_findings(rev)
         missing = stairway.downgrade_missing(rev) if rev.tree is not None else None
         if missing is not None:
             findings.append(missing)
@@ -161,7 +164,8 @@ async def _drift_at_head(server_url: URL, cfg: Config) -> list[Finding]:
 async def _drift(url: URL, cfg: Config) -> list[Finding]:
     """Drift between the models and the database ``url``, which is at head."""
     metadata = cfg.attributes.get("target_metadata")
-    return [drift_finding(d) for d in await compare_models(url, metadata)]
+    objects = cfg.attributes.get(environment.ENTITIES)
+    return [drift_finding(d) for d in await compare_models(url, metadata, objects=objects)]
 
 
 def _one_head_all_known(revisions: list[RevisionFile]) -> bool:

@@ -62,7 +62,7 @@ SELECT c.oid, c.oid::regclass::text, c.relkind::text, c.relfilenode,
            AND l.pid = pg_backend_pid() AND l.granted)
   FROM pg_class c
   LEFT JOIN pg_index i ON i.indexrelid = c.oid
- WHERE c.relkind IN ('r', 'p', 'i', 'm') AND {where}
+ WHERE c.relkind IN ('r', 'p', 'i', 'm', 'v') AND {where}
 """
 _OF_TABLES = text(_SNAPSHOT.format(where="(c.oid = ANY (:oids) OR i.indrelid = ANY (:oids))"))
 """The tables a revision touches and their indexes (sequential scans: tables only)."""
@@ -358,6 +358,12 @@ def value_for(sql_type: str, category: str, name: str, typmod: int) -> str | Non
     return None
 
 
+_TABLE = text(
+    "SELECT c.oid::regclass::text FROM pg_class c"
+    " WHERE c.oid = to_regclass(:t) AND c.relkind IN ('r', 'p')"
+)
+
+
 def seed(
     conn: Connection, tables: Iterable[str], rows: int = SEED_ROWS
 ) -> tuple[dict[str, int], dict[str, str]]:
@@ -371,7 +377,7 @@ def seed(
     seeded: dict[str, int] = {}
     skipped: dict[str, str] = {}
     for table in dict.fromkeys(tables):
-        name = conn.execute(text("SELECT to_regclass(:t)::text"), {"t": table}).scalar()
+        name = conn.execute(_TABLE, {"t": table}).scalar()  # a table, not a view
         if name is None or name in seeded:
             conn.rollback()
             continue

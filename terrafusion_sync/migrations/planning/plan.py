@@ -57,6 +57,7 @@ at 14 s from 1000 rows, at 1.1 s to 3.1 s from 20000."""
 
 STATIC_LOCKS = {
     st.CREATE_INDEX: "ShareLock",
+    st.CREATE_TRIGGER: "ShareRowExclusiveLock",
     st.VALIDATE_CONSTRAINT: "ShareUpdateExclusiveLock",
     st.UPDATE: "RowExclusiveLock",
     st.DELETE: "RowExclusiveLock",

@@ -8,7 +8,9 @@ is checked against the live table, in a READ ONLY transaction:
 - ``SET NOT NULL`` on a column holding NULLs;
 - a unique index, unique constraint or primary key over duplicate values (how many);
 - a CHECK or foreign key added without NOT VALID, or a ``VALIDATE CONSTRAINT``, over rows
-  that break it (how many).
+  that break it (how many);
+- an enum type recreated without some of its values (``op.sync_enum_values``), while rows
+  hold a removed value (how many; a renamed value's rows are mapped, so not counted).
 
 A table the pending revisions create, rename or write rows of before the statement (an
 ``UPDATE``, or an ``op.backfill`` of an earlier revision) is not checked: its rows then
@@ -20,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
@@ -98,6 +101,7 @@ def _check(conn: Connection, pending: list[tuple[str, str]]) -> Iterator[LiveRow
             reason = _fails(conn, action)
             if reason:
                 yield LiveRowFailure(revision, action.table, reason)
+        yield from _removed_enum_values(conn, revision, sql)
         # op.backfill changes rows once its revision has committed: later checks cannot tell
         unknown.update(found[1] for found in _BACKFILL.finditer(sql))
 
@@ -189,18 +193,50 @@ def _validate(conn: Connection, table: str, name: str) -> str | None:
     return None
 
 
-def _count(conn: Connection, query: str) -> int:
+def _count(conn: Connection, query: str, params: dict[str, Any] | None = None) -> int:
     """Rows ``query`` returns, counted up to :data:`COUNT_LIMIT` + 1; 0 if it cannot run."""
     try:
         with conn.begin_nested():
             return int(
                 conn.execute(
-                    text(f"SELECT count(*) FROM ({query} LIMIT {COUNT_LIMIT + 1}) found")
+                    text(f"SELECT count(*) FROM ({query} LIMIT {COUNT_LIMIT + 1}) found"), params
                 ).scalar()
                 or 0
             )
     except sa_exc.DBAPIError:
         return 0  # the statement refers to something not there yet: cannot tell
+
+
+_ENUM_LABELS = text(
+    "SELECT array_agg(enumlabel::text ORDER BY enumsortorder) FROM pg_enum"
+    " WHERE enumtypid = to_regtype(:t)"
+)
+_ENUM_COLUMNS = text(
+    "SELECT a.attrelid::regclass::text, a.attname FROM pg_attribute a JOIN pg_class c"
+    " ON c.oid = a.attrelid WHERE a.atttypid = to_regtype(:t) AND c.relkind IN ('r', 'p')"
+    " AND NOT a.attisdropped ORDER BY 1, 2"
+)
+
+
+def _removed_enum_values(conn: Connection, revision: str, sql: str) -> Iterator[LiveRowFailure]:
+    """Rows holding a value that an enum type recreated by ``sql`` no longer has."""
+    mapped = st.cast_mapped_values(sql)
+    for enum in st.enum_types(sql):
+        live = conn.execute(_ENUM_LABELS, {"t": enum.name}).scalar() or []
+        gone = [v for v in live if v not in enum.values and v not in mapped]
+        if not gone:
+            continue
+        for table, column in conn.execute(_ENUM_COLUMNS, {"t": enum.name}).all():
+            where = f"SELECT 1 FROM {table} WHERE {quoted(column)}::text = ANY(:gone)"
+            held = _count(conn, where, {"gone": gone})
+            if held:
+                values = ", ".join(repr(v) for v in gone)
+                yield LiveRowFailure(
+                    revision,
+                    table,
+                    f"removes {values} from enum type {enum.name}, but {_n(held)} row(s) "
+                    f"hold it in {column}",
+                )
 
 
 def _n(count: int) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alembic.config import Config
+from alembic.operations.ops import MigrationScript
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,6 +43,9 @@ REWRITE = "tfsync.rewrite_revision"
 writes a rename as expand + contract (:mod:`..authoring.expand_contract`)."""
 RETIRING = "tfsync.retiring"
 """``(table, column)`` pairs a waiting contract revision drops: autogenerate leaves them be."""
+ENTITIES = "tfsync.entities"
+"""The views, functions and triggers autogenerate compares, when a caller hands in others
+than ``db_objects.ENTITIES`` (as ``target_metadata`` hands in other models)."""
 
 StepCallback = Callable[..., None]
 Rewrite = Callable[[Any, Any, list[Any]], None]
@@ -145,3 +149,20 @@ async def _run_async(engine: AsyncEngine, run: Callable[[Connection], None]) -> 
             await connection.run_sync(run)
     finally:
         await engine.dispose()
+
+
+def compare_database_objects(cfg: Config) -> None:
+    """Before autogenerate compares: let it see enum types, views, functions and triggers
+    (``db_objects.py``, or those handed in as :data:`ENTITIES`) too. Imported here, not at
+    the top, so that a run that only applies steps loads neither library."""
+    from terrafusion_sync.migrations import entities
+
+    entities.compare_with_models(cfg.attributes.get(ENTITIES))
+
+
+def arrange(script: MigrationScript) -> None:
+    """A new revision's operations, ordered so PostgreSQL accepts them (enum appends first,
+    entities after what they stand on); see :mod:`terrafusion_sync.migrations.entities`."""
+    from terrafusion_sync.migrations import entities
+
+    entities.arrange(script)

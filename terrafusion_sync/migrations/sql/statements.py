@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pglast import ast, parse_sql
+from pglast import ast, parse_plpgsql, parse_sql
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 from pglast.parser import ParseError
 from pglast.stream import RawStream
@@ -43,6 +43,11 @@ UPDATE = "update"
 DELETE = "delete"
 INSERT = "insert"
 TRUNCATE = "truncate"
+CREATE_TRIGGER = "create_trigger"
+DROP_TRIGGER = "drop_trigger"
+CREATE_VIEW = "create_view"
+"""``CREATE [OR REPLACE] VIEW``: ``table`` is the view (a replacement locks it, its readers
+wait); the tables it reads are only read."""
 ROW_WRITES = (UPDATE, DELETE, INSERT)
 ALTER_TABLE_KINDS = frozenset(
     {
@@ -144,6 +149,46 @@ def tables(sql: str) -> list[str]:
 
 
 @lru_cache(maxsize=2048)
+@dataclass(frozen=True)
+class EnumType:
+    """A ``CREATE TYPE ... AS ENUM`` in ``sql``: its name (quoted, as written) and values."""
+
+    name: str
+    values: tuple[str, ...]
+
+
+def enum_types(sql: str) -> list[EnumType]:
+    """The enum types ``sql`` creates (alembic-postgresql-enum recreates a type whose values
+    it removes or renames), in order."""
+    return [
+        EnumType(
+            ".".join(quoted(n.sval) for n in node.typeName or ()),
+            tuple(v.sval for v in node.vals or ()),
+        )
+        for node in _parsed(sql)
+        if isinstance(node, ast.CreateEnumStmt)
+    ]
+
+
+def cast_mapped_values(sql: str) -> set[str]:
+    """The strings an ``ALTER COLUMN ... TYPE ... USING CASE WHEN col = 'x' THEN ...`` maps
+    to another value (an enum value renamed): rows holding them are not lost."""
+    found: set[str] = set()
+    for statement in _parsed(sql):
+        if not isinstance(statement, ast.AlterTableStmt):
+            continue
+        for cmd in statement.cmds or ():
+            if cmd.subtype != AlterTableType.AT_AlterColumnType or cmd.def_ is None:
+                continue
+            for node in _walk(cmd.def_.raw_default):
+                if isinstance(node, ast.CaseWhen) and isinstance(node.expr, ast.A_Expr):
+                    constant = node.expr.rexpr
+                    value = getattr(getattr(constant, "val", None), "sval", None)
+                    if isinstance(constant, ast.A_Const) and isinstance(value, str):
+                        found.add(value)
+    return found
+
+
 def clauses_problem(set_sql: str, where_sql: str) -> str | None:
     """Why ``set`` / ``where`` (an ``op.backfill``'s) would not stay inside their own
     clauses of ``UPDATE t SET <set> WHERE <where>``, if so.
@@ -219,9 +264,49 @@ def _of_statement(node: Any) -> Iterator[Action]:
         yield Action(DELETE, _name(node.relation))
     elif isinstance(node, ast.InsertStmt):
         yield Action(INSERT, _name(node.relation))
+    elif isinstance(node, ast.CreateTrigStmt):
+        yield Action(CREATE_TRIGGER, _name(node.relation), constraint=node.trigname)
+    elif isinstance(node, ast.DropStmt) and node.removeType == ObjectType.OBJECT_TRIGGER:
+        for *table, trigger in node.objects or ():
+            name = ".".join(quoted(p.sval) for p in table)
+            yield Action(DROP_TRIGGER, name, constraint=trigger.sval)
+    elif isinstance(node, ast.ViewStmt):
+        yield Action(CREATE_VIEW, _name(node.view))
+    elif isinstance(node, ast.DoStmt):  # its schema changes; its row writes are its own
+        for statement in _do_block_statements(node):
+            yield from (a for a in _actions(statement) if a.kind not in ROW_WRITES)
     elif isinstance(node, ast.TruncateStmt):
         for relation in node.relations or ():
             yield Action(TRUNCATE, _name(relation))
+
+
+def _do_block_statements(node: Any) -> list[str]:
+    """The SQL statements a PL/pgSQL ``DO`` block runs when nothing fails (its exception
+    handlers left out): alembic_utils replaces a view inside one. Its row writes are left to
+    the block (a loop that commits in batches is the safe way, not a plain rewrite)."""
+    options = {o.defname: o.arg.sval for o in node.args or () if isinstance(o.arg, ast.String)}
+    if options.get("language", "plpgsql") != "plpgsql" or "as" not in options:
+        return []
+    wrapped = (
+        f"CREATE FUNCTION f() RETURNS void AS $tfsync${options['as']}$tfsync$ LANGUAGE plpgsql"
+    )
+    try:
+        parsed = parse_plpgsql(wrapped)
+    except ParseError:
+        return []
+    return list(_execsql(parsed))
+
+
+def _execsql(tree: Any) -> Iterator[str]:
+    if isinstance(tree, list):
+        for item in tree:
+            yield from _execsql(item)
+    elif isinstance(tree, dict):
+        for key, value in tree.items():
+            if key == "PLpgSQL_stmt_execsql":
+                yield value["sqlstmt"]["PLpgSQL_expr"]["query"]
+            elif key != "exceptions":
+                yield from _execsql(value)
 
 
 def _of_alter(table: str, cmd: Any) -> Action:
