@@ -81,8 +81,7 @@ async def test_autogenerate_creates_replaces_and_drops_entities(
         ("migrations", "trigger public.property_operational_set_updated_at"),
         ("models", "view public.parcel_counts"),
     ]
-    path = await migrations.revision(scratch_url, "entities changed", cfg=cfg)
-    assert path is not None
+    (path,) = await migrations.revision(scratch_url, "entities changed", cfg=cfg)
     assert await catalog(scratch_url) == before  # comparing left nothing behind
     upgrade = source_of(path).split("defdowngrade")[0]
     assert upgrade.index("op.drop_entity(public_property_operational") < upgrade.index(
@@ -130,8 +129,7 @@ async def test_a_view_and_a_trigger_on_a_table_of_the_same_revision(
     )
     await migrations.upgrade(scratch_url, cfg=cfg)
 
-    path = await migrations.revision(scratch_url, "notes", cfg=cfg)
-    assert path is not None
+    (path,) = await migrations.revision(scratch_url, "notes", cfg=cfg)
     upgrade = source_of(path).split("defdowngrade")[0]
     assert upgrade.index('op.create_table("parcel_notes"') < upgrade.index(
         "op.create_entity(public_recent_notes)"

@@ -56,8 +56,7 @@ async def labels(url: URL) -> dict[str, list[str]]:
 
 async def generated(url: URL, versions: Path, metadata: MetaData, message: str) -> Path:
     cfg = migrations.alembic_config(versions_dir=versions, target_metadata=metadata)
-    path = await migrations.revision(url, message, cfg=cfg)
-    assert path is not None
+    (path,) = await migrations.revision(url, message, cfg=cfg)
     return path
 
 

@@ -653,9 +653,9 @@ op.create_table("fleet_after", sa.Column("id", sa.Integer()))
 
     assert code == 1
     for name in ("c00", "c02", "c03"):  # the others carried on, two at a time, to the end
-        assert re.search(rf"0b22f05953e4\s+{KILLER}\s+[\d.]+ s\s+upgraded$", summary_row(out, name))
+        assert re.search(rf"{HEAD}\s+{KILLER}\s+[\d.]+ s\s+upgraded$", summary_row(out, name))
     # the killed one: failed, its revision read back from it (the first revision committed)
-    assert re.search(rf"0b22f05953e4\s+{NEW}\s+[\d.]+ s\s+FAILED$", summary_row(out, "c01"))
+    assert re.search(rf"{HEAD}\s+{NEW}\s+[\d.]+ s\s+FAILED$", summary_row(out, "c01"))
     assert (
         "c01: its worker process was killed by SIGKILL during the upgrade; the database is at "
         f"{NEW} (run `tfsync fleet upgrade` again to resume it; it does only what is left)"

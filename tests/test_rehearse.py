@@ -28,7 +28,7 @@ from terrafusion_sync.provision import derived_name, drop_database, ensure_datab
 from terrafusion_sync.testing import TestDatabases
 
 from helpers import (
-    INITIAL,
+    HEAD,
     SECRET,
     add_revision,
     assert_one_line_error,
@@ -101,7 +101,7 @@ async def test_a_rehearsal_measures_each_revision_on_the_copy_beside_the_plan(
     add_revision(
         versions,
         "a19000000001",
-        INITIAL,
+        HEAD,
         'op.alter_column("report_jobs", "message", type_=sa.String(500))\n'
         "op.execute(\"UPDATE property_operational SET city = 'Kennewick'\")",
         doc="widen message",
@@ -153,7 +153,7 @@ async def test_a_revision_the_plan_passes_fails_on_the_real_rows_and_is_named(
         "UPDATE property_operational SET postal_code = 'N/A' WHERE id = 2077",
         "ANALYZE",
     )
-    path = add_revision(versions, "a19000000002", INITIAL, TO_INTEGER, doc="postal code number")
+    path = add_revision(versions, "a19000000002", HEAD, TO_INTEGER, doc="postal code number")
     add_revision(versions, "a19000000003", "a19000000002", "op.drop_index('ix_x')", doc="later")
     cfg = migrations.alembic_config(versions_dir=versions)
     before = await live_state(fresh_database)
@@ -213,7 +213,7 @@ async def test_a_backfill_is_rehearsed_with_its_rows_and_rate(
     add_revision(
         versions,
         "a19000000004",
-        INITIAL,
+        HEAD,
         "op.backfill('property_operational', set='city = upper(county_id)',"
         " where='city IS NULL', batch_time='20ms')",
         doc="city backfill",
@@ -242,7 +242,7 @@ async def test_sample_keeps_a_share_of_large_tables_and_every_foreign_key(
         'op.create_table("sale_notes", sa.Column("id", sa.Integer, primary_key=True),'
         ' sa.Column("sale_id", sa.Integer, sa.ForeignKey("sales.id")))'
     )
-    add_revision(versions, "a19000000005", INITIAL, parcels, doc="parcels")
+    add_revision(versions, "a19000000005", HEAD, parcels, doc="parcels")
     add_revision(
         versions,
         "a19000000006",
@@ -299,7 +299,7 @@ async def test_a_live_writer_never_waits_on_the_rehearsal(
     add_revision(
         versions,
         "a19000000007",
-        INITIAL,
+        HEAD,
         'op.alter_column("report_jobs", "message", type_=sa.String(500))',
         doc="widen",
     )
@@ -355,7 +355,7 @@ async def test_a_user_without_createdb_gets_one_line_and_nothing_is_left(
     add_revision(
         versions,
         "a19000000008",
-        INITIAL,
+        HEAD,
         'op.add_column("report_jobs", sa.Column("w", sa.Integer))',
         doc="column",
     )
@@ -390,7 +390,7 @@ async def test_an_unreachable_to_gets_one_line(
     add_revision(
         versions,
         "a19000000009",
-        INITIAL,
+        HEAD,
         'op.add_column("report_jobs", sa.Column("w", sa.Integer))',
         doc="column",
     )
@@ -412,7 +412,7 @@ async def test_to_puts_the_copy_on_the_server_it_names(
     add_revision(
         versions,
         "a19000000010",
-        INITIAL,
+        HEAD,
         'op.add_column("report_jobs", sa.Column("w", sa.Integer))',
         doc="column",
     )
@@ -455,7 +455,7 @@ async def test_a_cancelled_rehearsal_leaves_no_copy(
     add_revision(
         versions,
         "a19000000011",
-        INITIAL,
+        HEAD,
         'op.add_column("report_jobs", sa.Column("w", sa.Integer))',
         doc="column",
     )
@@ -480,7 +480,7 @@ async def test_sample_must_be_a_percent(
     fresh_database: URL,
     versions: Path,
 ) -> None:
-    add_revision(versions, "a19000000012", INITIAL, "pass", doc="nothing")
+    add_revision(versions, "a19000000012", HEAD, "pass", doc="nothing")
     code, _, err = cli(env, capsys, fresh_database, "rehearse", "--sample", "0", versions=versions)
     assert code == 2
     assert_one_line_error(err, "--sample 0 is not a share of rows", "at most 100")
@@ -499,7 +499,7 @@ def test_fleet_rehearse_rehearses_every_database_and_names_the_failing_one(
         base.set(database=derived_name(base.database or "", "county", token, name))
         for name in ("good", "bad")
     )
-    add_revision(versions, "a19000000013", INITIAL, TO_INTEGER, doc="postal code number")
+    add_revision(versions, "a19000000013", HEAD, TO_INTEGER, doc="postal code number")
     fleet = tmp_path / "fleet.toml"
     lines = [
         f'[databases.{name}]\nurl = "{url.set(drivername="postgresql").render_as_string()}"'
@@ -528,9 +528,7 @@ def test_fleet_rehearse_rehearses_every_database_and_names_the_failing_one(
         assert "down: cannot rehearse: cannot connect to PostgreSQL at 127.0.0.1:9" in out
         assert "3 database(s) rehearsed: 1 passed" in out
         for url in (good, bad):
-            assert run_blocking(rows(url, "SELECT version_num FROM alembic_version")) == [
-                (INITIAL,)
-            ]
+            assert run_blocking(rows(url, "SELECT version_num FROM alembic_version")) == [(HEAD,)]
             assert run_blocking(copies_left(url)) == []
     finally:
         for url in (good, bad):
@@ -543,7 +541,7 @@ async def test_a_duplicate_is_named_by_its_key(fresh_database: URL, versions: Pa
     add_revision(
         versions,
         "a19000000014",
-        INITIAL,
+        HEAD,
         'op.create_index("ix_one_per_county", "report_jobs", ["county_id"], unique=True)',
         doc="one report per county",
     )
@@ -565,7 +563,7 @@ async def test_a_live_table_the_migrations_do_not_make_is_one_line(
     versions: Path,
 ) -> None:
     await execute(fresh_database, "CREATE TABLE made_by_hand (id int)")
-    add_revision(versions, "a19000000015", INITIAL, "pass", doc="nothing")
+    add_revision(versions, "a19000000015", HEAD, "pass", doc="nothing")
     code, _, err = cli(env, capsys, fresh_database, "rehearse", versions=versions)
     assert code == 2
     assert_one_line_error(

@@ -19,6 +19,7 @@ from alembic.operations import MigrateOperation, ops
 
 from terrafusion_sync.database import quoted
 from terrafusion_sync.migrations.authoring.renames import Rename
+from terrafusion_sync.migrations.plumbing.retiring import KEEP_IN_STEP
 from terrafusion_sync.migrations.plumbing.tool_tables import CONTRACT_WATCH_TABLE_NAME
 
 WATCH = CONTRACT_WATCH_TABLE_NAME
@@ -79,7 +80,7 @@ class RenameSql:  # long: both halves' SQL, read top to bottom as the written fi
     @property
     def function(self) -> str:
         """Name of the trigger and of its function."""
-        return short_name("tfsync_keep", self.rename.table, self.rename.new.name)
+        return short_name(KEEP_IN_STEP, self.rename.table, self.rename.new.name)
 
     @property
     def check(self) -> str:

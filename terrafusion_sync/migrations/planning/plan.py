@@ -222,6 +222,7 @@ class PlanCache:
         return self.measured[key]
 
 
+# long: read the live tables, render, measure, join: in the order a plan is made
 async def plan(
     url: URL,
     target: str = "head",

@@ -14,14 +14,20 @@ from typing import Any
 
 IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
 
+KEEP_IN_STEP = "tfsync_keep"
+"""The prefix of an expand revision's trigger and function keeping old and new in step: the
+tooling's, like its tables, so autogenerate and the drift check leave them be."""
+
 
 def include_object(retiring: Iterable[tuple[str, str]]) -> IncludeObject:
     """For Alembic's ``include_object``: leave out the ``(table, column)`` pairs in
     ``retiring`` (old and new columns of a waiting rename), and indexes and unique
-    constraints on them."""
+    constraints on them; and always the triggers and functions named :data:`KEEP_IN_STEP`."""
     retired = frozenset(retiring)
 
     def include(obj: Any, name: str | None, type_: str, reflected: bool, _: Any) -> bool:
+        if type_ in ("function", "trigger"):  # alembic_utils' entities, named schema.signature
+            return not (name or "").split(".")[-1].startswith(KEEP_IN_STEP)
         if not retired:
             return True
         if type_ == "column":
