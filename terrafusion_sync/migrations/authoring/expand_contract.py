@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from alembic.operations import ops
 from alembic.util import rev_id
 
+from terrafusion_sync.migrations.authoring.constraint_pairs import completes, split_constraints
 from terrafusion_sync.migrations.authoring.rename_indexes import move_indexes
 from terrafusion_sync.migrations.authoring.rename_sql import Halves, Ops, RenameSql
 from terrafusion_sync.migrations.authoring.renames import Ask, Rename, RenameSpec, decide
@@ -49,7 +50,8 @@ def write_pairs(
     ask: Ask | None,
     layout: Layout,
 ) -> None:
-    """Turn autogenerate's revision into expand + contract when it renames a column."""
+    """Turn autogenerate's revision into expand + contract when it renames a column, or
+    adds NOT NULL, a unique constraint or a foreign key to an existing table."""
     expand = directives[0] if directives else None
     if expand is None or expand.upgrade_ops is None or expand.rev_id is None:
         return  # nothing written, or a multi-database template: not ours to rewrite
@@ -57,33 +59,44 @@ def write_pairs(
         expand.head = layout.main_head  # "head" is ambiguous beside the contract branch
         expand.splice = layout.splice
     chosen = decide(expand.upgrade_ops, renames, ask)
-    if not chosen:
-        return
     halves = Halves(expand.upgrade_ops, ops.UpgradeOps([]), ops.DowngradeOps([]))
+    markers = _renames(halves, chosen)
+    finishes = split_constraints(halves)
+    if not chosen and not finishes:
+        return
+    if finishes:
+        markers.append(completes(finishes))
     contract = ops.MigrationScript(
         rev_id(),
         halves.contract,
         halves.contract_down,
         message=f"{expand.message} contract",
-        imports={'phase = "contract"\n'},
+        imports={'phase = "contract"\n', *markers},
         head=layout.contract_head or expand.rev_id,
         depends_on=[expand.rev_id] if layout.contract_head else None,
         version_path=expand.version_path,
     )
     expand.message = f"{expand.message} expand"
     # a copy: Alembic's MigrationScript shares one default set between instances
-    expand.imports = {*expand.imports, 'phase = "expand"\n'}
+    expand.imports = {*expand.imports, 'phase = "expand"\n', *markers[: len(chosen)]}
+    expand.downgrade_ops = halves.expand.reverse()
+    directives.append(contract)
+
+
+def _renames(halves: Halves, chosen: list[Rename]) -> list[str]:
+    """Each rename's halves put in; the lines both files share (each trigger function's
+    SQL), then the contract's ``retires``."""
+    shared = []
     for rename in chosen:
         sql = _split(halves.expand, rename)
-        for script in (expand, contract):
-            script.imports.add(f'{sql.constant} = """{sql.keep_in_step()}"""\n')
+        shared.append(f'{sql.constant} = """{sql.keep_in_step()}"""\n')
         halves.contract.ops.append(Ops(sql.contract_up, sql.contract_down))
         halves.contract_down.ops.insert(0, Ops(sql.contract_down, sql.contract_up))
         move_indexes(halves, rename)
-    expand.downgrade_ops = halves.expand.reverse()
-    retired = ", ".join(f"{f'{r.table}.{r.old.name}'!r}: {r.new.name!r}" for r in chosen)
-    contract.imports.add(f"retires = {{{retired}}}\n")
-    directives.append(contract)
+    if chosen:
+        retired = ", ".join(f"{f'{r.table}.{r.old.name}'!r}: {r.new.name!r}" for r in chosen)
+        shared.append(f"retires = {{{retired}}}\n")
+    return shared
 
 
 def _split(expand: ops.UpgradeOps, rename: Rename) -> RenameSql:

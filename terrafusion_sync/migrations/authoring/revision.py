@@ -76,7 +76,7 @@ async def revision(
             f"the database is at {revs_text(state.current)}, not at head {revs_text(state.heads)}",
             "run `make upgrade` first, so the new revision starts from head",
         )
-    retiring = [col for s in state.pending for col in phases.renamed_columns(s)]
+    retiring = [pair for s in state.pending for pair in phases.left_alone(s)]
     written = await _written_by_autogenerate(url, cfg, message, layout, retiring, specs, ask)
     if not written:
         raise MigrationError(

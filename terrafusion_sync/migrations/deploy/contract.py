@@ -7,6 +7,11 @@ old column alone is one only old code makes, and the trigger notes its time in
 also runs from the expand). While such a write is more recent than
 ``TFSYNC_CONTRACT_QUIET`` the contract is refused, naming table, old column and when, and
 nothing changes. ``--force`` goes ahead anyway; the history notes that it did.
+
+A contract that retires no column (it ``completes`` a NOT NULL, a unique constraint or a
+foreign key its expand added NOT VALID or CONCURRENTLY) needs no such proof: old code
+never sees the difference. Alembic applies it only after its expand (its parent or
+``depends_on``), and that is all it waits for (:func:`needs_proof`).
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ class OldWrite:
         )
 
 
+def needs_proof(contract: Script) -> bool:
+    """Whether ``contract`` must wait for old code to be gone: only if it drops old columns."""
+    return bool(retired_columns(contract))
+
+
 def last_old_writes(conn: Connection, contracts: Sequence[Script]) -> list[OldWrite]:
     """The newest old-path write of each column the ``contracts`` retire, newest first."""
     retired = [pair for script in contracts for pair in retired_columns(script)]
@@ -71,7 +81,9 @@ def refuse_while_old_code(
     """Refuse (one line, exit 2) while an old column was written within ``quiet``.
 
     Returns the note the history keeps when ``force`` went past a recent write, else None.
+    Contracts that retire no column are not asked (:func:`needs_proof`).
     """
+    contracts = [c for c in contracts if needs_proof(c)]
     recent = [w for w in last_old_writes(conn, contracts) if w.seconds_ago < seconds(quiet)]
     if not recent:
         return None

@@ -4,7 +4,10 @@ A revision file says its phase in one module-level line, ``phase = "expand"`` or
 ``phase = "contract"`` (no line: an ordinary revision), read like ``lock_timeout`` is, so
 plain Alembic, the review, the fleet and the plan all see it. A contract revision also
 names the columns it retires, with their new names:
-``retires = {"table.old_column": "new_column"}``.
+``retires = {"table.old_column": "new_column"}``. A contract that finishes NOT NULL, a
+unique constraint or a foreign key its expand began names them, and retires nothing:
+``completes = {"table.column": "not null", "table.uq_name": "unique", "table.fk_name":
+"foreign key"}``.
 
 Why contract revisions form their own branch (as OpenStack Neutron's do): Alembic applies
 a revision only after its parent, so a contract inside the main line would hold back
@@ -60,6 +63,18 @@ def renamed_columns(script: Script) -> list[tuple[str, str]]:
     pairs = retired_columns(script)
     news = retires.values() if isinstance(retires, dict) else []
     return pairs + [(table, new) for (table, _), new in zip(pairs, news, strict=False)]
+
+
+def completed(script: Script) -> list[tuple[str, str]]:
+    """``(table, column or constraint name)`` of what a contract revision ``completes``."""
+    names: Iterable[str] = getattr(script.module, "completes", None) or ()
+    return [(t, n) for t, _, n in (name.rpartition(".") for name in names) if t]
+
+
+def left_alone(script: Script) -> list[tuple[str, str]]:
+    """What autogenerate and the drift check leave alone while the contract ``script``
+    waits: its renames' old and new columns, and what it ``completes``."""
+    return renamed_columns(script) + completed(script)
 
 
 def main_heads(scripts: ScriptDirectory) -> tuple[str, ...]:
