@@ -346,8 +346,9 @@ SET_NOT_NULL = _declare(
         "SET NOT NULL on an existing column",
         "PostgreSQL scans the whole table under an ACCESS EXCLUSIVE lock, blocking reads "
         "and writes",
-        "add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it in a later revision, "
-        "then SET NOT NULL, which then skips the scan",
+        'write it as an expand and a contract revision: make revision M="..." writes the pair '
+        "for nullable=False on an existing column (CHECK NOT VALID; then VALIDATE, SET NOT "
+        "NULL without a scan; README: Zero-downtime changes)",
         Severity.OUTAGE,
         "review.squawk",
         "x.py:18: TF402 SET NOT NULL on an existing column on report_jobs: PostgreSQL scans "
@@ -360,7 +361,9 @@ INDEX_NOT_CONCURRENT = _declare(
         "index created without CONCURRENTLY on an existing table",
         "the build blocks every write to the table until it finishes",
         "create it with postgresql_concurrently=True inside "
-        "`with op.get_context().autocommit_block():`",
+        "`with op.get_context().autocommit_block():`; for a unique constraint, "
+        'make revision M="..." writes the pair (the index built CONCURRENTLY, then '
+        "UNIQUE USING INDEX; README: Zero-downtime changes)",
         Severity.OUTAGE,
         "review.squawk",
         "x.py:17: TF403 index created without CONCURRENTLY on an existing table on "
@@ -383,7 +386,9 @@ FOREIGN_KEY_VALIDATED = _declare(
         "TF405",
         "foreign key added without NOT VALID",
         "validating it scans both tables under SHARE ROW EXCLUSIVE locks, blocking writes",
-        "add it with postgresql_not_valid=True, then VALIDATE CONSTRAINT in a later revision",
+        'write it as an expand and a contract revision: make revision M="..." writes the pair '
+        "for a ForeignKey on an existing table (NOT VALID; then VALIDATE CONSTRAINT; README: "
+        "Zero-downtime changes)",
         Severity.OUTAGE,
         "review.squawk",
         "x.py:17: TF405 foreign key added without NOT VALID on report_jobs: validating it "
@@ -395,7 +400,8 @@ CHECK_VALIDATED = _declare(
         "TF406",
         "constraint added without NOT VALID",
         "validating it scans the table while writes are blocked",
-        "add it with postgresql_not_valid=True, then VALIDATE CONSTRAINT in a later revision",
+        "add it with postgresql_not_valid=True, then VALIDATE CONSTRAINT in a later revision "
+        '(make revision M="..." writes that pair for NOT NULL and for a ForeignKey)',
         Severity.OUTAGE,
         "review.squawk",
         "x.py:17: TF406 constraint added without NOT VALID on report_jobs …",
