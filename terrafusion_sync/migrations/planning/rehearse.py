@@ -114,15 +114,24 @@ async def rehearse(
         _POOL_LOG.addHandler(_NO_LAST_RESORT)
         await _rehearse_on(copy_url, url, target, cfg, to_run, options, limits, report, found)
     except asyncio.CancelledError:
-        raise TfsyncError(
-            "the rehearsal was cancelled",
-            "its copy was dropped and the live database was only read; run it again",
-        ) from None
+        raise _cancelled() from None
+    except TfsyncError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # a connection the cancel cut mid-call
+            raise _cancelled() from None
+        raise
     finally:
         if created and not options.keep:
             await drop_database(copy_url)
         _POOL_LOG.removeHandler(_NO_LAST_RESORT)
     return found
+
+
+def _cancelled() -> TfsyncError:
+    return TfsyncError(
+        "the rehearsal was cancelled",
+        "its copy was dropped and the live database was only read; run it again",
+    )
 
 
 async def _rehearse_on(
