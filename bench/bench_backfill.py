@@ -28,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from bench.chain import write_revision
 from bench.timing import report
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
@@ -40,23 +41,6 @@ from terrafusion_sync.settings import load_settings
 ROWS = int(os.environ.get("BENCH_BACKFILL_ROWS", "1000000"))
 SET = "county = upper(county)"
 WHERE = "county <> upper(county)"
-REVISION = '''"""{doc}"""
-
-from alembic import op
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    {call}
-
-
-def downgrade() -> None:
-    pass
-'''
 UPDATE_REV, DELETE_REV = "bf11be0c0001", "bf11be0c0002"
 CASES = {
     # revision: (what, its tables (plain, batched), the plain statement, the op.backfill call)
@@ -165,9 +149,7 @@ def main() -> None:
         down = head
         for rev, (what, _, _, call) in CASES.items():
             doc = f"backfill bench {what.lower()}"
-            (versions / f"2099_01_01_0000-{rev}_{doc.replace(' ', '_')}.py").write_text(
-                REVISION.format(doc=doc, rev=rev, down=down, call=call)
-            )
+            write_revision(versions, rev, down, doc, call)
             down = rev
         cfg = migrations.alembic_config(versions_dir=versions)
         run_blocking(_bench(server, cfg, head or ""))

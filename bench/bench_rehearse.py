@@ -31,6 +31,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+from bench.chain import write_revision
 from bench.timing import alternate, report
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
@@ -62,24 +63,6 @@ INSERT INTO report_jobs (report_id, report_type, county_id, message)
 SELECT g::text, 'assessment', 'county-' || g % 39, 'done in ' || g || ' ms'
   FROM generate_series(1, {rows}) g
 """
-REVISION = '''"""{doc}"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = {rev!r}
-down_revision = {down!r}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    {body}
-
-
-def downgrade() -> None:
-    pass
-'''
 
 
 def main() -> None:
@@ -203,9 +186,7 @@ def _versions(tmp: Path) -> Path:
         ),
     ]
     for rev, down, doc, body in added:
-        (versions / f"2099_01_01_0000-{rev}_{doc.replace(' ', '_')}.py").write_text(
-            REVISION.format(doc=doc, rev=rev, down=down, body=body)
-        )
+        write_revision(versions, rev, down, doc, body)
     return versions
 
 

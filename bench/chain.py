@@ -90,3 +90,31 @@ def fresh(url: URL) -> None:
     """Make ``url`` an empty database."""
     run_blocking(drop_database(url))
     run_blocking(ensure_database(url))
+
+
+ONE_REVISION = '''"""{doc}"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = {rev!r}
+down_revision = {down!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    {body}
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+def write_revision(versions: Path, rev: str, down: str | None, doc: str, body: str) -> Path:
+    """One hand-made revision file in ``versions`` whose upgrade is ``body`` (one line or
+    more, indented by the caller); its downgrade does nothing."""
+    path = versions / f"2099_01_01_0000-{rev}_{doc.replace(' ', '_')}.py"
+    path.write_text(ONE_REVISION.format(doc=doc, rev=rev, down=down, body=body))
+    return path
