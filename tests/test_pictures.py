@@ -354,7 +354,7 @@ def test_a_revision_brings_its_picture_so_the_review_passes_without_make_docs(
 ) -> None:
     """As a new user: change a model, ``tfsync revision``, ``tfsync review``: no third
     command, because writing the revision rewrote ``docs/schema.md``."""
-    root = project_copy(tmp_path)
+    root = project_copy(tmp_path, type_cache=True)
     models_file = root / "terrafusion_sync" / "core_models.py"
     column = "    city: Mapped[str | None] = mapped_column(String(128))\n"
     source = models_file.read_text(encoding="utf-8")
