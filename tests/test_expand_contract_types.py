@@ -122,11 +122,9 @@ async def test_a_type_change_is_written_as_expand_then_contract(
     up = expand.read_text().split("def downgrade")[0]
     assert 'phase = "expand"' in up
     assert "alter_column" not in up
-    assert f"sa.Column('{YEAR}_tfsync_new', sa.BigInteger(), nullable=True)" in up.replace(
-        '"', "'"
-    )
+    assert f"sa.Column('{YEAR}_tfsync_new', sa.BigInteger(), nullable=True)" in up.replace('"', "'")
     assert f"CREATE INDEX CONCURRENTLY {YEAR_INDEX}_tfsync_new ON" in up
-    assert f"CHECK (status_tfsync_new IS NOT NULL) NOT VALID" in up
+    assert "CHECK (status_tfsync_new IS NOT NULL) NOT VALID" in up
     assert f"{YEAR}_tfsync_new = CAST({YEAR} AS BIGINT)" in up
     assert "status_tfsync_new = CAST(status AS text)" in up
     body = contract.read_text().split("def downgrade")[0]
@@ -174,8 +172,13 @@ async def test_expand_rewrites_nothing_and_both_columns_stay_in_step(
         scratch_url,
         f"SELECT property_id, {YEAR}, {YEAR}_tfsync_new FROM {TABLE}"
         " WHERE property_id IN ('old', 'new', 'p1', 'p2', 'p3') ORDER BY property_id",
-    ) == [("new", 2031, 2031), ("old", 2030, 2030), ("p1", 1999, 1999), ("p2", 1998, 1998),
-          ("p3", 2003, 2003)]
+    ) == [
+        ("new", 2031, 2031),
+        ("old", 2030, 2030),
+        ("p1", 1999, 1999),
+        ("p2", 1998, 1998),
+        ("p3", 2003, 2003),
+    ]
     # a value the new type cannot hold fails from the expand on, as after the change
     with pytest.raises(Exception, match="too long"):
         await execute(scratch_url, "UPDATE report_jobs SET status = 'x' || repeat('y', 20)")
@@ -208,15 +211,17 @@ async def test_contract_gives_the_column_its_new_type_index_and_not_null(
         f" WHERE indexrelid IN ('{YEAR_INDEX}'::regclass, '{STATUS_INDEX}'::regclass) ORDER BY 1",
     ) == [
         (YEAR_INDEX, f"CREATE INDEX {YEAR_INDEX} ON public.{TABLE} USING btree ({YEAR})"),
-        (STATUS_INDEX, f"CREATE INDEX {STATUS_INDEX} ON public.report_jobs USING btree"
-         " (county_id, status)"),
+        (
+            STATUS_INDEX,
+            f"CREATE INDEX {STATUS_INDEX} ON public.report_jobs USING btree (county_id, status)",
+        ),
+    ]
+    assert await rows(scratch_url, f"SELECT sum({YEAR}), count(DISTINCT {YEAR}) FROM {TABLE}") == [
+        (sum(2000 + g % 25 for g in range(1, 301)), 25)
     ]
     assert await rows(
-        scratch_url, f"SELECT sum({YEAR}), count(DISTINCT {YEAR}) FROM {TABLE}"
-    ) == [(sum(2000 + g % 25 for g in range(1, 301)), 25)]
-    assert await rows(scratch_url, "SELECT count(*) FROM report_jobs WHERE status LIKE 'DONE-%'") == [
-        (300,)
-    ]
+        scratch_url, "SELECT count(*) FROM report_jobs WHERE status LIKE 'DONE-%'"
+    ) == [(300,)]
     await execute(scratch_url, f"UPDATE {TABLE} SET {YEAR} = 5000000000 WHERE property_id = 'p1'")
     await execute(
         scratch_url,
@@ -320,7 +325,7 @@ async def writer(url: URL, tag: str, values: list[int], stop: asyncio.Event) -> 
                     {"id": f"p{writes % 200 + 1}", "v": value},
                 )
                 await conn.commit()
-            except Exception as exc:  # noqa: BLE001 - a failed write is what is counted
+            except Exception as exc:  # a failed write is what is counted
                 await conn.rollback()
                 errors.append(str(exc).splitlines()[0])
             writes += 1

@@ -167,7 +167,8 @@ $fn$
         """Add the new column, keep it in step, note old-path writes, backfill."""
         table, old, new = self.names
         r = self.rename
-        lines = [f"op.add_column({r.table!r}, {column_code(r.new, ctx, nullable=True)}{_schema(r)})"]
+        column = column_code(r.new, ctx, nullable=True)
+        lines = [f"op.add_column({r.table!r}, {column}{_schema(r)})"]
         if r.new.server_default is not None:
             lines.append(
                 execute(f"ALTER TABLE {table} ALTER COLUMN {new} SET DEFAULT {_default(r.new)}")

@@ -209,7 +209,8 @@ $fn$
                 execute(f"ALTER INDEX {self._index(index)[0]} RENAME TO {quoted(index.name)}")
             )
         if c.new_default is not None:
-            lines.append(execute(f"ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {c.new_default}"))
+            default = f"ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {c.new_default}"
+            lines.append(execute(default))
         return lines
 
     def contract_down(self, ctx: AutogenContext) -> list[str]:
@@ -240,6 +241,7 @@ $fn$
         if c.was_not_null:
             lines.append(execute(f"ALTER TABLE {table} ALTER COLUMN {col} SET NOT NULL"))
         if c.old_default is not None:
-            lines.append(execute(f"ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {c.old_default}"))
+            default = f"ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {c.old_default}"
+            lines.append(execute(default))
         lines += [execute(index.definition) for index in c.indexes]
         return [*lines, f"op.execute({self.constant})", execute(self._trigger())]

@@ -31,7 +31,7 @@ def sql_type(type_: Any) -> str:
     """The type as PostgreSQL spells it (upper case), for a SQLAlchemy type or a string."""
     if isinstance(type_, str):
         return " ".join(type_.upper().split())
-    compiled = type_.compile(dialect=postgresql.dialect())
+    compiled = type_.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]  # SQLAlchemy's compile is untyped
     return " ".join(str(compiled).upper().split())
 
 
