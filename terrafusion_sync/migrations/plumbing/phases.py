@@ -79,8 +79,12 @@ def retyped_columns(script: Script) -> list[tuple[str, str]]:
     retypes = getattr(script.module, "retypes", None) or {}
     if not isinstance(retypes, dict):
         return []
-    pairs = [(t, c, new) for (t, _, c), new in ((k.rpartition("."), v) for k, v in retypes.items())]
-    return [pair for t, c, new in pairs if t for pair in ((t, c), (t, new))]
+    found = []
+    for name, temporary in retypes.items():
+        table, _, column = name.rpartition(".")
+        if table:
+            found += [(table, column), (table, temporary)]
+    return found
 
 
 def left_alone(script: Script) -> list[tuple[str, str]]:
