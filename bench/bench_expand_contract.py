@@ -15,6 +15,10 @@ only the new column; each times every write and counts the ones that fail.
   writer starts after it. Every old write after the rename fails.
 - **plain type change**: ``ALTER TABLE ... ALTER COLUMN ... TYPE`` of the written column
   (text to varchar(64), a rewrite) while both write it: each waits for the rewrite.
+- **ours, type change**: the same type change in the models; ``tfsync revision`` writes
+  it as a pair (:mod:`terrafusion_sync.migrations.authoring.retypes`); both writers write
+  the column while the expand, its backfill and the contract run (no quiet period: a type
+  change's contract needs no proof that old code is gone).
 
 Printed: each writer's failed writes and longest wait in each case (goal for ours: no
 failed write and a longest wait under 0.5 s for both).
@@ -90,8 +94,9 @@ class Writer(threading.Thread):
         return self
 
 
-def models() -> sa.MetaData:
-    """The application's models plus the bench table with ``parcel`` renamed ``parcel_no``."""
+def models(*, retyped: bool = False) -> sa.MetaData:
+    """The application's models plus the bench table with ``parcel`` renamed ``parcel_no``
+    (and, ``retyped``, the type change's table with ``parcel`` as varchar(64))."""
     metadata = sa.MetaData(naming_convention=Base.metadata.naming_convention)
     for table in Base.metadata.tables.values():
         table.to_metadata(metadata)
@@ -101,6 +106,13 @@ def models() -> sa.MetaData:
         sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("parcel_no", sa.Text, nullable=False),
     )
+    if retyped:
+        sa.Table(
+            "bench_ours_type",
+            metadata,
+            sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+            sa.Column("parcel", sa.String(64), nullable=False),
+        )
     return metadata
 
 
@@ -136,6 +148,20 @@ def ours(url: URL, cfg: Any) -> tuple[Writer, Writer]:
     run_blocking(migrations.upgrade(url, cfg=cfg, contract=True, limits=quiet))
     time.sleep(0.5)
     return old, new.finish()
+
+
+def ours_type_change(url: URL, cfg: Any) -> tuple[Writer, Writer]:
+    """Both versions write the same column through the type change's expand, backfill and
+    contract."""
+    old, new = Writer(url, "bench_ours_type", "parcel"), Writer(url, "bench_ours_type", "parcel")
+    old.start()
+    new.start()
+    time.sleep(0.5)
+    run_blocking(migrations.upgrade(url, cfg=cfg))  # expand, then its batched backfill
+    time.sleep(BOTH_WRITE)
+    run_blocking(migrations.upgrade(url, cfg=cfg, contract=True))
+    time.sleep(0.5)
+    return old.finish(), new.finish()
 
 
 def plain(url: URL, table: str, sql: str, new_column: str) -> tuple[Writer, Writer]:
@@ -188,6 +214,36 @@ async def _bench(server: URL, versions: Path) -> None:
         retype_sql = "ALTER TABLE bench_retype ALTER COLUMN parcel TYPE varchar(64)"
         typ_old, typ_new = await asyncio.to_thread(plain, url, "bench_retype", retype_sql, "parcel")
         _print(took, (ours_old, ours_new), (ren_old, ren_new), (typ_old, typ_new))
+        await _bench_type_change(url, versions, (typ_old, typ_new))
+
+
+async def _bench_type_change(url: URL, versions: Path, plain_case: tuple[Writer, Writer]) -> None:
+    """The type change as a pair, against the plain type change measured before."""
+    await _ddl(url, "DROP TABLE bench_rename, bench_retype")  # measured: not in the models
+    await _generate(url, "bench_ours_type")
+    cfg = migrations.alembic_config(versions_dir=versions, target_metadata=models(retyped=True))
+    pair = await migrations.revision(url, "retype parcel", cfg=cfg)
+    print(f"wrote {', '.join(p.name for p in pair)}")
+    cfg = migrations.alembic_config(versions_dir=versions, target_metadata=models(retyped=True))
+    started = time.perf_counter()
+    old, new = await asyncio.to_thread(ours_type_change, url, cfg)
+    took = time.perf_counter() - started
+    print(f"type change as expand + backfill + contract of {ROWS:,} rows: {took:.1f} s")
+    for name, (first, second) in (("ours, type change", (old, new)), ("plain", plain_case)):
+        print(
+            f"  {name}: writer one {first.writes:,} writes, {first.failed:,} failed; "
+            f"writer two {second.writes:,} writes, {second.failed:,} failed"
+            + "".join(f"; {w.first_error}" for w in (first, second) if w.first_error)
+        )
+    for label, ours_writer, plain_writer in (
+        ("one", old, plain_case[0]),
+        ("two", new, plain_case[1]),
+    ):
+        report(
+            f"longest wait, writer {label}",
+            ("type change pair", ours_writer.longest),
+            ("plain type change", plain_writer.longest),
+        )
 
 
 def _print(took: float, *cases: tuple[Writer, Writer]) -> None:

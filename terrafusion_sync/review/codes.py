@@ -413,7 +413,8 @@ TYPE_CHANGE = _declare(
         "column type changed",
         "most type changes rewrite the table under an ACCESS EXCLUSIVE lock, blocking reads "
         "and writes",
-        "add a column of the new type, backfill it in batches, move readers, then drop the old",
+        "write it as an expand and a contract revision: change the model's type and run "
+        'make revision M="...", which writes both (README: Zero-downtime changes)',
         Severity.OUTAGE,
         "review.squawk",
         "x.py:18: TF407 column type changed on report_jobs: rewrote report_jobs under "

@@ -1,4 +1,5 @@
-"""Write a rename as two revisions, expand and contract, that old and new code both live with.
+"""Write a rename (or a type change, a constraint) as two revisions, expand and contract,
+that old and new code both live with.
 
 During a deploy the old and the new application write the same table for minutes or
 hours. pgroll's answer, written here as two ordinary Alembic files a DBA can read:
@@ -13,6 +14,9 @@ hours. pgroll's answer, written here as two ordinary Alembic files a DBA can rea
   drop the trigger, its function and the old column. Its downgrade brings the old column
   back from the new one.
 
+A type change that rewrites the table is written the same way (:mod:`.retypes`), as are
+NOT NULL, unique constraints and foreign keys on existing tables (:mod:`.constraint_pairs`).
+
 It hooks into autogenerate through ``process_revision_directives``: the one
 ``MigrationScript`` autogenerate made becomes the expand, and a second one, the
 contract, is added after it (:func:`write_pairs`).
@@ -25,11 +29,13 @@ from dataclasses import dataclass
 
 from alembic.operations import ops
 from alembic.util import rev_id
+from sqlalchemy.engine import Connection
 
 from terrafusion_sync.migrations.authoring.constraint_pairs import completes, split_constraints
 from terrafusion_sync.migrations.authoring.rename_indexes import move_indexes
 from terrafusion_sync.migrations.authoring.rename_sql import Halves, Ops, RenameSql
 from terrafusion_sync.migrations.authoring.renames import Ask, Rename, RenameSpec, decide
+from terrafusion_sync.migrations.authoring.retypes import retypes, split_retypes
 
 
 @dataclass(frozen=True)
@@ -49,9 +55,11 @@ def write_pairs(
     renames: Sequence[RenameSpec],
     ask: Ask | None,
     layout: Layout,
+    conn: Connection | None = None,
 ) -> None:
-    """Turn autogenerate's revision into expand + contract when it renames a column, or
-    adds NOT NULL, a unique constraint or a foreign key to an existing table."""
+    """Turn autogenerate's revision into expand + contract when it renames a column,
+    changes a column's type in a way that rewrites or may fail (read from the database on
+    ``conn``), or adds NOT NULL, a unique constraint or a foreign key to an existing table."""
     expand = directives[0] if directives else None
     if expand is None or expand.upgrade_ops is None or expand.rev_id is None:
         return  # nothing written, or a multi-database template: not ours to rewrite
@@ -60,12 +68,16 @@ def write_pairs(
         expand.splice = layout.splice
     chosen = decide(expand.upgrade_ops, renames, ask)
     halves = Halves(expand.upgrade_ops, ops.UpgradeOps([]), ops.DowngradeOps([]))
-    markers = _renames(halves, chosen)
+    shared = _renames(halves, chosen)  # each rename's trigger SQL, in both files
+    retired = [shared.pop()] if chosen else []  # the contract's ``retires``
+    changed = split_retypes(halves, conn)
+    if changed:
+        shared += [f'{s.constant} = """{s.keep_in_step()}"""\n' for s in changed]
+        shared.append(retypes(changed))
     finishes = split_constraints(halves)
-    if not chosen and not finishes:
+    if not chosen and not changed and not finishes:
         return
-    if finishes:
-        markers.append(completes(finishes))
+    markers = [*shared, *retired, *([completes(finishes)] if finishes else [])]
     contract = ops.MigrationScript(
         rev_id(),
         halves.contract,
@@ -78,7 +90,7 @@ def write_pairs(
     )
     expand.message = f"{expand.message} expand"
     # a copy: Alembic's MigrationScript shares one default set between instances
-    expand.imports = {*expand.imports, 'phase = "expand"\n', *markers[: len(chosen)]}
+    expand.imports = {*expand.imports, 'phase = "expand"\n', *shared}
     expand.downgrade_ops = halves.expand.reverse()
     directives.append(contract)
 

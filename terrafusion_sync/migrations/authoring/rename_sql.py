@@ -167,7 +167,8 @@ $fn$
         """Add the new column, keep it in step, note old-path writes, backfill."""
         table, old, new = self.names
         r = self.rename
-        lines = [f"op.add_column({r.table!r}, {_column(r.new, ctx, nullable=True)}{_schema(r)})"]
+        column = column_code(r.new, ctx, nullable=True)
+        lines = [f"op.add_column({r.table!r}, {column}{_schema(r)})"]
         if r.new.server_default is not None:
             lines.append(
                 execute(f"ALTER TABLE {table} ALTER COLUMN {new} SET DEFAULT {_default(r.new)}")
@@ -226,7 +227,7 @@ $fn$
         table, old, new = self.names
         r = self.rename
         lines = [
-            f"op.add_column({r.table!r}, {_column(r.old, ctx, nullable=True)}{_schema(r)})",
+            f"op.add_column({r.table!r}, {column_code(r.old, ctx, nullable=True)}{_schema(r)})",
             execute(f"UPDATE {table} SET {old} = {new}"),
         ]
         if not r.old.nullable:
@@ -252,7 +253,7 @@ def _schema(rename: Rename) -> str:
     return f", schema={rename.schema!r}" if rename.schema else ""
 
 
-def _column(column: sa.Column[Any], ctx: AutogenContext, *, nullable: bool) -> str:
+def column_code(column: sa.Column[Any], ctx: AutogenContext, *, nullable: bool) -> str:
     """``sa.Column("name", <type>, nullable=...)``, the type as autogenerate renders it."""
     from alembic.autogenerate.render import _repr_type  # private: used here only
 

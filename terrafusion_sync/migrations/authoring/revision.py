@@ -1,4 +1,5 @@
-"""``tfsync revision``: autogenerate a revision from the models, a rename as expand + contract.
+"""``tfsync revision``: autogenerate a revision from the models; a rename, a type change that
+rewrites, and a constraint on a live table as expand + contract.
 
 Alembic's ``command.revision`` on one connection (:func:`..plumbing.commands.run_on`), with
 what the core adds: the database must be at head (a waiting contract revision aside), a
@@ -112,8 +113,8 @@ async def _written_by_autogenerate(
     given = cfg.cmd_opts
     # what `alembic revision --autogenerate` sets: env.py then writes no file when empty
     cfg.cmd_opts = Namespace(**{**vars(given or Namespace()), "autogenerate": True})
-    cfg.attributes[environment.REWRITE] = lambda _ctx, _rev, directives: write_pairs(
-        directives, specs, ask, layout
+    cfg.attributes[environment.REWRITE] = lambda ctx, _rev, directives: write_pairs(
+        directives, specs, ask, layout, ctx.connection
     )
     cfg.attributes[environment.RETIRING] = retiring
     try:

@@ -12,6 +12,11 @@ A contract that retires no column (it ``completes`` a NOT NULL, a unique constra
 foreign key its expand added NOT VALID or CONCURRENTLY) needs no such proof: old code
 never sees the difference. Alembic applies it only after its expand (its parent or
 ``depends_on``), and that is all it waits for (:func:`needs_proof`).
+
+Nor does a type change's contract (``retypes``, :mod:`...authoring.retypes`): there both
+versions of the application write the same column name, so its trigger cannot tell old
+code from new, and no write proves anything. Old code keeps working after it as far as
+its values fit the new type; values that do not already fail from the expand on.
 """
 
 from __future__ import annotations
@@ -59,7 +64,9 @@ class OldWrite:
 
 
 def needs_proof(contract: Script) -> bool:
-    """Whether ``contract`` must wait for old code to be gone: only if it drops old columns."""
+    """Whether ``contract`` must wait for old code to be gone: only if it retires old columns
+    (a rename). A type change's contract also drops a column, but old code writes the same
+    name before and after: no write could tell, so none is waited for."""
     return bool(retired_columns(contract))
 
 

@@ -7,7 +7,9 @@ names the columns it retires, with their new names:
 ``retires = {"table.old_column": "new_column"}``. A contract that finishes NOT NULL, a
 unique constraint or a foreign key its expand began names them, and retires nothing:
 ``completes = {"table.column": "not null", "table.uq_name": "unique", "table.fk_name":
-"foreign key"}``.
+"foreign key"}``. A pair that changes a column's type names, in both files, the column
+and the temporary column of the new type the contract renames to it:
+``retypes = {"table.column": "column_tfsync_new"}``.
 
 Why contract revisions form their own branch (as OpenStack Neutron's do): Alembic applies
 a revision only after its parent, so a contract inside the main line would hold back
@@ -71,10 +73,25 @@ def completed(script: Script) -> list[tuple[str, str]]:
     return [(t, n) for t, _, n in (name.rpartition(".") for name in names) if t]
 
 
+def retyped_columns(script: Script) -> list[tuple[str, str]]:
+    """``(table, column)`` of each column whose type a pair changes, and of its temporary
+    column of the new type (its ``retypes``)."""
+    retypes = getattr(script.module, "retypes", None) or {}
+    if not isinstance(retypes, dict):
+        return []
+    found = []
+    for name, temporary in retypes.items():
+        table, _, column = name.rpartition(".")
+        if table:
+            found += [(table, column), (table, temporary)]
+    return found
+
+
 def left_alone(script: Script) -> list[tuple[str, str]]:
     """What autogenerate and the drift check leave alone while the contract ``script``
-    waits: its renames' old and new columns, and what it ``completes``."""
-    return renamed_columns(script) + completed(script)
+    waits: its renames' old and new columns, its type changes' columns and their temporary
+    columns, and what it ``completes``."""
+    return renamed_columns(script) + retyped_columns(script) + completed(script)
 
 
 def main_heads(scripts: ScriptDirectory) -> tuple[str, ...]:

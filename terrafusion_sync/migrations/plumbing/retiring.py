@@ -6,8 +6,9 @@ the waiting contract revision drops them (:mod:`.phases`). The new column is lef
 until the contract it is nullable behind a ``NOT VALID`` check, and its unique constraint
 is still an index, both as planned. So is what a contract that ``completes`` a NOT NULL, a
 unique constraint or a foreign key finishes: the column (nullable behind its check), the
-index that becomes the constraint, the key not yet valid. After the contract ran, anything
-left is drift again.
+index that becomes the constraint, the key not yet valid. So are both columns of a type
+change (``retypes``): the one still of the old type and the temporary one of the new type,
+with their indexes. After the contract ran, anything left is drift again.
 """
 
 from __future__ import annotations
