@@ -431,7 +431,10 @@ def test_thirty_two_counties_two_runs_at_once_upgrade_each_exactly_once(
 ) -> None:
     """Two deploy jobs start the same fleet upgrade at once, with no coordinator."""
     urls = run_blocking(counties(32))
-    path = fleet_file(tmp_path / "fleet.toml", named(urls), head="jobs = 4")
+    # two runs reading 32 databases at once on a loaded 2-core machine may take longer than
+    # the default 5 s to connect; this test is about exactly-once, not about the timeout
+    head = "jobs = 4\nconnect_timeout = 60"
+    path = fleet_file(tmp_path / "fleet.toml", named(urls), head=head)
     environ = child_environ(TFSYNC_VERSIONS_DIR=str(fleet_versions), FLEET_PW=SECRET)
     command = [sys.executable, "-m", "terrafusion_sync", "fleet", "upgrade", "--fleet", str(path)]
     runs = [
