@@ -239,7 +239,9 @@ $fn$
                 ),
                 execute(f"ALTER TABLE {table} ALTER COLUMN {new} DROP NOT NULL"),
             ]
+        # the quiet period starts again, as the expand's own row started it
         lines += [f"op.execute({self.constant})", execute(self._trigger())]
+        lines.append(execute(self._watch_from_now()))
         return lines
 
 
