@@ -121,6 +121,7 @@ def refuse_while_old_code(
         return None
     if force:
         return "contract forced: " + "; ".join(r.reason for r in found)
+    conn.commit()  # the snapshot of the counts stays: it dates what runs from now on
     names = ", ".join(f"{s.revision} ({file_name(s)})" for s in contracts)
     raise MigrationError(
         f"contract refused: {found[0].reason}; nothing was changed ({names} wait)",
