@@ -25,6 +25,7 @@ from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.authoring.drift import reflecting
 from terrafusion_sync.migrations.authoring.expand_contract import Layout, write_pairs
 from terrafusion_sync.migrations.authoring.renames import Ask, RenameSpec, parse_renames
+from terrafusion_sync.migrations.outcome import Report, quiet
 from terrafusion_sync.migrations.plumbing import environment, phases
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
 from terrafusion_sync.migrations.plumbing.commands import revs_text, run_on, status
@@ -43,8 +44,12 @@ async def revision(
     cfg: Config | None = None,
     renames: Sequence[str] = (),
     ask: Ask | None = None,
+    report: Report = quiet,
 ) -> list[Path]:
     """Autogenerate a revision from the models against a database at head; the files written.
+
+    ``report`` hears what the written pair leaves to the author (NULLs a new NOT NULL
+    column has no server default to fill from).
 
     With ``empty`` write a blank revision to fill in by hand (no database needed). A column
     renamed in the models becomes an expand and a contract revision (two files): it is
@@ -77,7 +82,10 @@ async def revision(
             "run `make upgrade` first, so the new revision starts from head",
         )
     retiring = [pair for s in state.pending for pair in phases.left_alone(s)]
-    written = await _written_by_autogenerate(url, cfg, message, layout, retiring, specs, ask)
+    notes: list[str] = []
+    written = await _written_by_autogenerate(url, cfg, message, layout, retiring, specs, ask, notes)
+    for note in notes if written else ():
+        report(note)
     if not written:
         raise MigrationError(
             "the models and the database do not differ: nothing to write",
@@ -107,13 +115,14 @@ async def _written_by_autogenerate(
     retiring: list[tuple[str, str]],
     specs: list[RenameSpec],
     ask: Ask | None,
+    notes: list[str],
 ) -> list[Script | None]:
     """Autogenerate on ``url``, env.py told what the core adds (see :mod:`..environment`)."""
     given = cfg.cmd_opts
     # what `alembic revision --autogenerate` sets: env.py then writes no file when empty
     cfg.cmd_opts = Namespace(**{**vars(given or Namespace()), "autogenerate": True})
-    cfg.attributes[environment.REWRITE] = lambda _ctx, _rev, directives: write_pairs(
-        directives, specs, ask, layout
+    cfg.attributes[environment.REWRITE] = lambda _ctx, _rev, directives: notes.extend(
+        write_pairs(directives, specs, ask, layout)
     )
     cfg.attributes[environment.RETIRING] = retiring
     try:

@@ -214,6 +214,11 @@ def _before_steps(
         run.forced = old_code.refuse_while_old_code(
             conn, run.scripts, run.limits.contract_quiet, force=force
         )
+        conn.commit()  # the proof's snapshot of pg_stat_statements stays
+        if not force:  # a NOT NULL whose VALIDATE would meet NULLs
+            from terrafusion_sync.migrations.planning import waiting_nulls
+
+            waiting_nulls.refuse(conn, phases.waiting(run.scripts, current_heads(conn)))
     conn.commit()
     if run.upgrading:  # a killed or failed run's backfills finish before any new revision
         run_pending(conn, run.scripts, run.limits, run.report)  # is run or checked
