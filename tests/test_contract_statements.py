@@ -18,7 +18,7 @@ from terrafusion_sync import migrations
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.provision import scratch_database
 
-from helpers import StatementsCluster, execute, postgres_bindir, rows
+from helpers import StatementsCluster, cli, execute, postgres_bindir, rows
 from test_expand_contract import TABLE, config, write_pair
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -106,13 +106,18 @@ async def test_counts_unchanged_since_a_young_snapshot_do_not_prove_quiet(
 
 
 async def test_status_takes_a_snapshot_when_the_counts_changed(
-    statements_url: URL, versions: Path
+    statements_url: URL,
+    versions: Path,
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     await expanded(statements_url, versions)
     await migrations.count_old_statements(statements_url, config(versions))
     assert len(await rows(statements_url, SNAPSHOTS)) == 1  # unchanged: the older one kept
     await execute(statements_url, OLD_READ, OLD_READ)
-    await migrations.count_old_statements(statements_url, config(versions))
+    code, out, _ = cli(env, capsys, statements_url, "status", versions=versions)
+    assert code == 0
+    assert "1 contract revision(s) wait" in out
     first, second = await rows(statements_url, SNAPSHOTS)
     assert old_calls(second[2]) == old_calls(first[2]) + 2
 
