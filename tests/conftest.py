@@ -9,7 +9,9 @@ embedded cluster's ``terrafusion_sync_test``. See :mod:`terrafusion_sync.testing
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -18,9 +20,11 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync.migrations.plumbing.config import VERSIONS_DIR
 from terrafusion_sync.migrations.testdb import drop_test_databases
-from terrafusion_sync.provision import derived_name
+from terrafusion_sync.provision import derived_name, scratch_database
 from terrafusion_sync.review.seal import manifest_path
 from terrafusion_sync.settings import load_settings
+
+from helpers import StatementsCluster, execute, postgres_bindir
 
 pytest_plugins = ["terrafusion_sync.testing"]
 
@@ -81,3 +85,32 @@ async def own_test_url(test_database_url: URL) -> AsyncIterator[URL]:
         yield url
     finally:
         await drop_test_databases(url)
+
+
+@pytest.fixture(scope="session")
+def statements_server() -> Iterator[URL]:
+    """A throwaway cluster with pg_stat_statements preloaded (see ``helpers``), stopped and
+    removed after the run; skipped when this machine has no such PostgreSQL binaries."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries shipping pg_stat_statements here")
+    folder = Path(tempfile.mkdtemp(prefix="tfsync-statements-"))
+    cluster = StatementsCluster(bindir, folder)
+    try:
+        yield cluster.start()
+    finally:
+        with suppress(Exception):
+            cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def statements_url(statements_server: URL) -> AsyncIterator[URL]:
+    """An empty database of the test's own on that cluster, pg_stat_statements created."""
+    async with scratch_database(statements_server, "statements") as url:
+        # in a schema of its own: in public, autogenerate would see its views as the
+        # project's and write DROP VIEW for them (reported, not this test's subject)
+        await execute(
+            url, "CREATE SCHEMA monitoring", "CREATE EXTENSION pg_stat_statements SCHEMA monitoring"
+        )
+        yield url

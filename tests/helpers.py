@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import hashlib
+import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -281,3 +283,61 @@ def fixture_on_head(fixture: Path, versions: Path) -> Path:
         fixture.read_text().replace(f'down_revision = "{INITIAL}"', f'down_revision = "{HEAD}"')
     )
     return copy
+
+
+STATEMENTS_LIBRARY = "pg_stat_statements"
+
+
+def postgres_bindir() -> Path | None:
+    """The PostgreSQL server binaries that ship pg_stat_statements, if this machine has them."""
+    found = None
+    if shutil.which("pg_config"):
+        lines = subprocess.run(
+            ["pg_config", "--bindir", "--pkglibdir"], capture_output=True, text=True, check=False
+        ).stdout.split()
+        if len(lines) == 2 and (Path(lines[1]) / f"{STATEMENTS_LIBRARY}.so").exists():
+            found = Path(lines[0])
+    fallback = Path("/usr/lib/postgresql/15/bin")
+    if found is None and (fallback.parent / "lib" / f"{STATEMENTS_LIBRARY}.so").exists():
+        found = fallback
+    return found if found is not None and (found / "initdb").exists() else None
+
+
+class StatementsCluster:
+    """A throwaway PostgreSQL cluster with pg_stat_statements preloaded (unless not
+    ``preload``), on its own port and socket folder (as root: run by the ``postgres`` OS
+    user, which initdb requires)."""
+
+    def __init__(self, bindir: Path, folder: Path, *, preload: bool = True) -> None:
+        self.bindir, self.folder, self.preload = bindir, folder, preload
+        self.data, self.port = folder / "data", _free_port()
+
+    def _run(self, *argv: str) -> None:
+        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*as_user, *argv], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> URL:
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres")
+        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
+                  "--auth=trust", "--no-sync")  # fmt: skip
+        preload = STATEMENTS_LIBRARY if self.preload else "''"
+        options = (
+            f"-c shared_preload_libraries={preload} -c port={self.port}"
+            f" -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.folder}"
+            " -c fsync=off"
+        )
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
+                  "-l", str(self.folder / "log"), "-w", "start")  # fmt: skip
+        return URL.create(
+            "postgresql+asyncpg", "postgres", None, "127.0.0.1", self.port, "postgres"
+        )
+
+    def stop(self) -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -65,3 +65,19 @@ def test_row_writes_inside_a_statement_count_and_those_in_strings_do_not() -> No
         "DO $$ BEGIN UPDATE v SET c = 3; END $$"
     )
     assert [(a.kind, a.table) for a in st.row_writes(sql)] == [(st.DELETE, "report_jobs")]
+
+
+def test_only_data_statements_that_parse_name_columns() -> None:
+    names = st.data_statement_names
+    table = frozenset({"property_operational"})
+    assert names("UPDATE property_operational SET parcel_number = $1 WHERE id = $2") == [
+        (table, frozenset({"parcel_number", "id"}))
+    ]
+    assert names("INSERT INTO property_operational (parcel_number) VALUES ($1)") == [
+        (table, frozenset({"parcel_number"}))
+    ]
+    assert names("SELECT o.parcel_number FROM property_operational o") == [
+        (table, frozenset({"parcel_number"}))
+    ]
+    assert names("ALTER TABLE property_operational DROP COLUMN parcel_number") == []
+    assert names("<insufficient privilege>") == []

@@ -46,7 +46,7 @@ def cmd_revision(settings: Settings, args: argparse.Namespace) -> int:
     ask = ask_on_terminal if sys.stdin.isatty() else None
     paths = run(
         migrations.revision(
-            url, args.message, empty=args.empty, cfg=cfg, renames=args.rename, ask=ask
+            url, args.message, empty=args.empty, cfg=cfg, renames=args.rename, ask=ask, report=say
         )
     )
     say_all([f"wrote {shown_path(path)}" for path in paths] or ["no revision written"])

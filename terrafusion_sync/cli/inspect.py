@@ -124,6 +124,8 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     url = database_url(settings, test=args.test)
     cfg = alembic_config(settings)
     state = run(migrations.status(url, cfg))
+    if state.waiting:  # the proof that old code is gone counts statements from here too
+        run(migrations.count_old_statements(url, cfg))
     if args.format == "json":
         say(json.dumps(state.as_json(), indent=2))
         return EXIT_OK

@@ -16,6 +16,9 @@ if TYPE_CHECKING:  # the names' real types for type checkers (explicit re-export
         create_initial_revision as create_initial_revision,
     )
     from terrafusion_sync.migrations.authoring.revision import revision as revision
+    from terrafusion_sync.migrations.deploy.contract import (
+        count_old_statements as count_old_statements,
+    )
     from terrafusion_sync.migrations.deploy.guard import DataLossError as DataLossError
     from terrafusion_sync.migrations.deploy.history import read as read_history
     from terrafusion_sync.migrations.deploy.timeouts import Timeouts as Timeouts
@@ -39,6 +42,7 @@ if TYPE_CHECKING:  # the names' real types for type checkers (explicit re-export
 
 _EXPORTS = {
     "DatabaseStatus": "plumbing.commands",
+    "count_old_statements": "deploy.contract",
     "create_initial_revision": "authoring.revision",
     "current_revisions": "plumbing.commands",
     "downgrade": "deploy.upgrade",
@@ -78,6 +82,7 @@ __all__ = [
     "accept",
     "alembic_config",
     "compare_models",
+    "count_old_statements",
     "create_initial_revision",
     "current_revisions",
     "downgrade",

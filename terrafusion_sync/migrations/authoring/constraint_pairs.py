@@ -3,9 +3,11 @@
 Added in one statement, each scans the table while writes wait (TF402, TF403, TF405). The
 safe way, written here as the two halves of a pair (:mod:`.expand_contract`):
 
-- NOT NULL: expand adds ``CHECK (col IS NOT NULL) NOT VALID`` (no scan, a brief lock);
-  contract VALIDATEs it in a transaction of its own, then ``SET NOT NULL`` (PostgreSQL 12+
-  skips the scan when a valid check proves it) and drops the check.
+- NOT NULL: expand adds ``CHECK (col IS NOT NULL) NOT VALID`` (no scan, a brief lock) and,
+  when the column has a server default, an ``op.backfill`` giving it to the rows holding
+  NULL (without one, ``tfsync revision`` says they must be filled); contract VALIDATEs it
+  in a transaction of its own, then ``SET NOT NULL`` (PostgreSQL 12+ skips the scan when
+  a valid check proves it) and drops the check.
 - unique: expand builds the unique index ``CONCURRENTLY``; contract attaches it as the
   constraint (``UNIQUE USING INDEX``: no scan).
 - foreign key: expand adds it ``NOT VALID``; contract VALIDATEs it on its own.
@@ -24,7 +26,15 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import AddConstraint
 
 from terrafusion_sync.database import quoted
-from terrafusion_sync.migrations.authoring.rename_sql import Halves, Lines, Ops, execute, short_name
+from terrafusion_sync.migrations.authoring.rename_sql import (
+    Halves,
+    Lines,
+    Ops,
+    execute,
+    fill_nulls,
+    null_note,
+    short_name,
+)
 
 AUTOCOMMIT = "with op.get_context().autocommit_block():"
 
@@ -41,6 +51,8 @@ class Finish:
     expand_down: Lines
     contract_up: Lines
     contract_down: Lines
+    note: str | None = None
+    """What ``tfsync revision`` says of it (NOT NULL with no default to fill NULLs from)."""
 
 
 def split_constraints(halves: Halves) -> list[Finish]:
@@ -116,11 +128,15 @@ def _not_null(op: ops.AlterColumnOp) -> Finish:
     check = quoted(short_name("ck", op.table_name, op.column_name, "not_null"))
     add = f"ALTER TABLE {table} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL) NOT VALID"
     drop = f"ALTER TABLE {table} DROP CONSTRAINT {check}"
+    default = op.modify_server_default
+    if default is False:  # the default is not changed: the one there now
+        default = op.existing_server_default
+    fill = fill_nulls(op.table_name, op.column_name, default, op.schema)
     return Finish(
         op.table_name,
         op.column_name,
         "not null",
-        _lines(add),
+        lambda _ctx: [execute(add), *fill],
         _lines(drop),
         _alone(
             f"ALTER TABLE {table} VALIDATE CONSTRAINT {check}",
@@ -128,6 +144,7 @@ def _not_null(op: ops.AlterColumnOp) -> Finish:
             drop,
         ),
         _lines(add, f"ALTER TABLE {table} ALTER COLUMN {column} DROP NOT NULL"),
+        None if fill else null_note(op.table_name, op.column_name),
     )
 
 

@@ -56,13 +56,15 @@ def write_pairs(
     ask: Ask | None,
     layout: Layout,
     conn: Connection | None = None,
-) -> None:
+) -> list[str]:
     """Turn autogenerate's revision into expand + contract when it renames a column,
     changes a column's type in a way that rewrites or may fail (read from the database on
-    ``conn``), or adds NOT NULL, a unique constraint or a foreign key to an existing table."""
+    ``conn``), or adds NOT NULL, a unique constraint or a foreign key to an existing table;
+    the notes ``tfsync revision`` prints (NULLs a NOT NULL column has no default to fill
+    from)."""
     expand = directives[0] if directives else None
     if expand is None or expand.upgrade_ops is None or expand.rev_id is None:
-        return  # nothing written, or a multi-database template: not ours to rewrite
+        return []  # nothing written, or a multi-database template: not ours to rewrite
     if layout.contract_head is not None and layout.main_head is not None:
         expand.head = layout.main_head  # "head" is ambiguous beside the contract branch
         expand.splice = layout.splice
@@ -76,7 +78,7 @@ def write_pairs(
         shared.append(retypes(changed))
     finishes = split_constraints(halves)
     if not chosen and not changed and not finishes:
-        return
+        return []
     markers = [*shared, *retired, *([completes(finishes)] if finishes else [])]
     contract = ops.MigrationScript(
         rev_id(),
@@ -93,6 +95,8 @@ def write_pairs(
     expand.imports = {*expand.imports, 'phase = "expand"\n', *shared}
     expand.downgrade_ops = halves.expand.reverse()
     directives.append(contract)
+    notes = [RenameSql(r).note for r in chosen] + [f.note for f in finishes]
+    return [n for n in notes if n]
 
 
 def _renames(halves: Halves, chosen: list[Rename]) -> list[str]:

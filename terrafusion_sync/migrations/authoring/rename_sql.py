@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import MigrateOperation, ops
+from sqlalchemy.dialects import postgresql
 
 from terrafusion_sync.database import quoted
 from terrafusion_sync.migrations.authoring.renames import Rename
@@ -94,6 +95,19 @@ class RenameSql:  # long: both halves' SQL, read top to bottom as the written fi
     @property
     def not_null(self) -> bool:
         return not self.rename.new.nullable
+
+    @property
+    def nulls_to_fill(self) -> bool:
+        """The new column is NOT NULL while the old one may hold NULL."""
+        return self.not_null and bool(self.rename.old.nullable)
+
+    @property
+    def note(self) -> str | None:
+        """What ``tfsync revision`` says when NULLs must be filled by hand."""
+        r = self.rename
+        if self.nulls_to_fill and default_sql(r.new.server_default) is None:
+            return null_note(r.table, r.new.name)
+        return None
 
     def keep_in_step(self) -> str:
         """CREATE FUNCTION: the trigger function copying old to new and back."""
@@ -189,6 +203,8 @@ $fn$
             f"op.backfill({r.table!r}, set={f'{new} = {old}'!r}, "
             f"where={f'{new} IS NULL AND {old} IS NOT NULL'!r}{_schema(r)})",
         ]
+        if self.nulls_to_fill:  # old rows with no value: VALIDATE would find them NULL
+            lines += fill_nulls(r.table, r.new.name, r.new.server_default, r.schema)
         return lines
 
     def expand_down(self, ctx: AutogenContext) -> list[str]:
@@ -240,7 +256,9 @@ $fn$
                 ),
                 execute(f"ALTER TABLE {table} ALTER COLUMN {new} DROP NOT NULL"),
             ]
+        # the quiet period starts again, as the expand's own row started it
         lines += [f"op.execute({self.constant})", execute(self._trigger())]
+        lines.append(execute(self._watch_from_now()))
         return lines
 
 
@@ -261,6 +279,41 @@ def column_code(column: sa.Column[Any], ctx: AutogenContext, *, nullable: bool) 
 
 
 def _default(column: sa.Column[Any]) -> str:
-    default: Any = column.server_default
+    return default_sql(column.server_default) or "NULL"
+
+
+def default_sql(default: Any) -> str | None:
+    """A server default as SQL (a model's ``server_default`` or a reflected one); None for
+    none. A plain string is a literal, as SQLAlchemy writes it in ``DEFAULT``."""
+    if default is None or default is False:
+        return None
     arg = getattr(default, "arg", default)
-    return str(getattr(arg, "text", arg))
+    if isinstance(arg, str):
+        return "'" + arg.replace("'", "''") + "'"
+    if isinstance(arg, sa.TextClause):
+        return arg.text
+    if isinstance(arg, sa.ClauseElement):
+        return str(arg.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+    return None
+
+
+def fill_nulls(table: str, column: str, default: Any, schema: str | None = None) -> list[str]:
+    """``op.backfill`` giving the rows where ``column`` is NULL its server ``default``, so a
+    contract's VALIDATE of NOT NULL finds none; nothing without a default."""
+    value = default_sql(default)
+    if value is None:
+        return []
+    name = quoted(column)
+    where = f", schema={schema!r}" if schema else ""
+    return [
+        f"op.backfill({table!r}, set={f'{name} = {value}'!r}, where={f'{name} IS NULL'!r}{where})"
+    ]
+
+
+def null_note(table: str, column: str) -> str:
+    """What ``tfsync revision`` says of a NOT NULL column with no server default."""
+    return (
+        f"note: {table}.{column} becomes NOT NULL and has no server default: rows where it is "
+        "NULL must be filled before `make contract`, with an op.backfill in the expand "
+        f'(op.backfill({table!r}, set="{column} = ...", where="{column} IS NULL"))'
+    )

@@ -26,9 +26,15 @@ from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.authoring.drift import reflecting
 from terrafusion_sync.migrations.authoring.expand_contract import Layout, write_pairs
 from terrafusion_sync.migrations.authoring.renames import Ask, RenameSpec, parse_renames
+from terrafusion_sync.migrations.outcome import Report, quiet
 from terrafusion_sync.migrations.plumbing import environment, phases
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
-from terrafusion_sync.migrations.plumbing.commands import revs_text, run_on, status
+from terrafusion_sync.migrations.plumbing.commands import (
+    DatabaseStatus,
+    revs_text,
+    run_on,
+    status,
+)
 from terrafusion_sync.migrations.plumbing.config import (
     alembic_config,
     script_directory,
@@ -44,13 +50,15 @@ async def revision(
     cfg: Config | None = None,
     renames: Sequence[str] = (),
     ask: Ask | None = None,
+    report: Report = quiet,
 ) -> list[Path]:
     """Autogenerate a revision from the models against a database at head; the files written.
 
     With ``empty`` write a blank revision to fill in by hand (no database needed). A column
     renamed in the models becomes an expand and a contract revision (two files): it is
     recognised from ``renames`` (``TABLE.OLD=NEW``), else by asking ``ask`` (a person on a
-    terminal); with neither, a possible rename is refused and nothing is written.
+    terminal); with neither, a possible rename is refused and nothing is written. ``report``
+    hears what a pair leaves to the author (NULLs with no server default to fill them).
     """
     cfg = cfg or alembic_config()
     message = message.strip()
@@ -70,21 +78,26 @@ async def revision(
             )
     if url is None:
         raise MigrationError("autogenerate needs a database", "give a database URL, or --empty")
-    state = await status(url, cfg)
-    behind = [s for s in state.pending if not phases.is_contract(s)]
-    if behind:
-        raise MigrationError(
-            f"the database is at {revs_text(state.current)}, not at head {revs_text(state.heads)}",
-            "run `make upgrade` first, so the new revision starts from head",
-        )
-    retiring = [pair for s in state.pending for pair in phases.left_alone(s)]
-    written = await _written_by_autogenerate(url, cfg, message, layout, retiring, specs, ask)
+    retiring = _at_head(await status(url, cfg))
+    written = await _written_by_autogenerate(
+        url, cfg, message, layout, retiring, specs, ask, report
+    )
     if not written:
         raise MigrationError(
             "the models and the database do not differ: nothing to write",
             "change a model first, or use --empty for a hand-written revision",
         )
     return _written(written)
+
+
+def _at_head(state: DatabaseStatus) -> list[tuple[str, str]]:
+    """Refuse a database short of head (contract revisions aside); what they leave alone."""
+    if any(not phases.is_contract(s) for s in state.pending):
+        raise MigrationError(
+            f"the database is at {revs_text(state.current)}, not at head {revs_text(state.heads)}",
+            "run `make upgrade` first, so the new revision starts from head",
+        )
+    return [pair for s in state.pending for pair in phases.left_alone(s)]
 
 
 async def create_initial_revision(url: URL, *, cfg: Config | None = None) -> Path | None:
@@ -108,17 +121,23 @@ async def _written_by_autogenerate(
     retiring: list[tuple[str, str]],
     specs: list[RenameSpec],
     ask: Ask | None,
+    report: Report,
 ) -> list[Script | None]:
-    """Autogenerate on ``url``, env.py told what the core adds (see :mod:`..environment`)."""
+    """Autogenerate on ``url``, env.py told what the core adds (see :mod:`..environment`);
+    ``report`` hears the notes of a pair written."""
+    notes: list[str] = []
     given = cfg.cmd_opts
     # what `alembic revision --autogenerate` sets: env.py then writes no file when empty
     cfg.cmd_opts = Namespace(**{**vars(given or Namespace()), "autogenerate": True})
-    cfg.attributes[environment.REWRITE] = lambda ctx, _rev, directives: write_pairs(
-        directives, specs, ask, layout, ctx.connection
+    cfg.attributes[environment.REWRITE] = lambda ctx, _rev, directives: notes.extend(
+        write_pairs(directives, specs, ask, layout, ctx.connection)
     )
     cfg.attributes[environment.RETIRING] = retiring
     try:
-        return await run_on(url, cfg, lambda _: _autogenerate(cfg, message, layout))
+        written = await run_on(url, cfg, lambda _: _autogenerate(cfg, message, layout))
+        for note in notes if written else ():
+            report(note)
+        return written
     finally:
         cfg.cmd_opts = given
         cfg.attributes.pop(environment.REWRITE, None)

@@ -144,6 +144,8 @@ class _MigrationRun:
         )
         if not step.is_upgrade:  # an upgrade again records its backfills afresh
             backfill_calls.forget(self.conn, script.revision)
+        if phases.is_contract(script):  # its proof is spent, or starts again
+            (old_code.forget if step.is_upgrade else old_code.watch_again)(self.conn, script)
         self.watch.stop()
         self.step = None
         arrow = "upgraded  " if step.is_upgrade else "downgraded"
@@ -209,10 +211,14 @@ def _before_steps(
     tool_tables.ensure_table(conn)
     validation.refuse_changed(conn, run.scripts, run.checksums)
     if contract:
-        waiting = phases.waiting(run.scripts, current_heads(conn))
         run.forced = old_code.refuse_while_old_code(
-            conn, waiting, run.limits.contract_quiet, force=force
+            conn, run.scripts, run.limits.contract_quiet, force=force
         )
+        conn.commit()  # the proof's snapshot of pg_stat_statements stays
+        if not force:  # a NOT NULL whose VALIDATE would meet NULLs
+            from terrafusion_sync.migrations.planning import waiting_nulls
+
+            waiting_nulls.refuse(conn, phases.waiting(run.scripts, current_heads(conn)))
     conn.commit()
     if run.upgrading:  # a killed or failed run's backfills finish before any new revision
         run_pending(conn, run.scripts, run.limits, run.report)  # is run or checked
@@ -241,6 +247,9 @@ def _run_steps(run: _MigrationRun, cfg: Config, files: str) -> Outcome:
         uptodate.record(conn, files, run.heads)
     conn.commit()
     waits = phases.waiting(run.scripts, run.heads) if run.upgrading else []
+    if waits and run.applied:  # an expand just applied: pg_stat_statements' counts from now
+        old_code.snapshot_statements(conn, waits)
+        conn.commit()
     return Outcome(run.applied, run.heads, tuple(s.revision for s in waits))
 
 

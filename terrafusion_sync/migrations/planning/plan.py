@@ -31,7 +31,7 @@ from terrafusion_sync.database import connect
 from terrafusion_sync.errors import first_line
 from terrafusion_sync.migrations.deploy.timeouts import Timeouts
 from terrafusion_sync.migrations.outcome import Report, quiet
-from terrafusion_sync.migrations.planning import preflight
+from terrafusion_sync.migrations.planning import preflight, waiting_nulls
 from terrafusion_sync.migrations.planning.impact import (
     LOCK_MODES,
     Impact,
@@ -141,6 +141,8 @@ class Plan:
     """How locks and times were known: measured on a scratch database, or why not."""
     waiting: list[str] = field(default_factory=list)
     """Contract revisions that ``make upgrade`` leaves for ``make contract``."""
+    waiting_fail: list[LiveRowFailure] = field(default_factory=list)
+    """What of them would fail on the rows there (a NOT NULL over NULLs)."""
 
     def describe_lines(self, where: str, target: str) -> list[str]:
         """The plan as ``make plan`` prints it, before the SQL: ``where`` names the database."""
@@ -151,6 +153,7 @@ class Plan:
                 f"{len(self.waiting)} contract revision(s) wait for `make contract`, not run "
                 f"here: {', '.join(self.waiting)}"
             )
+            lines += [f"  {f.revision} will fail: {f.table}: {f.reason}" for f in self.waiting_fail]
         if not self.revisions:
             return [*lines, "nothing to do: no revision would run"]
         lines.append(f"{len(self.revisions)} revision(s) would run, each in its own transaction:")
@@ -176,6 +179,10 @@ class Plan:
             "target": target,
             "revisions": [p.as_json() for p in self.revisions],
             "waiting": self.waiting,
+            "waiting_will_fail": [
+                {"revision": f.revision, "table": f.table, "reason": f.reason}
+                for f in self.waiting_fail
+            ],
         }
 
 
@@ -247,9 +254,11 @@ async def plan(
     if current is None:
         current = await current_revisions(url, cfg)
     to_run = pending(scripts, target, current)
-    waiting = [s.revision for s in phases.waiting(scripts, current) if s not in to_run]
+    waits = [s for s in phases.waiting(scripts, current) if s not in to_run]
+    waiting = [s.revision for s in waits]
+    waiting_fail = await _waiting_nulls(url, waits)
     if not to_run:
-        return Plan(current, [], "", waiting=waiting)
+        return Plan(current, [], "", waiting=waiting, waiting_fail=waiting_fail)
     sql = await cache.sql_of(url, _spec(scripts, current, target), cfg, scripts)
     by_revision = alembic_output.split(sql)
     touched = _touched(by_revision)
@@ -276,7 +285,23 @@ async def plan(
         )
         for script in to_run
     ]
-    return Plan(current, planned, sql, how, waiting)
+    return Plan(current, planned, sql, how, waiting, waiting_fail)
+
+
+async def _waiting_nulls(url: URL, waits: list[Script]) -> list[LiveRowFailure]:
+    """What of the waiting contracts would fail on the rows here (read only)."""
+    if not any(phases.left_alone(s) for s in waits):
+        return []
+
+    def read(conn: Connection) -> list[LiveRowFailure]:
+        conn.execute(text("SET TRANSACTION READ ONLY"))
+        try:
+            return waiting_nulls.null_rows(conn, waits)
+        finally:
+            conn.rollback()
+
+    async with connect(url) as conn:
+        return await conn.run_sync(read)
 
 
 def _tables_of(

@@ -6,7 +6,9 @@
 - ``tfsync_backfill``: the progress of every ``op.backfill`` (:mod:`..backfill.calls`);
 - ``tfsync_contract_watch``: when a write last came through an old column that an expand
   revision keeps in step with its new one (:mod:`..authoring.expand_contract` writes the
-  trigger that fills it, :mod:`..deploy.contract` reads it).
+  trigger that fills it, :mod:`..deploy.contract` reads it);
+- ``tfsync_contract_statements``: snapshots of pg_stat_statements' calls of the statements
+  that still name such an old column (:mod:`..deploy.statement_counts`).
 
 Like ``alembic_version`` they belong to the tooling, not to the models: autogenerate and the
 drift check leave them out (:func:`include_name`). One query creates whichever are missing
@@ -97,6 +99,17 @@ contract_watch_table = sa.Table(  # one row per old column an expand's trigger s
     sa.Column("new_column", sa.Text, nullable=False),
     # the trigger updates it at most every few seconds: old writers never queue on this row
     sa.Column("last_old_write_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+CONTRACT_STATEMENTS_TABLE_NAME = "tfsync_contract_statements"
+contract_statements_table = sa.Table(  # the last two snapshots per old column, when they changed
+    CONTRACT_STATEMENTS_TABLE_NAME,
+    metadata,
+    sa.Column("table_name", sa.Text, primary_key=True),
+    sa.Column("old_column", sa.Text, primary_key=True),
+    sa.Column("taken_at", sa.DateTime(timezone=True), primary_key=True),
+    # {queryid: calls} of each pg_stat_statements entry naming the old column, not the new
+    sa.Column("calls", sa.JSON, nullable=False),
 )
 
 TOOL_TABLES = frozenset(metadata.tables)

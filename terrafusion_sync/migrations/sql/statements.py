@@ -148,6 +148,32 @@ def tables(sql: str) -> list[str]:
     return list(found)
 
 
+_DATA_STATEMENTS = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
+
+
+def data_statement_names(sql: str) -> list[tuple[frozenset[str], frozenset[str]]]:
+    """Per SELECT, INSERT, UPDATE, DELETE or MERGE in ``sql``: the tables it names (bare
+    names) and the columns (a reference's last part, an INSERT's or SET's target). Other
+    statements, and ``sql`` that does not parse, give nothing."""
+    found = []
+    for statement in _parsed(sql):
+        if not isinstance(statement, _DATA_STATEMENTS):
+            continue
+        relations: set[str] = set()
+        columns: set[str] = set()
+        for node in _walk(statement):
+            if isinstance(node, ast.RangeVar) and node.relname:
+                relations.add(node.relname)
+            elif isinstance(node, ast.ColumnRef) and node.fields:
+                last = node.fields[-1]
+                if isinstance(last, ast.String) and last.sval:
+                    columns.add(last.sval)
+            elif isinstance(node, ast.ResTarget) and node.name:
+                columns.add(node.name)
+        found.append((frozenset(relations), frozenset(columns)))
+    return found
+
+
 @lru_cache(maxsize=2048)
 @dataclass(frozen=True)
 class EnumType:
