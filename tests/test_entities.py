@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from terrafusion_sync import db_objects, migrations
 from terrafusion_sync.errors import MigrationError
 
-from helpers import INITIAL, models, rows
+from helpers import INITIAL, execute, models, rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -99,6 +99,30 @@ async def test_autogenerate_creates_replaces_and_drops_entities(
     await migrations.downgrade(scratch_url, "-1", cfg=cfg)
     assert await catalog(scratch_url) == before
     assert await migrations.compare_models(scratch_url) == []
+
+
+async def test_a_view_an_extension_owns_is_neither_drift_nor_dropped(
+    scratch_url: URL, versions: Path
+) -> None:
+    """pg_stat_statements, installed in ``public`` as it is by default, brings two views:
+    alembic_utils leaves out the functions of extensions but not their views. Any
+    extension's view stands in for it here (plpgsql is in every database; the embedded
+    server ships no contrib)."""
+    await migrations.upgrade(scratch_url)
+    await execute(
+        scratch_url,
+        "CREATE VIEW public.stats_of_an_extension AS SELECT 1 AS calls",
+        "ALTER EXTENSION plpgsql ADD VIEW public.stats_of_an_extension",
+        "CREATE VIEW public.left_by_hand AS SELECT 1 AS calls",
+    )
+    drift = await migrations.compare_models(scratch_url)
+    assert [(d.side, d.table) for d in drift] == [("migrations", "view public.left_by_hand")]
+
+    cfg = migrations.alembic_config(versions_dir=versions)
+    (path,) = await migrations.revision(scratch_url, "views left behind", cfg=cfg)
+    written = source_of(path)
+    assert "left_by_hand" in written
+    assert "stats_of_an_extension" not in written
 
 
 async def test_a_view_and_a_trigger_on_a_table_of_the_same_revision(

@@ -18,6 +18,11 @@ one place that works around it (``tests/test_entities.py`` names each upstream i
   :func:`_each_definition_once` keeps the first answer for the comparison.
 - A view PostgreSQL rejects surfaces as a database error from deep inside the library:
   it becomes one :class:`~terrafusion_sync.errors.MigrationError` naming the entity.
+- The library leaves out the functions an extension owns, not its views: with
+  ``pg_stat_statements`` installed in ``public`` (its default), every comparison would
+  drop ``pg_stat_statements`` and ``pg_stat_statements_info``, which PostgreSQL then
+  refuses (liquibase and sqlalchemy-declarative-extensions fixed the same in their own
+  code). :func:`_leave_extension_views` takes those drops out.
 """
 
 from __future__ import annotations
@@ -115,6 +120,7 @@ def _in_savepoint(compare: Comparator) -> Comparator:
             _add_what_the_models_add(conn, autogen_context.metadata)
             with _each_definition_once():
                 compare(autogen_context, upgrade_ops, schemas)
+            _leave_extension_views(conn, upgrade_ops)
         except sa_exc.DBAPIError as exc:
             _roll_back(conn, savepoint)
             raise _rejected_entity(conn, exc, autogen_context.metadata) from exc
@@ -122,6 +128,29 @@ def _in_savepoint(compare: Comparator) -> Comparator:
             _roll_back(conn, savepoint)
 
     return compare_entities
+
+
+_EXTENSION_VIEWS = text(
+    "SELECT n.nspname, c.relname FROM pg_depend d"
+    " JOIN pg_class c ON c.oid = d.objid JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND c.relkind IN ('v', 'm')"
+)
+
+
+def _leave_extension_views(conn: Connection, upgrade_ops: UpgradeOps) -> None:
+    """Take out the drops of views an extension owns: they are the extension's, not ours."""
+    owned = {(schema, name) for schema, name in conn.execute(_EXTENSION_VIEWS)}
+    if not owned:
+        return
+    upgrade_ops.ops = [
+        op
+        for op in upgrade_ops.ops
+        if not (
+            isinstance(op, DropOp)
+            and isinstance(op.target, PGView | PGMaterializedView)
+            and (op.target.schema, op.target.signature) in owned
+        )
+    ]
 
 
 @contextmanager
