@@ -148,7 +148,6 @@ def tables(sql: str) -> list[str]:
     return list(found)
 
 
-@lru_cache(maxsize=2048)
 @dataclass(frozen=True)
 class EnumType:
     """A ``CREATE TYPE ... AS ENUM`` in ``sql``: its name (quoted, as written) and values."""
@@ -213,6 +212,7 @@ def clauses_problem(set_sql: str, where_sql: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=2048)  # a fleet's plans and a review read the same SQL many times
 def _parsed(sql: str) -> tuple[Any, ...]:
     try:
         return tuple(raw.stmt for raw in parse_sql(sql))
