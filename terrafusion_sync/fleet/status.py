@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from terrafusion_sync.database import connect
+from terrafusion_sync.database_errors import translate_errors
 from terrafusion_sync.errors import MigrationError, TfsyncError
 from terrafusion_sync.fleet.fleet_file import Fleet, Member
 from terrafusion_sync.migrations.deploy import history, uptodate
@@ -129,7 +130,8 @@ async def reading(
         try:
             async with asyncio.timeout(wait):
                 conn = await stack.enter_async_context(connect(member.url))
-                known, current, last = await conn.run_sync(lambda c: _read(c, files))
+                with translate_errors(member.url, connecting=False):  # as inside connect()
+                    known, current, last = await conn.run_sync(lambda c: _read(c, files))
         except TimeoutError:
             state = State(member, down=f"no answer from {member.where} within {wait:g} s")
             conn = None

@@ -30,6 +30,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from terrafusion_sync.database import connect
+from terrafusion_sync.database_errors import translate_errors
 from terrafusion_sync.errors import first_line
 from terrafusion_sync.migrations.deploy.timeouts import Timeouts
 from terrafusion_sync.migrations.outcome import Report, quiet
@@ -264,12 +265,13 @@ async def plan(
     report(f"reading {len(everything)} table(s) here and checking their rows (read only)")
     spared = frozenset(s.revision for s in to_run if phases.is_contract(s))
     async with connect(url) if live is None else nullcontext(live) as conn:
-        found, failing, lost = await conn.run_sync(
-            lambda c: (
-                *_read_live(c, everything, by_revision, limits.statement),
-                preflight.destroyed(c, by_revision, spared),
+        with translate_errors(url, connecting=False):  # on ``live`` too, as inside connect()
+            found, failing, lost = await conn.run_sync(
+                lambda c: (
+                    *_read_live(c, everything, by_revision, limits.statement),
+                    preflight.destroyed(c, by_revision, spared),
+                )
             )
-        )
     report(f"measuring {len(to_run)} revision(s) on a scratch database")
     revisions = [s.revision for s in to_run]
     impacts, how = await cache.measure(url, cfg, current, revisions, touched)
