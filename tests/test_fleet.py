@@ -422,6 +422,27 @@ def test_plan_lists_what_would_run_per_database_and_changes_nothing(
     assert run_blocking(behind(urls))
 
 
+def test_a_database_whose_read_fails_after_connecting_is_a_row_of_the_plan(
+    fleet_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    counties: MakeCounties,
+    tmp_path: Path,
+) -> None:
+    # each database is read and planned on one connection: an error on it after
+    # connecting is that database's row, one line, and the others are still planned
+    urls = run_blocking(counties(2))
+    broken = f"ALTER TABLE {TABLE_NAME} RENAME COLUMN finished_at TO finished"
+    run_blocking(run_sql(urls[0], broken))
+    path = str(fleet_file(tmp_path / "fleet.toml", named(urls)))
+
+    code, out, err = run_cli(capsys, "fleet", "upgrade", "--fleet", path, "--plan")
+    assert (code, err) == (1, "")
+    [row] = [line for line in out.splitlines() if line.startswith("c00")]
+    assert "column tfsync_migration_history.finished_at does not exist" in row
+    assert f"c01: at {HEAD}, would run:" in out
+    assert f"  {NEW}  fleet probe  (2026_12_01_0000-{NEW}_fleet_probe.py;" in out
+
+
 def test_thirty_two_counties_two_runs_at_once_upgrade_each_exactly_once(
     fleet_env: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -1,9 +1,9 @@
 """``tfsync fleet upgrade --plan``: per database, what an upgrade would run; changes nothing.
 
-Every database is read in parallel (:mod:`.status`); each one with something to do is then
-planned by the core's own :func:`terrafusion_sync.migrations.plan` (what ``make plan``
-shows), :data:`PLANS_AT_ONCE` at a time. Databases at the same revision share the offline
-SQL and the scratch database's measurements (a
+Every database is read (:mod:`.status`) and, when it has something to do, planned on the
+same connection by the core's own :func:`terrafusion_sync.migrations.plan` (what ``make
+plan`` shows), :data:`PLANS_AT_ONCE` databases at a time. Databases at the same revision
+share the revision files, the offline SQL and the scratch database's measurements (a
 :class:`~terrafusion_sync.migrations.planning.plan.PlanCache`): a fleet at one revision
 builds one scratch database, not one per database. Rendering and measuring go through
 Alembic, whose module-global context must not be shared by two databases at once: the
@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from terrafusion_sync import migrations
 from terrafusion_sync.errors import TfsyncError
 from terrafusion_sync.fleet.fleet_file import Fleet, Member
 from terrafusion_sync.fleet.results import DatabasePlan, Options
-from terrafusion_sync.fleet.status import State, load_revisions, read_states
+from terrafusion_sync.fleet.status import State, load_revisions, reading
 from terrafusion_sync.migrations.planning.plan import PlanCache
 
 __all__ = ["DatabasePlan", "plan_fleet"]
@@ -34,20 +36,23 @@ async def plan_fleet(
 ) -> list[DatabasePlan]:
     """A :class:`DatabasePlan` for each of ``members``, in order."""
     files = load_revisions(options.versions_dir, options.target)
-    states = await read_states(members, files, fleet.connect_timeout)
-    cache = PlanCache()  # one scratch database per revision range, not one per database
+    # one scratch database per revision range, the revision files loaded once: not per database
+    cache = PlanCache(scripts=files.scripts)
     gate = asyncio.Semaphore(PLANS_AT_ONCE)
 
-    async def one(state: State) -> DatabasePlan:
-        async with gate:
-            return await _plan_one(state, options, cache)
+    async def one(member: Member) -> DatabasePlan:
+        async with gate, reading(member, files, fleet.connect_timeout) as (state, conn):
+            return await _plan_one(state, conn, options, cache)
 
-    return list(await asyncio.gather(*(one(state) for state in states)))
+    return list(await asyncio.gather(*(one(member) for member in members)))
 
 
-async def _plan_one(state: State, options: Options, cache: PlanCache) -> DatabasePlan:
-    """One database's plan, described; or why it has none."""
-    if state.problem:
+async def _plan_one(
+    state: State, conn: AsyncConnection | None, options: Options, cache: PlanCache
+) -> DatabasePlan:
+    """One database's plan, described; or why it has none. ``conn`` is the connection
+    its state was just read on: the plan reads the live tables on it too."""
+    if state.problem or conn is None:
         return DatabasePlan(state.member, None, problem=state.problem)
     if state.up_to_date or not state.pending:
         return DatabasePlan(state.member, state.current)
@@ -60,6 +65,7 @@ async def _plan_one(state: State, options: Options, cache: PlanCache) -> Databas
             limits=options.limits,
             cache=cache,
             current=state.current,  # just read with the rest of its state
+            live=conn,
         )
     except TfsyncError as exc:
         return DatabasePlan(state.member, state.current, problem=str(exc))

@@ -1,8 +1,9 @@
 """Where every database of the fleet stands: read in parallel, each with a short timeout.
 
-One connection per database, three small reads: the core's one-query up-to-date check
-(:mod:`terrafusion_sync.migrations.deploy.uptodate`, what ``make upgrade`` asks first), the
-revision in ``alembic_version``, and the last successful upgrade in the history table. A
+One connection per database, two small reads: the core's one-query up-to-date check
+(:mod:`terrafusion_sync.migrations.deploy.uptodate`, what ``make upgrade`` asks first),
+which also reads the revision in ``alembic_version``, and the last successful upgrade in the
+history table (a database the tooling has not run on takes a query or two more). A
 database that does not answer, or whose revision the files do not know, is a row that
 says so: reading the fleet never stops at one database.
 """
@@ -10,7 +11,8 @@ says so: reading the fleet never stops at one database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +21,10 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from terrafusion_sync.database import connect
+from terrafusion_sync.database_errors import translate_errors
 from terrafusion_sync.errors import MigrationError, TfsyncError
 from terrafusion_sync.fleet.fleet_file import Fleet, Member
 from terrafusion_sync.migrations.deploy import history, uptodate
@@ -110,14 +114,42 @@ async def read_states(members: Sequence[Member], files: Revisions, wait: float) 
 
 async def read_state(member: Member, files: Revisions, wait: float) -> State:
     """One database's :class:`State`; connecting and reading take ``wait`` s at most."""
-    try:
-        async with asyncio.timeout(wait):
-            async with connect(member.url) as conn:
-                known, current, last = await conn.run_sync(lambda c: _read(c, files))
-    except TimeoutError:
-        return State(member, down=f"no answer from {member.where} within {wait:g} s")
-    except TfsyncError as exc:
-        return State(member, down=str(exc))
+    async with reading(member, files, wait) as (state, _):
+        return state
+
+
+@asynccontextmanager
+async def reading(
+    member: Member, files: Revisions, wait: float
+) -> AsyncIterator[tuple[State, AsyncConnection | None]]:
+    """One database's :class:`State` and the connection it was read on, kept open for
+    more reads while the block runs (a plan's: one connection per database, not two);
+    None when it could not be reached. Connecting and reading take ``wait`` s at most."""
+    async with AsyncExitStack() as stack:
+        conn: AsyncConnection | None = None
+        try:
+            async with asyncio.timeout(wait):
+                conn = await stack.enter_async_context(connect(member.url))
+                with translate_errors(member.url, connecting=False):  # as inside connect()
+                    known, current, last = await conn.run_sync(lambda c: _read(c, files))
+        except TimeoutError:
+            state = State(member, down=f"no answer from {member.where} within {wait:g} s")
+            conn = None
+        except TfsyncError as exc:
+            state, conn = State(member, down=str(exc)), None
+        else:
+            state = _state(member, files, known, current, last)
+        yield state, conn
+
+
+def _state(
+    member: Member,
+    files: Revisions,
+    known: tuple[str, ...] | None,
+    current: tuple[str, ...],
+    last: datetime | None,
+) -> State:
+    """The :class:`State` of what ``member`` answered."""
     if known is not None:
         return State(member, current, (), last, up_to_date=True)
     try:
@@ -161,8 +193,13 @@ def pending_revisions(
 def _read(
     conn: Connection, files: Revisions
 ) -> tuple[tuple[str, ...] | None, tuple[str, ...], datetime | None]:
-    known = uptodate.heads_if_current(conn, files.fingerprint, files.target)
-    current = current_heads(conn)
-    last = conn.execute(_LAST_UPGRADE).scalar() if history.exists(conn) else None
+    row = uptodate.state_row(conn)
+    known = uptodate.known_heads(row, files.fingerprint, files.target)
+    if row is not None:  # alembic_version and the history table exist: read already
+        current = tuple(row["current"])
+        last = conn.execute(_LAST_UPGRADE).scalar()
+    else:
+        current = current_heads(conn)
+        last = conn.execute(_LAST_UPGRADE).scalar() if history.exists(conn) else None
     conn.rollback()
     return known, current, last

@@ -4,7 +4,9 @@ of the rows in one range.
 A batch is a range of the primary key after the last key done: its end is the key ``n``
 places further along the key's index (``WHERE key > last ORDER BY key OFFSET n - 1 LIMIT
 1``, an index-only step of ``n`` entries; never an ``OFFSET`` from the table's start, whose
-cost grows with every batch). Both ends of the range are then given to the change as
+cost grows with every batch). A single integer key counts the same step instead
+(``count(*)``, ``max(key)`` of its ``LIMIT n``), so the table's last batch, shorter than
+``n``, needs no second scan to count it. Both ends of the range are then given to the change as
 values, so the planner sees a narrow range of the key's index (a join on the batch's keys
 would be hashed over the whole table).
 """
@@ -71,6 +73,29 @@ def end_sql(table: str, key: Key, *, after: bool) -> str:
     return (
         f"SELECT {_as_text(key)} FROM (SELECT {cols} FROM {table}{_after(key, after)}"
         f" ORDER BY {cols} OFFSET CAST(:skip AS bigint) LIMIT 1) AS batch_end"
+    )
+
+
+COUNTED_TYPES = frozenset({"smallint", "integer", "bigint"})
+"""Key types whose next batch is counted (:func:`counted_sql`): ``max`` orders them as
+their index does."""
+
+
+def is_counted(key: Key) -> bool:
+    """One column of an integer type: its next batch is found by :func:`counted_sql`."""
+    return len(key.types) == 1 and key.types[0] in COUNTED_TYPES
+
+
+def counted_sql(table: str, key: Key, *, after: bool) -> str:
+    """The next batch of a key that :func:`is_counted`: how many of the ``:size`` keys after
+    ``:last`` there are, and the last of them, in one index-only step of at most ``:size``
+    entries. A full batch and the table's last, shorter one alike: no second scan to count
+    the rest (what :func:`end_sql` and :func:`tail_sql` take for other keys)."""
+    column = key.columns[0]
+    return (
+        f"SELECT count(*) AS walked, ARRAY[CAST(max({column}) AS text)] AS last"
+        f" FROM (SELECT {column} FROM {table}{_after(key, after)}"
+        f" ORDER BY {column} LIMIT CAST(:size AS bigint)) AS batch"
     )
 
 

@@ -20,14 +20,18 @@ DELETE)."""
 GROWTH = 2.0
 """A batch is at most this many times the size of the one before..."""
 FAST_GROWTH = 8.0
-"""... unless it took under ``1 / FAST_GROWTH`` of the target: its time was then mostly the
-batch's fixed cost (round trips, commit), so scaling by it undershoots anyway, and cheap
-rows (a delete's) reach their size in a few batches instead of many."""
+"""... unless it took under :data:`FAST_BELOW` of the target: far below it, its time is
+mostly the batch's fixed cost (round trips, commit) or a pace that scales (cheap rows, a
+delete's), and cheap rows reach their size in a few batches instead of many (1M deleted
+rows: 1,000, 8,000, 64,000, then batches of the target's size; with growth 2 from 64,000
+on, two more batches)."""
+FAST_BELOW = 0.25
+"""The share of the target under which a batch may grow by up to :data:`FAST_GROWTH`."""
 
 
 def next_size(size: int, elapsed: float, target: float) -> int:
     """The next batch's size: scaled to take ``target`` seconds, growing gradually."""
-    growth = FAST_GROWTH if elapsed < target / FAST_GROWTH else GROWTH
+    growth = FAST_GROWTH if elapsed < target * FAST_BELOW else GROWTH
     factor = min(target / max(elapsed, 1e-3), growth)
     return max(1, min(MAX_BATCH, int(size * factor)))
 

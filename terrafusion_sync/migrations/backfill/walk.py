@@ -139,13 +139,21 @@ class KeysetWalk:
         params: dict[str, Any] = {"last": self.last} if after else {}
         # the batch's limits come with the first query of its transaction: one round trip;
         # a lost commit loses its batch and that batch's progress alike: no flush per batch
-        end_sql = (
+        limits_sql = (
             "SELECT set_config('lock_timeout', :lock, true),"
             " set_config('statement_timeout', :statement, true),"
-            " set_config('synchronous_commit', 'off', true),"
-            f" ({keyset.end_sql(self.call.table, self.key, after=after)})"
+            " set_config('synchronous_commit', 'off', true)"
         )
         limits = {"lock": self.limits.lock, "statement": self.limits.statement}
+        if keyset.is_counted(self.key):
+            counted = keyset.counted_sql(self.call.table, self.key, after=after)
+            found = self.conn.execute(
+                sa.text(f"{limits_sql}, batch.* FROM ({counted}) AS batch"),
+                {**params, **limits, "size": size},
+            )
+            walked, last = found.one()[3:]
+            return walked, last if walked else None, after
+        end_sql = f"{limits_sql}, ({keyset.end_sql(self.call.table, self.key, after=after)})"
         found = self.conn.execute(sa.text(end_sql), {**params, **limits, "skip": size - 1})
         end = found.one()[3]
         if end is not None:

@@ -52,13 +52,31 @@ def heads_if_current(conn: Connection, fingerprint: str, target: str) -> tuple[s
     """
     if target not in {"head", "heads"}:
         return None
+    row = state_row(conn)
+    conn.rollback()
+    return _known(row, fingerprint, target)
+
+
+def state_row(conn: Connection) -> dict[str, Any] | None:
+    """The state row, with the revisions in ``alembic_version`` (``current``): what
+    :func:`known_heads` judges. None when there is none (rolled back then); else ``conn``
+    stays in the transaction that read it. Its query reads ``alembic_version`` and the
+    history table: a row means both exist."""
     try:
         row = conn.execute(_READ).first()
     except sa_exc.ProgrammingError:  # a database this tooling has not run on yet
         conn.rollback()
         return None
-    conn.rollback()
-    return _known(None if row is None else dict(row._mapping), fingerprint, target)
+    return None if row is None else dict(row._mapping)
+
+
+def known_heads(
+    row: dict[str, Any] | None, fingerprint: str, target: str
+) -> tuple[str, ...] | None:
+    """:func:`heads_if_current` of a :func:`state_row` already read."""
+    if target not in {"head", "heads"}:
+        return None
+    return _known(row, fingerprint, target)
 
 
 async def current_heads(url: URL, versions: Path, target: str) -> tuple[str, ...] | None:

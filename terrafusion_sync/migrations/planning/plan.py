@@ -19,6 +19,7 @@ rendering. No lock is taken on it.
 from __future__ import annotations
 
 import asyncio
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,8 +27,10 @@ from alembic.config import Config
 from alembic.script import Script, ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from terrafusion_sync.database import connect
+from terrafusion_sync.database_errors import translate_errors
 from terrafusion_sync.errors import first_line
 from terrafusion_sync.migrations.deploy.timeouts import Timeouts
 from terrafusion_sync.migrations.outcome import Report, quiet
@@ -196,8 +199,11 @@ class PlanCache:
     database: the offline SQL, and the scratch database's measurements (per server).
 
     A fleet of 40 databases at one revision builds one scratch database, not 40. Use one
-    cache with one ``cfg``, on one event loop."""
+    cache with one ``cfg``'s revision files, on one event loop."""
 
+    scripts: ScriptDirectory | None = None
+    """The revision files, loaded once (each plan's ``cfg`` may differ only in what
+    Alembic is handed); None: each plan loads them from its ``cfg``."""
     sql: dict[str, str] = field(default_factory=dict)
     measured: dict[tuple[URL, tuple[str, ...], tuple[str, ...]], Measured] = field(
         default_factory=dict
@@ -239,17 +245,19 @@ async def plan(
     report: Report = quiet,
     cache: PlanCache | None = None,
     current: tuple[str, ...] | None = None,
+    live: AsyncConnection | None = None,
 ) -> Plan:
     """What ``upgrade`` to ``target`` would do on ``url``; changes nothing there.
 
     ``report`` hears what takes time (reading the live tables, the scratch measurement).
     ``cache`` shares the work with plans of other databases at the same revisions;
-    ``current`` is the database's revision when the caller has just read it (a fleet has).
+    ``current`` is the database's revision when the caller has just read it (a fleet has),
+    and ``live`` the connection to ``url`` it read it on (else the plan opens its own).
     """
     cache = cache or PlanCache()
     cfg = cfg or alembic_config()
     limits = limits or Timeouts()
-    scripts = script_directory(cfg)
+    scripts = cache.scripts or script_directory(cfg)
     target = phases.upgrade_target(scripts, target, contract=False)
     if current is None:
         current = await current_revisions(url, cfg)
@@ -265,13 +273,14 @@ async def plan(
     everything = list(dict.fromkeys(t for tables in touched.values() for t in tables))
     report(f"reading {len(everything)} table(s) here and checking their rows (read only)")
     spared = frozenset(s.revision for s in to_run if phases.is_contract(s))
-    async with connect(url) as conn:
-        live, failing, lost = await conn.run_sync(
-            lambda c: (
-                *_read_live(c, everything, by_revision, limits.statement),
-                preflight.destroyed(c, by_revision, spared),
+    async with connect(url) if live is None else nullcontext(live) as conn:
+        with translate_errors(url, connecting=False):  # on ``live`` too, as inside connect()
+            found, failing, lost = await conn.run_sync(
+                lambda c: (
+                    *_read_live(c, everything, by_revision, limits.statement),
+                    preflight.destroyed(c, by_revision, spared),
+                )
             )
-        )
     report(f"measuring {len(to_run)} revision(s) on a scratch database")
     revisions = [s.revision for s in to_run]
     impacts, how = await cache.measure(url, cfg, current, revisions, touched)
@@ -279,7 +288,7 @@ async def plan(
         Planned(
             script,
             *limits.for_revision(script),
-            tables=_tables_of(script.revision, impacts, live, by_revision, touched),
+            tables=_tables_of(script.revision, impacts, found, by_revision, touched),
             will_fail=[w for w in failing if w.revision == script.revision],
             destroys=[d for d in lost if d.revision == script.revision],
         )
@@ -342,16 +351,20 @@ def _touched(by_revision: list[tuple[str, str]]) -> dict[str, list[str]]:
 def _read_live(
     conn: Connection, tables: list[str], by_revision: list[tuple[str, str]], timeout: str
 ) -> tuple[dict[str, tuple[int, int]], list[LiveRowFailure]]:
-    conn.execute(text("SET TRANSACTION READ ONLY"))
+    """The tables' sizes and what would fail on their rows: one READ ONLY transaction,
+    each query stopping after ``timeout``."""
+    if conn.in_transaction():
+        conn.rollback()
+    preflight.read_only(conn, timeout)
     try:
         found = {}
         for table, (rows, total) in sizes(conn, tables).items():
             if rows == 0:  # never analysed (reltuples -1): small enough to count
                 rows = conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() or 0
             found[table] = (int(rows), int(total or 0))
+        return found, preflight.failures(conn, by_revision)
     finally:
         conn.rollback()
-    return found, preflight.check(conn, by_revision, timeout)
 
 
 async def _measure(

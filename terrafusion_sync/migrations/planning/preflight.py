@@ -60,12 +60,28 @@ def check(
     """
     if conn.in_transaction():
         conn.commit()
-    conn.execute(text("SET TRANSACTION READ ONLY"))  # the first statement of its transaction
-    conn.execute(text("SELECT set_config('statement_timeout', :t, true)"), {"t": statement_timeout})
+    read_only(conn, statement_timeout)
     try:
-        return list(_check(conn, pending))
+        return failures(conn, pending)
     finally:
         conn.rollback()
+
+
+def read_only(conn: Connection, statement_timeout: str) -> None:
+    """Begin a READ ONLY transaction on ``conn`` whose queries each stop after
+    ``statement_timeout``: one round trip."""
+    conn.execute(
+        text(
+            "SELECT set_config('transaction_read_only', 'on', true),"
+            " set_config('statement_timeout', :t, true)"
+        ),
+        {"t": statement_timeout},
+    )
+
+
+def failures(conn: Connection, pending: list[tuple[str, str]]) -> list[LiveRowFailure]:
+    """:func:`check` inside a transaction :func:`read_only` began (the caller's)."""
+    return list(_check(conn, pending))
 
 
 def refuse(

@@ -174,7 +174,6 @@ def data_statement_names(sql: str) -> list[tuple[frozenset[str], frozenset[str]]
     return found
 
 
-@lru_cache(maxsize=2048)
 @dataclass(frozen=True)
 class EnumType:
     """A ``CREATE TYPE ... AS ENUM`` in ``sql``: its name (quoted, as written) and values."""
@@ -239,6 +238,7 @@ def clauses_problem(set_sql: str, where_sql: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=2048)  # a fleet's plans and a review read the same SQL many times
 def _parsed(sql: str) -> tuple[Any, ...]:
     try:
         return tuple(raw.stmt for raw in parse_sql(sql))
