@@ -89,6 +89,13 @@ async def test_squash_keeps_schema_rows_and_later_databases(
         assert await rows(new, "SELECT code FROM active_parcels") == [("a-1",)]
         assert await current(new, history) == (AFTER,)
 
+    # run a hundred at a time in DO blocks, the baseline still reads one statement at a time
+    sql = await migrations.upgrade_sql(None, f"base:{VIEW_AND_BACKFILL}", cfg=fresh_cfg)
+    assert "CREATE TABLE public.land_use_codes" in sql
+    assert "'Residential: one family'" in sql
+    assert "DO $tfsync_baseline$" not in sql
+    assert "DO $tfsync_baseline$" in text  # the file's online path: a round trip per hundred
+
 
 async def test_a_database_in_the_middle_stops_the_squash(
     history: Path, test_database_url: URL, scratch_url: URL
