@@ -278,6 +278,31 @@ async def test_a_change_that_never_rewrites_stays_one_ordinary_revision(
     assert "retypes" not in text
 
 
+async def test_a_value_the_new_type_cannot_hold_stops_the_expand_before_any_change(
+    scratch_url: URL, versions: Path
+) -> None:
+    """Read through the cast first: the trigger, once in place, would refuse every write to
+    such a row (old code's included) while the backfill failed on it."""
+    await write_pair(scratch_url, versions, 10)
+    long_status = "WAITING-FOR-THE-COUNTY-FEED"  # 27 characters: VARCHAR(16) cannot hold it
+    await execute(
+        scratch_url, f"UPDATE report_jobs SET status = '{long_status}' WHERE report_id = 'r3'"
+    )
+    before = await column_types(scratch_url)
+
+    with pytest.raises(MigrationError) as stopped:
+        await migrations.upgrade(scratch_url, cfg=config(versions))
+    assert "values of report_jobs.status are longer than 16 characters" in str(stopped.value)
+    assert await column_types(scratch_url) == before  # no column, no trigger: nothing changed
+    assert await rows(
+        scratch_url, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'tfsync_keep%'"
+    ) == [(0,)]
+    await execute(scratch_url, "UPDATE report_jobs SET status = 'WAITING' WHERE report_id = 'r3'")
+
+    await migrations.upgrade(scratch_url, cfg=config(versions))  # fixed: the expand runs
+    assert (TABLE, f"{YEAR}_tfsync_new", "bigint", "YES") in await column_types(scratch_url)
+
+
 @pytest.mark.parametrize(
     ("column", "type_", "why"),
     [

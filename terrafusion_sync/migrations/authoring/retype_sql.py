@@ -25,7 +25,8 @@ from terrafusion_sync.migrations.plumbing.retiring import KEEP_IN_STEP
 TEMPORARY = "tfsync_new"
 """The suffix of the temporary column (and its indexes) of the new type."""
 
-_BOUNDED_STRING = re.compile(r"(?:VARCHAR|CHARACTER VARYING|CHAR|CHARACTER)\(\d+\)")
+_BOUNDED_STRING = re.compile(r"(?:VARCHAR|CHARACTER VARYING|CHAR|CHARACTER)\((\d+)\)")
+"""A string type with a length: its length is group 1."""
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,28 @@ $fn$
         unique = "UNIQUE " if head.startswith("CREATE UNIQUE") else ""
         return name, f"CREATE {unique}INDEX CONCURRENTLY {name} ON {body}"
 
+    def every_value_casts(self, ctx: AutogenContext) -> list[str]:
+        """A read of every value through the cast, before the expand changes anything: a
+        value the new type cannot hold stops it there, named by PostgreSQL, instead of
+        failing the backfill later while the trigger, already in place, refuses every
+        write to that row. In a transaction of its own, it takes no lock a writer waits on."""
+        table, col, _ = self.names
+        c = self.change
+        longest = _BOUNDED_STRING.fullmatch(sql_type(c.new_type)) if c.using is None else None
+        if longest is None:
+            check = f"SELECT count({self.forward('')}) FROM {table} WHERE {col} IS NOT NULL"
+        else:  # an explicit cast to a shorter string cuts it: count the values too long
+            limit, shown = longest.group(1), f"{c.table}.{c.column}".replace("'", "''")
+            check = (
+                f"DO $do$BEGIN IF EXISTS (SELECT FROM {table} WHERE char_length({col}) > "
+                f"{limit}) THEN RAISE EXCEPTION 'values of {shown} are longer than {limit} "
+                "characters: shorten them, then run the upgrade again'; END IF; END$do$"
+            )
+        return [AUTOCOMMIT, f"    {execute(check)}", ""]
+
     def expand_up(self, ctx: AutogenContext) -> list[str]:
-        """Add the column of the new type, keep it in step, build its indexes, backfill."""
+        """Add the column of the new type, keep it in step, build its indexes, backfill
+        (:meth:`every_value_casts` comes first in the file, before any change)."""
         table, col, new = self.names
         c = self.change
         column = sa.Column(c.temporary, c.new_type)

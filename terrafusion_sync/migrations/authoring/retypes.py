@@ -66,6 +66,9 @@ def split_retypes(halves: Halves, conn: Connection | None) -> list[RetypeSql]:
     ]
     # every proof first, each committing alone; then the swaps, in one transaction
     halves.contract.ops += [Ops(sql.prove, _nothing) for sql in found]
+    # every value read through its cast before the expand changes anything: each check
+    # commits alone, so one after a change would leave that change applied when it failed
+    halves.expand.ops[0:0] = [Ops(sql.every_value_casts, _nothing) for sql in found]
     for sql in found:
         halves.expand.ops.append(Ops(sql.expand_up, sql.expand_down))
         halves.contract.ops.append(Ops(sql.contract_up, sql.contract_down))
