@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.core_models import Base
+from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.authoring.type_changes import rewrites_or_may_fail
 from terrafusion_sync.migrations.plumbing import phases
@@ -188,6 +189,42 @@ async def test_expand_rewrites_nothing_and_both_columns_stay_in_step(
     state = await migrations.status(scratch_url, cfg)
     left_alone = [p for s in state.waiting for p in phases.left_alone(s)]
     assert await migrations.compare_models(scratch_url, retyped(), left_alone) == []
+
+
+async def test_an_index_build_that_times_out_is_retried_over_what_it_left(
+    scratch_url: URL, versions: Path
+) -> None:
+    """A concurrent index build waits for every older snapshot, under the revision's
+    lock_timeout; its autocommit block has committed the new column and the trigger. The
+    runner's retry runs the expand again over them and over the invalid index left."""
+    await write_pair(scratch_url, versions, 50)
+    async with connect(scratch_url) as reader:
+        reader = await reader.execution_options(isolation_level="REPEATABLE READ")
+        await reader.execute(sa.text("SELECT 1"))  # a snapshot older than the builds
+
+        async def release() -> None:
+            await asyncio.sleep(1.5)
+            await reader.rollback()
+
+        released = asyncio.create_task(release())
+        limits = migrations.Timeouts(lock="300ms", retries=10, backoff=0.2)
+        reports: list[str] = []
+        done = await migrations.upgrade(
+            scratch_url, cfg=config(versions), limits=limits, report=reports.append
+        )
+        await released
+    assert len(done.applied) == 1
+    assert any("lock_timeout 300ms" in line for line in reports), reports  # it did time out
+    assert await rows(
+        scratch_url,
+        "SELECT c.relname::text, i.indisvalid FROM pg_index i"
+        " JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname LIKE '%tfsync_new'"
+        " ORDER BY 1",
+    ) == [(f"{YEAR_INDEX}_tfsync_new", True), (f"{STATUS_INDEX}_tfsync_new", True)]
+    assert await rows(
+        scratch_url,
+        f"SELECT count(*) FROM {TABLE} WHERE {YEAR}_tfsync_new IS DISTINCT FROM {YEAR}",
+    ) == [(0,)]
 
 
 async def test_contract_gives_the_column_its_new_type_index_and_not_null(

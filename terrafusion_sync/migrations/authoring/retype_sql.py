@@ -99,7 +99,7 @@ class RetypeSql:  # long: both halves' SQL, read top to bottom as the written fi
         """CREATE FUNCTION: the trigger function keeping both columns in step."""
         _, col, new = self.names
         return f"""
-CREATE FUNCTION {self.function}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+CREATE OR REPLACE FUNCTION {self.function}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         IF NEW.{col} IS NULL AND NEW.{new} IS NOT NULL THEN
@@ -122,7 +122,7 @@ $fn$
 
     def _trigger(self) -> str:
         return (
-            f"CREATE TRIGGER {self.function} BEFORE INSERT OR UPDATE ON {self.names[0]} "
+            f"CREATE OR REPLACE TRIGGER {self.function} BEFORE INSERT OR UPDATE ON {self.names[0]} "
             f"FOR EACH ROW EXECUTE FUNCTION {self.function}()"
         )
 
@@ -164,22 +164,30 @@ $fn$
 
     def expand_up(self, ctx: AutogenContext) -> list[str]:
         """Add the column of the new type, keep it in step, build its indexes, backfill
-        (:meth:`every_value_casts` comes first in the file, before any change)."""
+        (:meth:`every_value_casts` comes first in the file, before any change).
+
+        Each index build commits what came before it, so a build that fails (a lock timeout
+        the runner retries, a statement timeout) leaves the column and the trigger in place:
+        what comes before the builds may run again over what an earlier attempt left, and
+        the NOT VALID check comes after them, in the revision's last transaction."""
         table, col, new = self.names
         c = self.change
         column = sa.Column(c.temporary, c.new_type)
         schema = f", schema={c.schema!r}" if c.schema else ""
-        lines = [f"op.add_column({c.table!r}, {column_code(column, ctx, nullable=True)}{schema})"]
+        added = column_code(column, ctx, nullable=True)
+        lines = [
+            f"op.add_column({c.table!r}, {added}{schema}, if_not_exists=True)",
+            f"op.execute({self.constant})",
+            execute(self._trigger()),
+        ]
+        for index in c.indexes:  # a build that failed leaves an invalid index: drop it first
+            name, build = self._index(index)
+            qualified = f"{quoted(c.schema)}.{name}" if c.schema else name
+            drop = f"DROP INDEX CONCURRENTLY IF EXISTS {qualified}"
+            lines += [AUTOCOMMIT, f"    {execute(drop)}", f"    {execute(build)}", ""]
         if c.not_null:
-            lines.append(
-                execute(
-                    f"ALTER TABLE {table} ADD CONSTRAINT {self.check} "
-                    f"CHECK ({new} IS NOT NULL) NOT VALID"
-                )
-            )
-        lines += [f"op.execute({self.constant})", execute(self._trigger())]
-        for index in c.indexes:
-            lines += [AUTOCOMMIT, f"    {execute(self._index(index)[1])}", ""]
+            check = f"CHECK ({new} IS NOT NULL) NOT VALID"
+            lines.append(execute(f"ALTER TABLE {table} ADD CONSTRAINT {self.check} {check}"))
         fill, unfilled = f"{new} = {self.forward('')}", f"{new} IS NULL AND {col} IS NOT NULL"
         lines.append(f"op.backfill({c.table!r}, set={fill!r}, where={unfilled!r}{schema})")
         return lines
