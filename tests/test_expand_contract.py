@@ -13,6 +13,7 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.core_models import Base
+from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 
 from helpers import CHAIN, cli, execute, rows
@@ -77,7 +78,7 @@ async def test_a_rename_is_written_as_expand_then_contract(
     up = expand.read_text()
     assert 'phase = "expand"' in up
     assert "drop_column" not in up.split("def downgrade")[0]
-    assert "CREATE TRIGGER" in up
+    assert "CREATE OR REPLACE TRIGGER" in up
     assert "op.backfill(" in up
     down = contract.read_text()
     assert 'phase = "contract"' in down
@@ -120,6 +121,41 @@ async def test_upgrade_leaves_the_contract_waiting_and_keeps_both_columns_in_ste
     ]
     state = await migrations.status(scratch_url, config(versions))
     assert [s.revision for s in state.waiting] == [contract.name.split("-")[1].split("_")[0]]
+
+
+async def test_an_expand_whose_index_build_timed_out_runs_again_over_what_it_left(
+    scratch_url: URL, versions: Path
+) -> None:
+    """The unique index on the new column is built CONCURRENTLY, which commits the new column
+    and the trigger first and then waits for every older snapshot under lock_timeout: the
+    runner's retry runs the expand again over them and over the invalid index left."""
+    await write_pair(scratch_url, versions, 20)
+    async with connect(scratch_url) as reader:
+        reader = await reader.execution_options(isolation_level="REPEATABLE READ")
+        await reader.execute(sa.text("SELECT 1"))  # a snapshot older than the build
+
+        async def release() -> None:
+            await asyncio.sleep(1.5)
+            await reader.rollback()
+
+        released = asyncio.create_task(release())
+        limits = migrations.Timeouts(lock="300ms", retries=10, backoff=0.2)
+        reports: list[str] = []
+        done = await migrations.upgrade(
+            scratch_url, cfg=config(versions), limits=limits, report=reports.append
+        )
+        await released
+    assert len(done.applied) == 1
+    assert any("lock_timeout 300ms" in line for line in reports), reports  # it did time out
+    assert await rows(
+        scratch_url,
+        "SELECT count(*), bool_and(i.indisvalid) FROM pg_index i"
+        f" WHERE i.indrelid = '{TABLE}'::regclass AND EXISTS (SELECT FROM pg_attribute a"
+        " WHERE a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) AND a.attname = 'parcel_no')",
+    ) == [(1, True)]
+    assert await rows(
+        scratch_url, f"SELECT count(*) FROM {TABLE} WHERE parcel_no IS DISTINCT FROM parcel_number"
+    ) == [(0,)]
 
 
 async def test_contract_is_refused_while_old_code_writes_then_runs_when_quiet(

@@ -3,6 +3,7 @@ existing tables are written as expand + contract, and run on a table with rows."
 
 from __future__ import annotations
 
+import asyncio
 import runpy
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sqlalchemy.engine import URL
 
 from terrafusion_sync import migrations
 from terrafusion_sync.core_models import Base
+from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 
 from helpers import CHAIN, execute, rows
@@ -89,7 +91,7 @@ async def test_not_null_unique_and_foreign_key_are_written_as_expand_then_contra
     up = expand.read_text().split("def downgrade")[0]
     assert 'phase = "expand"' in up
     assert f"ADD CONSTRAINT {CHECK} CHECK (city IS NOT NULL) NOT VALID" in up
-    assert f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {UNIQUE}" in up
+    assert f"CREATE UNIQUE INDEX CONCURRENTLY {UNIQUE}" in up
     assert "autocommit_block" in up
     assert f"ADD CONSTRAINT {FOREIGN} FOREIGN KEY(correlation_id)" in up
     assert "NOT VALID" in up
@@ -110,6 +112,36 @@ async def test_not_null_unique_and_foreign_key_are_written_as_expand_then_contra
     assert f"VALIDATE CONSTRAINT {FOREIGN}" in body
     state = await migrations.status(scratch_url, config(versions))
     assert [state.phase(s) for s in state.pending] == ["expand", "contract"]
+
+
+async def test_an_expand_whose_index_build_timed_out_runs_again_over_what_it_left(
+    scratch_url: URL, versions: Path
+) -> None:
+    """The unique index is built CONCURRENTLY, committing the checks added before it, then
+    waits for every older snapshot under lock_timeout: the runner's retry runs the expand
+    again over the constraints and the invalid index that attempt left."""
+    await write_pair(scratch_url, versions, 50)
+    async with connect(scratch_url) as reader:
+        reader = await reader.execution_options(isolation_level="REPEATABLE READ")
+        await reader.execute(sa.text("SELECT 1"))  # a snapshot older than the build
+
+        async def release() -> None:
+            await asyncio.sleep(1.5)
+            await reader.rollback()
+
+        released = asyncio.create_task(release())
+        limits = migrations.Timeouts(lock="300ms", retries=10, backoff=0.2)
+        reports: list[str] = []
+        done = await migrations.upgrade(
+            scratch_url, cfg=config(versions), limits=limits, report=reports.append
+        )
+        await released
+    assert len(done.applied) == 1
+    assert any("lock_timeout 300ms" in line for line in reports), reports  # it did time out
+    assert await constraints(scratch_url) == [(CHECK, "c", False), (FOREIGN, "f", False)]
+    assert await rows(
+        scratch_url, f"SELECT indisvalid FROM pg_index WHERE indexrelid = '{UNIQUE}'::regclass"
+    ) == [(True,)]
 
 
 async def test_upgrade_adds_them_not_valid_and_contract_runs_at_once_on_rows(

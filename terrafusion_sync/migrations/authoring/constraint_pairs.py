@@ -8,7 +8,8 @@ safe way, written here as the two halves of a pair (:mod:`.expand_contract`):
   NULL (without one, ``tfsync revision`` says they must be filled); contract VALIDATEs it
   in a transaction of its own, then ``SET NOT NULL`` (PostgreSQL 12+ skips the scan when
   a valid check proves it) and drops the check.
-- unique: expand builds the unique index ``CONCURRENTLY``; contract attaches it as the
+- unique: expand builds the unique index ``CONCURRENTLY`` (dropping first the invalid index a
+  failed build left, so it can simply run again); contract attaches it as the
   constraint (``UNIQUE USING INDEX``: no scan).
 - foreign key: expand adds it ``NOT VALID``; contract VALIDATEs it on its own.
 
@@ -32,6 +33,7 @@ from terrafusion_sync.migrations.authoring.rename_sql import (
     Ops,
     execute,
     fill_nulls,
+    if_absent,
     null_note,
     short_name,
 )
@@ -136,7 +138,7 @@ def _not_null(op: ops.AlterColumnOp) -> Finish:
         op.table_name,
         op.column_name,
         "not null",
-        lambda _ctx: [execute(add), *fill],
+        lambda _ctx: [execute(if_absent(table, check, add)), *fill],
         _lines(drop),
         _alone(
             f"ALTER TABLE {table} VALIDATE CONSTRAINT {check}",
@@ -153,28 +155,22 @@ def _unique(op: ops.CreateUniqueConstraintOp) -> Finish:
     table, index = _table(op.table_name, op.schema), quoted(name)
     qualified = _table(name, op.schema)
     columns = ", ".join(quoted(c) for c in op.columns)
-    build = f"CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {index} ON {table} ({columns})"
-    literal = (f"{op.schema}.{name}" if op.schema else name).replace("'", "''")
-    # IF NOT EXISTS also skips what a failed build left behind: an index marked invalid
-    refuse_invalid = (
-        "DO $$BEGIN IF EXISTS (SELECT FROM pg_index WHERE indexrelid = "
-        f"to_regclass('{literal}') AND NOT indisvalid) THEN RAISE EXCEPTION "
-        f"'index {literal} is invalid (its build failed: duplicate values?): drop it with "
-        "DROP INDEX CONCURRENTLY, fix the rows, run again'; END IF; END$$"
-    )
+    # a build that failed (duplicate values, a lock timeout the runner retries) leaves an
+    # invalid index of that name: dropped first, so the expand simply runs again
+    build = [
+        AUTOCOMMIT,
+        f"    {execute(f'DROP INDEX CONCURRENTLY IF EXISTS {qualified}')}",
+        f"    {execute(f'CREATE UNIQUE INDEX CONCURRENTLY {index} ON {table} ({columns})')}",
+        "",
+    ]
     return Finish(
         op.table_name,
         name,
         "unique",
-        lambda _ctx: [AUTOCOMMIT, f"    {execute(build)}", "", execute(refuse_invalid)],
+        lambda _ctx: build,
         _lines(f"DROP INDEX IF EXISTS {qualified}"),
         _lines(f"ALTER TABLE {table} ADD CONSTRAINT {index} UNIQUE USING INDEX {index}"),
-        lambda _ctx: [
-            execute(f"ALTER TABLE {table} DROP CONSTRAINT {index}"),
-            AUTOCOMMIT,
-            f"    {execute(build)}",
-            "",
-        ],
+        lambda _ctx: [execute(f"ALTER TABLE {table} DROP CONSTRAINT {index}"), *build],
     )
 
 
@@ -189,7 +185,7 @@ def _foreign_key(op: ops.CreateForeignKeyOp) -> Finish:
         op.source_table,
         name,
         "foreign key",
-        _lines(add),
+        _lines(if_absent(table, quoted(name), add)),
         _lines(drop),
         _alone(f"ALTER TABLE {table} VALIDATE CONSTRAINT {quoted(name)}"),
         _lines(drop, add),  # NOT VALID again, as the expand left it (no scan)

@@ -97,9 +97,14 @@ class IndexSql:
 
     def build(self, _: AutogenContext) -> list[str]:
         """CREATE INDEX CONCURRENTLY, outside the revision's transaction (then a blank line:
-        the end of the block for Alembic's code printer)."""
+        the end of the block for Alembic's code printer); first, the invalid index a build
+        that failed (a lock timeout the runner retries) may have left."""
+        table = RenameSql(self.rename).names[0]
+        schema = table.rpartition(".")[0]
+        leftover = f"{schema}.{self.name}" if schema else self.name
         return [
             "with op.get_context().autocommit_block():",
+            f"    {execute(f'DROP INDEX CONCURRENTLY IF EXISTS {leftover}')}",
             f"    {execute(self._create(concurrently=True))}",
             "",
         ]

@@ -118,7 +118,7 @@ class RenameSql:  # long: both halves' SQL, read top to bottom as the written fi
             for k, v in {"t": r.table, "o": r.old.name, "n": r.new.name}.items()
         }
         return f"""
-CREATE FUNCTION {self.function}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+CREATE OR REPLACE FUNCTION {self.function}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         IF NEW.{old} IS NULL THEN
@@ -163,10 +163,15 @@ $fn$
             "last_old_write_at = EXCLUDED.last_old_write_at; END IF; END $do$"
         )
 
+    def _check_unless_there(self) -> str:
+        """The NOT NULL check ``NOT VALID``, unless an earlier attempt of the expand added it."""
+        table, _, new = self.names
+        return unless_there(table, self.check, f"CHECK ({new} IS NOT NULL) NOT VALID")
+
     def _trigger(self) -> str:
         table = self.names[0]
         return (
-            f"CREATE TRIGGER {self.function} BEFORE INSERT OR UPDATE ON {table} "
+            f"CREATE OR REPLACE TRIGGER {self.function} BEFORE INSERT OR UPDATE ON {table} "
             f"FOR EACH ROW EXECUTE FUNCTION {self.function}()"
         )
 
@@ -178,11 +183,15 @@ $fn$
         ]
 
     def expand_up(self, ctx: AutogenContext) -> list[str]:
-        """Add the new column, keep it in step, note old-path writes, backfill."""
+        """Add the new column, keep it in step, note old-path writes, backfill.
+
+        The index builds that follow (:mod:`.rename_indexes`) commit what came before them,
+        so a build that fails (a lock timeout the runner retries) leaves the column and the
+        trigger in place: each statement here may run again over what an attempt left."""
         table, old, new = self.names
         r = self.rename
         column = column_code(r.new, ctx, nullable=True)
-        lines = [f"op.add_column({r.table!r}, {column}{_schema(r)})"]
+        lines = [f"op.add_column({r.table!r}, {column}{_schema(r)}, if_not_exists=True)"]
         if r.new.server_default is not None:
             lines.append(
                 execute(f"ALTER TABLE {table} ALTER COLUMN {new} SET DEFAULT {_default(r.new)}")
@@ -190,12 +199,7 @@ $fn$
         if r.old.server_default is not None:  # new code never sets it: the trigger would see
             lines.append(execute(f"ALTER TABLE {table} ALTER COLUMN {old} DROP DEFAULT"))
         if self.not_null:
-            lines.append(
-                execute(
-                    f"ALTER TABLE {table} ADD CONSTRAINT {self.check} "
-                    f"CHECK ({new} IS NOT NULL) NOT VALID"
-                )
-            )
+            lines.append(execute(self._check_unless_there()))
         lines += [
             f"op.execute({self.constant})",
             execute(self._trigger()),
@@ -260,6 +264,24 @@ $fn$
         lines += [f"op.execute({self.constant})", execute(self._trigger())]
         lines.append(execute(self._watch_from_now()))
         return lines
+
+
+def unless_there(table: str, name: str, definition: str) -> str:
+    """``ALTER TABLE table ADD CONSTRAINT name definition`` unless the table has it: see
+    :func:`if_absent`."""
+    return if_absent(table, name, f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+
+
+def if_absent(table: str, name: str, statement: str) -> str:
+    """``statement`` (adding the constraint ``name``) unless ``table`` has that constraint:
+    an expand's index build commits what came before it, so a build that failed (a lock
+    timeout the runner retries) may have left the constraint in place."""
+    literal = name.strip('"').replace("'", "''")
+    regclass = table.replace("'", "''")
+    return (
+        "DO $do$BEGIN IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = "
+        f"'{regclass}'::regclass AND conname = '{literal}') THEN {statement}; END IF; END$do$"
+    )
 
 
 def execute(sql: str) -> str:

@@ -17,7 +17,12 @@ from alembic.autogenerate.api import AutogenContext
 
 from terrafusion_sync.database import quoted
 from terrafusion_sync.migrations.authoring.constraint_pairs import AUTOCOMMIT
-from terrafusion_sync.migrations.authoring.rename_sql import column_code, execute, short_name
+from terrafusion_sync.migrations.authoring.rename_sql import (
+    column_code,
+    execute,
+    short_name,
+    unless_there,
+)
 from terrafusion_sync.migrations.authoring.retype_catalog import ColumnIndex
 from terrafusion_sync.migrations.authoring.type_changes import sql_type
 from terrafusion_sync.migrations.plumbing.retiring import KEEP_IN_STEP
@@ -187,7 +192,7 @@ $fn$
             lines += [AUTOCOMMIT, f"    {execute(drop)}", f"    {execute(build)}", ""]
         if c.not_null:
             check = f"CHECK ({new} IS NOT NULL) NOT VALID"
-            lines.append(execute(f"ALTER TABLE {table} ADD CONSTRAINT {self.check} {check}"))
+            lines.append(execute(unless_there(table, self.check, check)))
         fill, unfilled = f"{new} = {self.forward('')}", f"{new} IS NULL AND {col} IS NOT NULL"
         lines.append(f"op.backfill({c.table!r}, set={fill!r}, where={unfilled!r}{schema})")
         return lines
