@@ -341,3 +341,26 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+async def upgrade_past_an_old_snapshot(
+    url: URL, cfg: Any, hold: float = 1.5
+) -> tuple[migrations.Outcome, list[str]]:
+    """Upgrade ``url`` while a REPEATABLE READ reader holds a snapshot for ``hold`` seconds:
+    a ``CONCURRENTLY`` index build waits for it under a short lock_timeout, is cut short and
+    retried. The outcome, and the lines the upgrade reported."""
+    async with connect(url) as reader:
+        reader = await reader.execution_options(isolation_level="REPEATABLE READ")
+        await reader.execute(text("SELECT 1"))  # a snapshot older than the build
+
+        async def release() -> None:
+            await asyncio.sleep(hold)
+            await reader.rollback()
+
+        released = asyncio.create_task(release())
+        limits = migrations.Timeouts(lock="300ms", retries=10, backoff=0.2)
+        reports: list[str] = []
+        done = await migrations.upgrade(url, cfg=cfg, limits=limits, report=reports.append)
+        await released
+    assert any("lock_timeout 300ms" in line for line in reports), reports  # it did time out
+    return done, reports
