@@ -53,20 +53,26 @@ def unformatted(diff: str) -> list[Path]:
 
 
 def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_tool("ruff", *args, group="review")
+
+
+def run_tool(tool: str, *args: str, group: str) -> subprocess.CompletedProcess[str]:
+    """``python -m tool args`` in the project (ruff, mypy): its result, whatever it found; a
+    one-line error when it cannot run at all (exit code 2 or more, or not installed)."""
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "ruff", *args],
+            [sys.executable, "-m", tool, *args],
             cwd=PROJECT_DIR,
             capture_output=True,
             text=True,
             check=False,
         )
     except OSError as exc:  # pragma: no cover - the interpreter itself is missing
-        raise TfsyncError(f"cannot run ruff: {exc}", "install the review group") from exc
-    if result.returncode >= 2 or "No module named ruff" in result.stderr:
-        first = first_line(result.stderr) or "ruff failed"
+        raise TfsyncError(f"cannot run {tool}: {exc}", f"install the {group} group") from exc
+    if result.returncode >= 2 or f"No module named {tool}" in result.stderr:
+        first = first_line(result.stderr or result.stdout) or f"{tool} failed"
         raise TfsyncError(
-            f"ruff could not run: {first}",
-            "run the review through `make review`, which installs ruff",
+            f"{tool} could not run: {first}",
+            f"run the review through `make review`, which installs {tool}",
         )
     return result

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from terrafusion_sync import PACKAGE_DIR
-from terrafusion_sync.errors import TfsyncError, first_line
 from terrafusion_sync.review import codes
 from terrafusion_sync.review.findings import Finding
+from terrafusion_sync.review.lint import run_tool
 from terrafusion_sync.settings import PROJECT_DIR, shown_path
 
 VERSIONS = PACKAGE_DIR / "alembic_migrations" / "versions"
@@ -58,20 +57,4 @@ def mypy_findings(paths: Iterable[Path] = ()) -> list[Finding]:
 
 
 def _mypy(*args: str) -> subprocess.CompletedProcess[str]:
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "mypy", *args],
-            cwd=PROJECT_DIR,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError as exc:  # pragma: no cover - the interpreter itself is missing
-        raise TfsyncError(f"cannot run mypy: {exc}", "install the typecheck group") from exc
-    if result.returncode >= 2 or "No module named mypy" in result.stderr:
-        first = first_line(result.stderr or result.stdout) or "mypy failed"
-        raise TfsyncError(
-            f"mypy could not run: {first}",
-            "run the review through `make review`, which installs mypy",
-        )
-    return result
+    return run_tool("mypy", *args, group="typecheck")
