@@ -160,22 +160,28 @@ async def test_the_next_revision_of_the_same_run_finds_the_backfill_done(
     assert await walked(scratch_url) == ("done", ROWS)
 
 
+async def killed_half_way(url: URL, versions: Path) -> int:
+    """``tfsync upgrade`` SIGKILLed a third of the way through its backfill, its backend gone
+    (the batch it had open rolled back); the rows the backfill's record says it walked."""
+    runner = spawn(url, "upgrade", versions=versions)
+    await backfill_running(url, ROWS // 3)
+    runner.send_signal(signal.SIGKILL)
+    assert finish(runner)[0] == -signal.SIGKILL
+    for _ in range(HANG_GUARD * 10):  # its backend notices, rolls the open batch back
+        if not await rows(url, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"):
+            break
+        await asyncio.sleep(0.1)
+    state, done = await walked(url)
+    assert state == "running"
+    assert 0 < done < ROWS
+    return done
+
+
 async def test_sigkill_half_way_resumes_from_the_last_batch_changing_no_row_twice(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
 ) -> None:
     with_backfill(versions, EVERY_ROW_SLOWLY)
-    runner = spawn(scratch_url, "upgrade", versions=versions)
-    await backfill_running(scratch_url, ROWS // 3)
-    runner.send_signal(signal.SIGKILL)
-    assert finish(runner)[0] == -signal.SIGKILL
-    for _ in range(HANG_GUARD * 10):  # its backend notices, rolls the open batch back
-        if not await rows(scratch_url, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"):
-            break
-        await asyncio.sleep(0.1)
-
-    state, done = await walked(scratch_url)
-    assert state == "running"
-    assert 0 < done < ROWS
+    done = await killed_half_way(scratch_url, versions)
     # progress and rows commit together: exactly the rows walked were touched, once
     assert await rows(
         scratch_url, "SELECT touched, count(*) FROM parcels GROUP BY 1 ORDER BY 1"

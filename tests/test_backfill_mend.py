@@ -9,8 +9,6 @@ test raises by its own amount, so which clause changed which row shows.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 from pathlib import Path
 
 import pytest
@@ -21,12 +19,12 @@ from test_backfill import (
     PARCELS,
     ROWS,
     backfill_running,
+    killed_half_way,
     walked,
     with_backfill,
 )
 
 from helpers import (
-    HANG_GUARD,
     add_revision,
     assert_one_line_error,
     cli,
@@ -317,18 +315,7 @@ async def test_a_batched_delete_killed_half_way_resumes_deleting_each_row_once(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], scratch_url: URL, versions: Path
 ) -> None:
     with_backfill(versions, PURGE_SLOWLY)
-    runner = spawn(scratch_url, "upgrade", versions=versions)
-    await backfill_running(scratch_url, ROWS // 3)
-    runner.send_signal(signal.SIGKILL)
-    assert finish(runner)[0] == -signal.SIGKILL
-    for _ in range(HANG_GUARD * 10):  # its backend notices, rolls the open batch back
-        if not await rows(scratch_url, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory'"):
-            break
-        await asyncio.sleep(0.1)
-
-    state, done = await walked(scratch_url)
-    assert state == "running"
-    assert 0 < done < ROWS
+    done = await killed_half_way(scratch_url, versions)
     # the keys walked lost their even rows, no other row went
     assert await rows(
         scratch_url, "SELECT id <= :done, count(*) FROM parcels GROUP BY 1 ORDER BY 1", done=done
