@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import URL
+from sqlalchemy import text
+from sqlalchemy.engine import URL, Connection
 
 from terrafusion_sync import migrations
+from terrafusion_sync.database import connect
 from terrafusion_sync.errors import MigrationError
 from terrafusion_sync.migrations.sql import alembic_output
 from terrafusion_sync.review import review
@@ -198,3 +200,27 @@ async def test_a_blank_revision_keeps_op_and_sa_so_it_runs_once_filled_in(
     done = run_process([*tfsync, "upgrade"], cwd=root, **settings)
     assert done.returncode == 0, done.stderr
     assert await rows(scratch_url, "SELECT code FROM county_codes") == [("53077",)]
+
+
+async def test_current_heads_reads_what_alembic_reads(scratch_url: URL) -> None:
+    """The runner's two-query reading of ``alembic_version`` against Alembic's own: on an
+    empty database (no table), at one head, and with two rows (a merge not yet made)."""
+    from alembic.runtime.migration import MigrationContext
+
+    from terrafusion_sync.migrations.plumbing.revisions import current_heads
+
+    def both(conn: Connection) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        theirs = tuple(MigrationContext.configure(conn).get_current_heads())
+        return current_heads(conn), theirs
+
+    seen = []
+    async with connect(scratch_url) as conn:
+        seen.append(await conn.run_sync(both))
+        await conn.rollback()
+        await migrations.upgrade(scratch_url)
+        seen.append(await conn.run_sync(both))
+        await conn.execute(text("INSERT INTO alembic_version VALUES ('0123456789ab')"))
+        seen.append(await conn.run_sync(both))
+        await conn.rollback()
+    assert [sorted(ours) for ours, _ in seen] == [[], [HEAD], sorted([HEAD, "0123456789ab"])]
+    assert [sorted(ours) for ours, _ in seen] == [sorted(theirs) for _, theirs in seen]
