@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import io
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,7 @@ from terrafusion_sync.settings import child_environ, load_settings
 CHAIN = 200
 REPEAT_CHAIN = 7
 REPEAT_NOOP = 9
+REPEAT_SPLIT = 3
 STALL_LOCK_TIMEOUT = "1s"
 BLOCKER_SECONDS = 5.0
 GOAL_CHAIN = 0.8
@@ -171,12 +173,37 @@ def chain_figures(server: URL, work: Path) -> None:
             empty_both,
         )
         verdict("  lock, timeouts, history and validation alone", ratio, "", None)
+        cpu_split(ours, theirs(cfg_theirs), empty_both)
         both_at_head()
         ratio = compare("  no-op upgrade at head", functions, ours, theirs(cfg_theirs), REPEAT_NOOP)
         verdict("  cost of a no-op", ratio, "no more than plain Alembic", ratio <= 1.0)
     finally:
         run_blocking(drop_database(ours_url))
         run_blocking(drop_database(theirs_url))
+
+
+def cpu_split(
+    ours: Callable[[], None], theirs: Callable[[], None], before: Callable[[], None]
+) -> None:
+    """Where an in-process run from empty spends its time: this process's CPU (Python:
+    Alembic's operations, SQLAlchemy's compiler, the driver, our safety) and the rest,
+    waiting for the server's DDL. Medians of :data:`REPEAT_SPLIT` runs each, in turns."""
+    split: dict[str, list[tuple[float, float]]] = {"ours": [], "theirs": []}
+    for round_ in range(REPEAT_SPLIT):
+        pair = [("ours", ours), ("theirs", theirs)]
+        for name, fn in pair if round_ % 2 == 0 else pair[::-1]:
+            before()
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            split[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    for name, label in (("ours", "migrations.upgrade"), ("theirs", "command.upgrade")):
+        wall = statistics.median(w for w, _ in split[name])
+        cpu = statistics.median(c for _, c in split[name])
+        print(
+            f"  where {label}'s {wall:.3f} s go: {cpu:.3f} s of Python CPU, "
+            f"{wall - cpu:.3f} s waiting for the server",
+            flush=True,
+        )
 
 
 def verdict(what: str, ratio: float, target: str, met: bool | None) -> None:
