@@ -78,6 +78,11 @@ def quoted(name: str) -> str:
     return _preparer().quote(name)
 
 
+def qualified(name: str, schema: str | None = None) -> str:
+    """``schema.name`` (or ``name`` alone), each part :func:`quoted`."""
+    return f"{quoted(schema)}.{quoted(name)}" if schema else quoted(name)
+
+
 @cache
 def postgresql_dialect() -> Dialect:
     """SQLAlchemy's PostgreSQL dialect, to compile and quote SQL without a connection."""

@@ -26,7 +26,7 @@ from alembic.operations import MigrateOperation, ops
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import AddConstraint
 
-from terrafusion_sync.database import quoted
+from terrafusion_sync.database import qualified, quoted
 from terrafusion_sync.migrations.authoring.rename_sql import (
     Halves,
     Lines,
@@ -111,10 +111,6 @@ def _alters_more(op: ops.AlterColumnOp) -> bool:
     return any(c not in (None, False) for c in changes)
 
 
-def _table(name: str, schema: str | None) -> str:
-    return f"{quoted(schema)}.{quoted(name)}" if schema else quoted(name)
-
-
 def _lines(*statements: str) -> Lines:
     return lambda _ctx: [execute(s) for s in statements]
 
@@ -126,7 +122,7 @@ def _alone(statement: str, *then: str) -> Lines:
 
 
 def _not_null(op: ops.AlterColumnOp) -> Finish:
-    table, column = _table(op.table_name, op.schema), quoted(op.column_name)
+    table, column = qualified(op.table_name, op.schema), quoted(op.column_name)
     check = quoted(short_name("ck", op.table_name, op.column_name, "not_null"))
     add = f"ALTER TABLE {table} ADD CONSTRAINT {check} CHECK ({column} IS NOT NULL) NOT VALID"
     drop = f"ALTER TABLE {table} DROP CONSTRAINT {check}"
@@ -152,14 +148,14 @@ def _not_null(op: ops.AlterColumnOp) -> Finish:
 
 def _unique(op: ops.CreateUniqueConstraintOp) -> Finish:
     name = str(op.constraint_name or short_name("uq", op.table_name, *op.columns))
-    table, index = _table(op.table_name, op.schema), quoted(name)
-    qualified = _table(name, op.schema)
+    table, index = qualified(op.table_name, op.schema), quoted(name)
+    qualified_index = qualified(name, op.schema)
     columns = ", ".join(quoted(c) for c in op.columns)
     # a build that failed (duplicate values, a lock timeout the runner retries) leaves an
     # invalid index of that name: dropped first, so the expand simply runs again
     build = [
         AUTOCOMMIT,
-        f"    {execute(f'DROP INDEX CONCURRENTLY IF EXISTS {qualified}')}",
+        f"    {execute(f'DROP INDEX CONCURRENTLY IF EXISTS {qualified_index}')}",
         f"    {execute(f'CREATE UNIQUE INDEX CONCURRENTLY {index} ON {table} ({columns})')}",
         "",
     ]
@@ -168,7 +164,7 @@ def _unique(op: ops.CreateUniqueConstraintOp) -> Finish:
         name,
         "unique",
         lambda _ctx: build,
-        _lines(f"DROP INDEX IF EXISTS {qualified}"),
+        _lines(f"DROP INDEX IF EXISTS {qualified_index}"),
         _lines(f"ALTER TABLE {table} ADD CONSTRAINT {index} UNIQUE USING INDEX {index}"),
         lambda _ctx: [execute(f"ALTER TABLE {table} DROP CONSTRAINT {index}"), *build],
     )
@@ -177,7 +173,7 @@ def _unique(op: ops.CreateUniqueConstraintOp) -> Finish:
 def _foreign_key(op: ops.CreateForeignKeyOp) -> Finish:
     constraint = op.to_constraint()
     name = str(op.constraint_name or constraint.name)
-    table = _table(op.source_table, op.kw.get("source_schema"))
+    table = qualified(op.source_table, op.kw.get("source_schema"))
     ddl = AddConstraint(constraint).compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
     add = f"{' '.join(str(ddl).split())} NOT VALID"
     drop = f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {quoted(name)}"

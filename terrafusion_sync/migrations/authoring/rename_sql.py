@@ -18,7 +18,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.operations import MigrateOperation, ops
 from sqlalchemy.dialects import postgresql
 
-from terrafusion_sync.database import quoted
+from terrafusion_sync.database import qualified, quoted
 from terrafusion_sync.migrations.authoring.renames import Rename
 from terrafusion_sync.migrations.plumbing.retiring import KEEP_IN_STEP
 from terrafusion_sync.migrations.plumbing.tool_tables import CONTRACT_WATCH_TABLE_NAME
@@ -75,8 +75,7 @@ class RenameSql:  # long: both halves' SQL, read top to bottom as the written fi
     def names(self) -> tuple[str, str, str]:
         """Quoted table, old column, new column."""
         r = self.rename
-        table = f"{quoted(r.schema)}.{quoted(r.table)}" if r.schema else quoted(r.table)
-        return table, quoted(r.old.name), quoted(r.new.name)
+        return qualified(r.table, r.schema), quoted(r.old.name), quoted(r.new.name)
 
     @property
     def function(self) -> str:

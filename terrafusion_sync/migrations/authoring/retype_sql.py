@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.autogenerate.api import AutogenContext
 
-from terrafusion_sync.database import quoted
+from terrafusion_sync.database import qualified, quoted
 from terrafusion_sync.migrations.authoring.constraint_pairs import AUTOCOMMIT
 from terrafusion_sync.migrations.authoring.rename_sql import (
     column_code,
@@ -73,8 +73,7 @@ class RetypeSql:  # long: both halves' SQL, read top to bottom as the written fi
     def names(self) -> tuple[str, str, str]:
         """Quoted table, column, temporary column."""
         c = self.change
-        table = f"{quoted(c.schema)}.{quoted(c.table)}" if c.schema else quoted(c.table)
-        return table, quoted(c.column), quoted(c.temporary)
+        return qualified(c.table, c.schema), quoted(c.column), quoted(c.temporary)
 
     @property
     def function(self) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from alembic.operations import MigrateOperation, Operations
 
-from terrafusion_sync.database import quoted
+from terrafusion_sync.database import qualified
 from terrafusion_sync.migrations.backfill import calls
 from terrafusion_sync.migrations.plumbing.environment import captured_backfills, step_backfills
 
@@ -58,7 +58,7 @@ class BackfillOp(MigrateOperation):
         ``batch_time`` (``"300ms"``) is how long each batch should take (default:
         ``TFSYNC_BACKFILL_BATCH_TIME``).
         """
-        table = f"{quoted(schema)}.{quoted(table_name)}" if schema else quoted(table_name)
+        table = qualified(table_name, schema)
         operations.invoke(cls(calls.asked(table, set, where, batch_time, delete=delete)))
 
 
