@@ -35,7 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 
 from bench.chain import fresh, plain_alembic_project, revision_id, write_chain
-from bench.timing import compare, report
+from bench.timing import compare, report, turns
 from terrafusion_sync import migrations
 from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.database import connect
@@ -188,14 +188,7 @@ def cpu_split(
     """Where an in-process run from empty spends its time: this process's CPU (Python:
     Alembic's operations, SQLAlchemy's compiler, the driver, our safety) and the rest,
     waiting for the server's DDL. Medians of :data:`REPEAT_SPLIT` runs each, in turns."""
-    split: dict[str, list[tuple[float, float]]] = {"ours": [], "theirs": []}
-    for round_ in range(REPEAT_SPLIT):
-        pair = [("ours", ours), ("theirs", theirs)]
-        for name, fn in pair if round_ % 2 == 0 else pair[::-1]:
-            before()
-            wall, cpu = time.perf_counter(), time.process_time()
-            fn()
-            split[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    split = turns(ours, theirs, REPEAT_SPLIT, before)
     for name, label in (("ours", "migrations.upgrade"), ("theirs", "command.upgrade")):
         wall = statistics.median(w for w, _ in split[name])
         cpu = statistics.median(c for _, c in split[name])

@@ -31,26 +31,39 @@ def report(
     return ratio
 
 
+def turns(
+    ours: Callable[[], object],
+    theirs: Callable[[], object],
+    repeat: int,
+    before: Callable[[], None] = lambda: None,
+) -> dict[str, list[tuple[float, float]]]:
+    """``ours`` and ``theirs`` run ``repeat`` times each, in turns; ``before`` is not timed.
+    Per name, each run's (wall seconds, this process's CPU seconds).
+
+    The order flips every round (ours first, then theirs first), so that neither tool is
+    always the one that runs right after the other.
+    """
+    samples: dict[str, list[tuple[float, float]]] = {"ours": [], "theirs": []}
+    pair = [("ours", ours), ("theirs", theirs)]
+    for round_ in range(repeat):
+        for name, fn in pair if round_ % 2 == 0 else pair[::-1]:
+            before()
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            samples[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return samples
+
+
 def alternate(
     ours: Callable[[], object],
     theirs: Callable[[], object],
     repeat: int,
     before: Callable[[], None] = lambda: None,
 ) -> tuple[float, float]:
-    """Median seconds of ``ours`` and ``theirs``, run in turns; ``before`` is not timed.
-
-    The order flips every round (ours first, then theirs first), so that neither tool is
-    always the one that runs right after the other.
-    """
-    samples: dict[str, list[float]] = {"ours": [], "theirs": []}
-    pair = [("ours", ours), ("theirs", theirs)]
-    for round_ in range(repeat):
-        for name, fn in pair if round_ % 2 == 0 else pair[::-1]:
-            before()
-            start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
-    return statistics.median(samples["ours"]), statistics.median(samples["theirs"])
+    """Median wall seconds of ``ours`` and ``theirs`` run in :func:`turns`."""
+    samples = turns(ours, theirs, repeat, before)
+    ours_s, theirs_s = (statistics.median(w for w, _ in samples[k]) for k in ("ours", "theirs"))
+    return ours_s, theirs_s
 
 
 def compare(
