@@ -13,9 +13,11 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL
 
@@ -24,6 +26,8 @@ from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.cli import main
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.migrations.plumbing.config import script_directory
+from terrafusion_sync.migrations.plumbing.write_hooks import IN_PROCESS, hook_argv
+from terrafusion_sync.pictures import follow
 from terrafusion_sync.pictures.mermaid import column_type, er_diagram, node_id
 from terrafusion_sync.review import review
 from terrafusion_sync.settings import PROJECT_DIR
@@ -378,3 +382,46 @@ def test_a_revision_brings_its_picture_so_the_review_passes_without_make_docs(
     done = tfsync("review")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"0 findings in {len(CHAIN) + 1} revisions" in done.stdout
+
+    # plain Alembic runs the same hook as `python -m terrafusion_sync.pictures.follow`
+    done = run_process(
+        [sys.executable, "-m", "alembic", "revision", "-m", "seed county codes"],
+        cwd=root,
+        PYTHONPATH=str(root),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "rewrote docs/schema.md" in done.stdout
+    [seed] = (root / "terrafusion_sync" / "alembic_migrations" / "versions").glob("*_seed_*")
+    revision = seed.name.split("-")[1].split("_")[0]
+    assert node_id(revision) in (root / "docs" / "schema.md").read_text(encoding="utf-8")
+
+
+def test_the_core_runs_the_picture_hook_in_its_own_process_and_ruff_as_alembic_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A revision written through the core follows its picture in the writing process (no
+    new interpreter importing SQLAlchemy and Alembic again); ruff stays a process."""
+    cfg = migrations.alembic_config(versions_dir=tmp_path)
+    types = {hook["_hook_name"]: hook["type"] for hook in cfg.get_hooks_list()}
+    assert types == {"ruff_fix": "module", "ruff_format": "module", "pictures": IN_PROCESS}
+
+    children: list[list[str]] = []
+    followed: list[Path] = []
+    real_run = subprocess.run
+
+    def run(argv: list[str], *args: Any, **kwargs: Any) -> Any:
+        children.append(argv)
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(follow, "follow", followed.append)
+    command.revision(cfg, "seed county codes")
+
+    assert followed == list(tmp_path.glob("*_seed_county_codes.py")) != []
+    assert [argv[1:3] for argv in children] == [["-m", "ruff"], ["-m", "ruff"]]
+
+
+def test_a_hook_gets_its_options_with_the_revision_file_as_alembic_gives_them() -> None:
+    assert hook_argv("REVISION_SCRIPT_FILENAME", "v/a b.py") == ["v/a b.py"]
+    assert hook_argv("--check 'x y'", "v/a.py") == ["v/a.py", "--check", "x y"]
+    assert hook_argv("--in=REVISION_SCRIPT_FILENAME -q", "v/a.py") == ["--in=v/a.py", "-q"]

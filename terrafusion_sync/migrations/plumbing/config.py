@@ -15,6 +15,7 @@ from sqlalchemy import MetaData
 from terrafusion_sync import ALEMBIC_INI, VERSIONS_DIR
 from terrafusion_sync.migrations.plumbing import environment
 from terrafusion_sync.migrations.plumbing.alembic_errors import alembic_errors
+from terrafusion_sync.migrations.plumbing.write_hooks import run_own_hooks_in_process
 
 __all__ = [
     "ALEMBIC_INI",
@@ -36,6 +37,7 @@ def alembic_config(
     (views, functions, triggers instead of ``db_objects.ENTITIES``) are for tests."""
     cfg = Config(ALEMBIC_INI, stdout=stdout or sys.stdout, cmd_opts=Namespace(quiet=True))
     cfg.attributes["configure_logger"] = False  # the cookbook's name: our caller logs
+    run_own_hooks_in_process(cfg)
     if versions_dir is not None:
         cfg.set_main_option("version_locations", str(versions_dir))
     if target_metadata is not None:

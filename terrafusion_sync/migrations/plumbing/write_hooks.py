@@ -1,0 +1,60 @@
+"""Post-write hooks of this package run in the process that wrote the revision.
+
+``alembic.ini`` names ``terrafusion_sync.pictures.follow`` as a ``module`` hook, so plain
+``alembic revision`` runs it as ``python -m …``, in a new interpreter. Every config the
+core builds (:func:`~.config.alembic_config`) turns such a hook of our own package into
+:data:`IN_PROCESS`, which calls the same module's ``main(argv)`` here instead: the writer
+has SQLAlchemy, Alembic, the models and the revisions loaded already, and a new interpreter
+spends about half a second of CPU importing them again, for every revision written. Hooks
+of other tools (ruff) stay processes, as Alembic runs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shlex
+from collections.abc import Callable, Mapping
+from typing import cast
+
+from alembic.config import Config
+from alembic.script import write_hooks
+
+IN_PROCESS = "tfsync_in_process"
+"""The hook type (Alembic's registry) of a module hook run in this process."""
+OWN_PACKAGE = "terrafusion_sync."
+"""Module hooks under this prefix are ours, and have a ``main(argv) -> int``."""
+SECTION = "post_write_hooks"
+FILE_TOKEN = "REVISION_SCRIPT_FILENAME"
+"""Alembic's placeholder for the revision file in a hook's ``options``."""
+
+
+@write_hooks.register(IN_PROCESS)
+def run_in_process(path: str, options: Mapping[str, str]) -> None:
+    """Call ``main(argv)`` of the hook's module, with the options Alembic would pass it.
+
+    Like Alembic's ``module`` hook, its exit code is not an error: the revision is written.
+    """
+    module = importlib.import_module(options["module"])
+    main = cast(Callable[[list[str]], int], module.main)
+    main(hook_argv(options.get("options", ""), path))
+
+
+def hook_argv(options: str, path: str) -> list[str]:
+    """The arguments of a hook: its ``options`` with the revision file in place of the
+    placeholder, or first when the options do not name it (Alembic's rule)."""
+    if FILE_TOKEN not in options:
+        options = f"{FILE_TOKEN} {options}"
+    return [word.replace(FILE_TOKEN, path) for word in shlex.split(options)]
+
+
+def run_own_hooks_in_process(cfg: Config) -> None:
+    """Turn ``cfg``'s module hooks of this package (with no ``cwd`` of their own) into
+    :data:`IN_PROCESS` ones; other hooks, and hooks set in ``pyproject.toml``, are left as
+    they are."""
+    if not cfg.file_config.has_section(SECTION):
+        return
+    for hook in cfg.get_hooks_list():
+        name = hook["_hook_name"]
+        own = hook.get("type") == "module" and hook.get("module", "").startswith(OWN_PACKAGE)
+        if own and "cwd" not in hook:
+            cfg.set_section_option(SECTION, f"{name}.type", IN_PROCESS)
