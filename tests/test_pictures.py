@@ -421,6 +421,20 @@ def test_the_core_runs_the_picture_hook_in_its_own_process_and_ruff_as_alembic_d
     assert [argv[1:3] for argv in children] == [["-m", "ruff"], ["-m", "ruff"]]
 
 
+def test_a_crash_of_the_in_process_hook_is_a_note_and_the_revision_stays_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def crash(argv: list[str]) -> int:
+        raise RuntimeError("no picture today")
+
+    monkeypatch.setattr(follow, "main", crash)
+    command.revision(migrations.alembic_config(versions_dir=tmp_path), "seed county codes")
+
+    assert len(list(tmp_path.glob("*_seed_county_codes.py"))) == 1
+    note = "tfsync: note: post-write hook pictures failed: RuntimeError('no picture today')\n"
+    assert capsys.readouterr().err.endswith(note)
+
+
 def test_a_hook_gets_its_options_with_the_revision_file_as_alembic_gives_them() -> None:
     assert hook_argv("REVISION_SCRIPT_FILENAME", "v/a b.py") == ["v/a b.py"]
     assert hook_argv("--check 'x y'", "v/a.py") == ["v/a.py", "--check", "x y"]

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import importlib
 import shlex
+import sys
 from collections.abc import Callable, Mapping
 from typing import cast
 
 from alembic.config import Config
 from alembic.script import write_hooks
+
+from terrafusion_sync.settings import mask_text
 
 IN_PROCESS = "tfsync_in_process"
 """The hook type (Alembic's registry) of a module hook run in this process."""
@@ -32,11 +35,18 @@ FILE_TOKEN = "REVISION_SCRIPT_FILENAME"
 def run_in_process(path: str, options: Mapping[str, str]) -> None:
     """Call ``main(argv)`` of the hook's module, with the options Alembic would pass it.
 
-    Like Alembic's ``module`` hook, its exit code is not an error: the revision is written.
+    As with Alembic's ``module`` hook, neither its exit code nor its crash is an error of
+    the command: the revision is written. A crash is a one-line note on stderr (a process
+    would have printed its traceback and exited 1, which Alembic ignores).
     """
-    module = importlib.import_module(options["module"])
-    main = cast(Callable[[list[str]], int], module.main)
-    main(hook_argv(options.get("options", ""), path))
+    try:
+        module = importlib.import_module(options["module"])
+        main = cast(Callable[[list[str]], int], module.main)
+        main(hook_argv(options.get("options", ""), path))
+    except Exception as exc:  # a hook never fails the revision it follows
+        name = options.get("_hook_name", options["module"])
+        note = mask_text(f"post-write hook {name} failed: {exc!r}")
+        print(f"tfsync: note: {note}", file=sys.stderr)
 
 
 def hook_argv(options: str, path: str) -> list[str]:
