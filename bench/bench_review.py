@@ -164,9 +164,7 @@ def review_chain(
     print(f"{done.revisions} revisions reviewed, findings by code: {dict(codes) or 'none'}")
 
 
-def run(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, ok: int = 1
-) -> str:
+def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, ok: int = 1) -> str:
     """``args``' output; exit codes above ``ok`` (1: the tools' "found something") raise."""
     done = subprocess.run(
         args, cwd=cwd or PROJECT_DIR, env=env, capture_output=True, text=True, check=False
