@@ -431,7 +431,8 @@ def test_a_crash_of_the_in_process_hook_is_a_note_and_the_revision_stays_written
     command.revision(migrations.alembic_config(versions_dir=tmp_path), "seed county codes")
 
     assert len(list(tmp_path.glob("*_seed_county_codes.py"))) == 1
-    note = "tfsync: note: post-write hook pictures failed: RuntimeError('no picture today')\n"
+    module = "terrafusion_sync.pictures.follow"
+    note = f"tfsync: note: post-write hook {module} failed: RuntimeError('no picture today')\n"
     assert capsys.readouterr().err.endswith(note)
 
 

@@ -12,6 +12,7 @@ of other tools (ruff) stay processes, as Alembic runs them.
 from __future__ import annotations
 
 import importlib
+import re
 import shlex
 import sys
 from collections.abc import Callable, Mapping
@@ -44,8 +45,7 @@ def run_in_process(path: str, options: Mapping[str, str]) -> None:
         main = cast(Callable[[list[str]], int], module.main)
         main(hook_argv(options.get("options", ""), path))
     except Exception as exc:  # a hook never fails the revision it follows
-        name = options.get("_hook_name", options["module"])
-        note = mask_text(f"post-write hook {name} failed: {exc!r}")
+        note = mask_text(f"post-write hook {options['module']} failed: {exc!r}")
         print(f"tfsync: note: {note}", file=sys.stderr)
 
 
@@ -63,8 +63,12 @@ def run_own_hooks_in_process(cfg: Config) -> None:
     they are."""
     if not cfg.file_config.has_section(SECTION):
         return
-    for hook in cfg.get_hooks_list():
-        name = hook["_hook_name"]
-        own = hook.get("type") == "module" and hook.get("module", "").startswith(OWN_PACKAGE)
-        if own and "cwd" not in hook:
+
+    def option(name: str, key: str) -> str | None:
+        return cfg.get_section_option(SECTION, f"{name}.{key}")
+
+    # the ini format Alembic documents: `hooks` names them, `<name>.<key>` sets each
+    for name in re.split(r"[,\s]+", cfg.get_section_option(SECTION, "hooks") or ""):
+        ours = (option(name, "module") or "").startswith(OWN_PACKAGE)
+        if ours and option(name, "type") == "module" and option(name, "cwd") is None:
             cfg.set_section_option(SECTION, f"{name}.type", IN_PROCESS)
