@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import MigrateOperation, ops
 
-from terrafusion_sync.database import quoted
+from terrafusion_sync.database import qualified, quoted
 from terrafusion_sync.migrations.authoring.rename_sql import Halves, Ops, RenameSql, execute
 from terrafusion_sync.migrations.authoring.renames import Rename
 
@@ -82,9 +82,13 @@ class IndexSql:
         return isinstance(self.op, ops.AddConstraintOp)
 
     @property
-    def name(self) -> str:
+    def bare_name(self) -> str:
         name = getattr(self.op, "index_name", None) or getattr(self.op, "constraint_name", None)
-        return quoted(str(name))
+        return str(name)
+
+    @property
+    def name(self) -> str:
+        return quoted(self.bare_name)
 
     def _create(self, *, concurrently: bool) -> str:
         unique = self.constraint or bool(getattr(self.op, "unique", False))
@@ -99,9 +103,7 @@ class IndexSql:
         """CREATE INDEX CONCURRENTLY, outside the revision's transaction (then a blank line:
         the end of the block for Alembic's code printer); first, the invalid index a build
         that failed (a lock timeout the runner retries) may have left."""
-        table = RenameSql(self.rename).names[0]
-        schema = table.rpartition(".")[0]
-        leftover = f"{schema}.{self.name}" if schema else self.name
+        leftover = qualified(self.bare_name, self.rename.schema)
         return [
             "with op.get_context().autocommit_block():",
             f"    {execute(f'DROP INDEX CONCURRENTLY IF EXISTS {leftover}')}",

@@ -185,9 +185,9 @@ $fn$
             execute(self._trigger()),
         ]
         for index in c.indexes:  # a build that failed leaves an invalid index: drop it first
-            name, build = self._index(index)
-            qualified = f"{quoted(c.schema)}.{name}" if c.schema else name
-            drop = f"DROP INDEX CONCURRENTLY IF EXISTS {qualified}"
+            leftover = qualified(short_name(index.name, TEMPORARY), c.schema)
+            drop = f"DROP INDEX CONCURRENTLY IF EXISTS {leftover}"
+            build = self._index(index)[1]
             lines += [AUTOCOMMIT, f"    {execute(drop)}", f"    {execute(build)}", ""]
         if c.not_null:
             check = f"CHECK ({new} IS NOT NULL) NOT VALID"
