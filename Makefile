@@ -120,7 +120,7 @@ hooks: $(VENV)/.bootstrapped  ## Install the pre-commit hooks (ruff, and the rev
 
 ##@ Embedded database
 .PHONY: db-stop
-db-stop: $(VENV)/.bootstrapped  ## Stop the embedded PostgreSQL (its data stays in .tfsync/)
+db-stop: $(VENV)/.bootstrapped  ## Stop the embedded PostgreSQL servers (the application's data stays in .tfsync/)
 	$(NOX) -s db-stop
 
 ##@ Help

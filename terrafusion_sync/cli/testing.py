@@ -21,7 +21,7 @@ def register(commands: Any) -> None:
     command(
         commands,
         "db-stop",
-        "Stop the embedded PostgreSQL (the data stays in .tfsync/).",
+        "Stop the embedded PostgreSQL servers (the application's data stays in .tfsync/).",
         cmd_db_stop,
     )
 
