@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import ruff
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import MetaData
@@ -396,14 +397,15 @@ def test_a_revision_brings_its_picture_so_the_review_passes_without_make_docs(
     assert node_id(revision) in (root / "docs" / "schema.md").read_text(encoding="utf-8")
 
 
-def test_the_core_runs_the_picture_hook_in_its_own_process_and_ruff_as_alembic_does(
+def test_the_core_runs_the_picture_hook_in_its_own_process_and_ruff_as_its_binary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A revision written through the core follows its picture in the writing process (no
-    new interpreter importing SQLAlchemy and Alembic again); ruff stays a process."""
+    new interpreter importing SQLAlchemy and Alembic again); ruff stays a process, its
+    binary's own, with no interpreter started only to find it."""
     cfg = migrations.alembic_config(versions_dir=tmp_path)
     types = {hook["_hook_name"]: hook["type"] for hook in cfg.get_hooks_list()}
-    assert types == {"ruff_fix": "module", "ruff_format": "module", "pictures": IN_PROCESS}
+    assert types == {"ruff_fix": "exec", "ruff_format": "exec", "pictures": IN_PROCESS}
 
     children: list[list[str]] = []
     followed: list[Path] = []
@@ -417,8 +419,23 @@ def test_the_core_runs_the_picture_hook_in_its_own_process_and_ruff_as_alembic_d
     monkeypatch.setattr(follow, "follow", followed.append)
     command.revision(cfg, "seed county codes")
 
-    assert followed == list(tmp_path.glob("*_seed_county_codes.py")) != []
-    assert [argv[1:3] for argv in children] == [["-m", "ruff"], ["-m", "ruff"]]
+    [written] = tmp_path.glob("*_seed_county_codes.py")
+    assert followed == [written]
+    binary = str(ruff.find_ruff_bin())  # what `python -m ruff` runs
+    assert children == [
+        [binary, *hook_argv(cfg.get_section_option("post_write_hooks", name) or "", str(written))]
+        for name in ("ruff_fix.options", "ruff_format.options")
+    ]
+
+
+def test_without_ruff_installed_its_hooks_stay_module_hooks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Alembic then says the module is missing, as it would with plain ``alembic``."""
+    monkeypatch.setitem(sys.modules, "ruff", None)  # import ruff: ImportError
+    cfg = migrations.alembic_config(versions_dir=tmp_path)
+    types = {hook["_hook_name"]: hook["type"] for hook in cfg.get_hooks_list()}
+    assert types == {"ruff_fix": "module", "ruff_format": "module", "pictures": IN_PROCESS}
 
 
 def test_a_crash_of_the_in_process_hook_is_a_note_and_the_revision_stays_written(
