@@ -463,9 +463,14 @@ async def test_a_cancelled_rehearsal_leaves_no_copy(
     process = spawn(fresh_database, "rehearse", versions=versions)
     await wait_for(  # this rehearsal's own copy under way (other tests may copy too)
         fresh_database,
-        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY %'",
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+        " AND state = 'active' AND query LIKE 'COPY %'",
     )
+    # held where it is, so that the signal lands during the copy however fast the server
+    # copies (on a server in RAM, the whole rehearsal can end within one poll)
+    process.send_signal(signal.SIGSTOP)
     process.send_signal(how)
+    process.send_signal(signal.SIGCONT)
     code, _, err = finish(process)
     assert code == 2
     assert_one_line_error(err, "the rehearsal was cancelled", "its copy was dropped")
