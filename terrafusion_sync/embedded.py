@@ -61,8 +61,8 @@ def state_dir_for_tests(state_dir: Path) -> Path:
     it is while it exists, so every process of a run agrees. Each database PostgreSQL makes
     is some 300 files: on a disk, the file system's bookkeeping for the hundreds made and
     dropped in a test run cost more server time than the tests' own SQL (measured on a
-    2-core machine: the suite took 131 s with it on the disk, 98 s in RAM).
-    Apart from the application's cluster, whose data is kept, so nothing of it is at risk.
+    2-core machine, 4 workers: the suite took 131-138 s with it on the disk, 98-120 s in
+    RAM). It is a cluster apart: the application's, whose data is kept, never depends on it.
     """
     in_ram, on_disk = _homes_for_tests(state_dir)
     if in_ram.is_dir() or (not on_disk.is_dir() and _has_room(RAM)):

@@ -28,26 +28,26 @@ from helpers import StatementsCluster, execute, postgres_bindir
 
 pytest_plugins = ["terrafusion_sync.testing"]
 
-MAX_DOUBLED_WORKERS = 16
+MAX_EXTRA_WORKERS = 16
 """Workers beyond one a core stop here: each holds connections of its own."""
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """``-n auto`` (our addopts): two workers a core, unless PYTEST_XDIST_AUTO_NUM_WORKERS.
+    """``-n auto`` (our addopts): three workers for every two cores, unless
+    PYTEST_XDIST_AUTO_NUM_WORKERS.
 
-    Much of a test's time is spent waiting for the server (a database made and dropped per
-    test, each ~0.2 s of its time on a slow disk); a second worker a core runs meanwhile.
-    Measured on 2 cores (make test, 430 tests): 154 s with 2 workers and the CPUs idle 15%
-    of the run, 131 s with 4 and idle under 2%, 123 s with 6. Doubled up to 16 workers
-    only, each with connections of its own (PostgreSQL allows 100 by default); never fewer
-    than one a core.
+    Part of a test's time is the server's, and a worker waiting on it leaves its core to
+    another. Measured on 2 cores (make test, 434 tests, the test cluster in RAM): 2 workers
+    took 111 s (twice), 3 took 94-101 s (three runs), 4 took 98-120 s (seven) and 6 took
+    131 s. More than one a core only up to 16 workers, each with connections of its own
+    (PostgreSQL allows 100 by default); never fewer than one a core.
     """
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     cores = len(usable) if usable else os.cpu_count() or 1
-    return min(2 * cores, max(cores, MAX_DOUBLED_WORKERS))
+    return max(cores, min(cores * 3 // 2, MAX_EXTRA_WORKERS))
 
 
 @pytest.fixture(scope="session")
