@@ -4,6 +4,7 @@
 """
 
 import hashlib
+import os
 from pathlib import Path
 
 import nox
@@ -24,15 +25,17 @@ def install(session: nox.Session, *groups: str) -> None:
     seconds on every `make test` for nothing. A stamp in the environment records what it
     was installed from.
 
-    All compiled to bytecode, as pip does for what it installs (uv does not by default):
-    where PYTHONDONTWRITEBYTECODE is set, as in many containers and CI images, every command
-    would otherwise compile SQLAlchemy, Alembic and this package again before doing anything.
+    All compiled to bytecode ahead where PYTHONDONTWRITEBYTECODE is set, as in many
+    containers and CI images: there every command would otherwise compile SQLAlchemy,
+    Alembic and this package again before doing anything. Elsewhere Python compiles what a
+    command imports on its first use and keeps it, a fraction of compiling everything.
     """
     requirements = [r for g in groups for r in nox.project.dependency_groups(PYPROJECT, g)]
     wanted = hashlib.sha256(Path("pyproject.toml").read_bytes() + repr(groups).encode())
     stamp = session.env_dir / ".tfsync-installed"
     if not stamp.is_file() or stamp.read_text() != wanted.hexdigest():
-        session.install("-e", ".", *requirements, env={"UV_COMPILE_BYTECODE": "1"})
+        ahead = "1" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "0"
+        session.install("-e", ".", *requirements, env={"UV_COMPILE_BYTECODE": ahead})
         # the package too; a file edited later costs its own compile only
         session.run("python", "-m", "compileall", "-q", "terrafusion_sync", silent=True)
         stamp.write_text(wanted.hexdigest())

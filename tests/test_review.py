@@ -328,6 +328,9 @@ def commit_hook(
         cwd=root,
         TEST_DATABASE_URL=url.render_as_string(hide_password=False),
         PRE_COMMIT_HOME=str(root.parent / "pre-commit-home"),
+        # as on a laptop: the copy's new nox environments are not compiled ahead (noxfile's
+        # install), their first command compiles what it imports and keeps it
+        PYTHONDONTWRITEBYTECODE="",
     )
 
 
