@@ -136,10 +136,15 @@ $fn$
             execute(f"DROP FUNCTION {self.function}()"),
         ]
 
+    @staticmethod
+    def _temporary_index(index: ColumnIndex) -> str:
+        """The name (unquoted) of ``index``'s copy on the temporary column."""
+        return short_name(index.name, TEMPORARY)
+
     def _index(self, index: ColumnIndex) -> tuple[str, str]:
         """The temporary index's quoted name and ``CREATE INDEX CONCURRENTLY`` on the
         temporary column, from the index PostgreSQL prints for the column."""
-        name = quoted(short_name(index.name, TEMPORARY))
+        name = quoted(self._temporary_index(index))
         head, _, body = index.definition.partition(" ON ")
         body = re.sub(
             rf"(?<=[(\s]){re.escape(self.names[1])}(?=[\s,)])", self.names[2], body, count=1
@@ -185,7 +190,7 @@ $fn$
             execute(self._trigger()),
         ]
         for index in c.indexes:  # a build that failed leaves an invalid index: drop it first
-            leftover = qualified(short_name(index.name, TEMPORARY), c.schema)
+            leftover = qualified(self._temporary_index(index), c.schema)
             drop = f"DROP INDEX CONCURRENTLY IF EXISTS {leftover}"
             build = self._index(index)[1]
             lines += [AUTOCOMMIT, f"    {execute(drop)}", f"    {execute(build)}", ""]
