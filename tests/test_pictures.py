@@ -27,7 +27,7 @@ from terrafusion_sync.aio import run_blocking
 from terrafusion_sync.cli import main
 from terrafusion_sync.core_models import Base
 from terrafusion_sync.migrations.plumbing.config import script_directory
-from terrafusion_sync.migrations.plumbing.write_hooks import IN_PROCESS, hook_argv
+from terrafusion_sync.migrations.plumbing.write_hooks import IN_PROCESS, hook_argv, ruff_binary
 from terrafusion_sync.pictures import follow
 from terrafusion_sync.pictures.mermaid import column_type, er_diagram, node_id
 from terrafusion_sync.review import review
@@ -429,10 +429,12 @@ def test_the_core_runs_the_picture_hook_in_its_own_process_and_ruff_as_its_binar
 
 
 def test_without_ruff_installed_its_hooks_stay_module_hooks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """Alembic then says the module is missing, as it would with plain ``alembic``."""
     monkeypatch.setitem(sys.modules, "ruff", None)  # import ruff: ImportError
+    ruff_binary.cache_clear()  # looked up once a process: again here, and after the test
+    request.addfinalizer(ruff_binary.cache_clear)
     cfg = migrations.alembic_config(versions_dir=tmp_path)
     types = {hook["_hook_name"]: hook["type"] for hook in cfg.get_hooks_list()}
     assert types == {"ruff_fix": "module", "ruff_format": "module", "pictures": IN_PROCESS}

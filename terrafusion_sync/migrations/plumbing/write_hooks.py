@@ -20,6 +20,7 @@ import re
 import shlex
 import sys
 from collections.abc import Callable, Mapping
+from functools import cache
 from typing import cast
 
 from alembic.config import Config
@@ -85,9 +86,11 @@ def run_own_hooks_in_process(cfg: Config) -> None:
             cfg.set_section_option(SECTION, f"{name}.executable", binary)
 
 
+@cache
 def ruff_binary() -> str | None:
     """The ruff binary ``python -m ruff`` would run, or None where ruff is not installed
-    (the hook stays a module hook, and Alembic says what is missing)."""
+    (the hook stays a module hook, and Alembic says what is missing). Looked up once a
+    process: every config the core builds asks."""
     try:
         ruff = importlib.import_module(RUFF)  # ruff's package ships no types
         return str(ruff.find_ruff_bin())
