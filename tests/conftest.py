@@ -6,6 +6,7 @@ embedded cluster's ``terrafusion_sync_test``. See :mod:`terrafusion_sync.testing
 ``migration_runner``.
 """
 
+import gc
 import os
 import secrets
 import shutil
@@ -48,6 +49,25 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     cores = len(usable) if usable else os.cpu_count() or 1
     return max(cores, min(cores * 3 // 2, MAX_EXTRA_WORKERS))
+
+
+YOUNG_OBJECTS_BEFORE_A_COLLECTION = 10_000
+"""The collector's first threshold in a worker (Python's default is 700)."""
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Spare the garbage collector the objects every test of a worker shares.
+
+    What a worker holds after collection (SQLAlchemy, Alembic, the models, the collected
+    items) lives as long as it does: frozen, no collection walks it again. A test then
+    makes and drops tens of thousands of objects (reflected tables, Alembic's revision
+    maps); with a first threshold of 10,000 rather than 700, the collector looks at them
+    far less often, and still frees their cycles. Measured with ``gc.callbacks`` over a
+    whole run (436 tests, 3 workers): the workers spent 7.8 s of CPU collecting, 6.8 s
+    frozen alone, 2.5 s frozen with this threshold, 2.7 s with 50,000.
+    """
+    gc.freeze()
+    gc.set_threshold(YOUNG_OBJECTS_BEFORE_A_COLLECTION, *gc.get_threshold()[1:])
 
 
 @pytest.fixture(scope="session")
