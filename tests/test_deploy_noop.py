@@ -64,13 +64,15 @@ async def test_noop_at_head_takes_no_lock_and_loads_no_revision_file(
     assert outcome == migrations.Outcome([], ("e1000000000e",))
 
 
-def upgrade_telling_if_imported(url: URL, versions: Path, module: str) -> tuple[int, str, str]:
+def upgrade_telling_if_imported(url: URL, versions: Path, *modules: str) -> tuple[int, str, str]:
     """``tfsync upgrade`` in a process of its own, as the console script runs it, printing
-    from an exit handler whether ``module`` was imported: (exit code, stdout, stderr)."""
+    from an exit handler whether each of ``modules`` was imported: (exit code, stdout,
+    stderr)."""
     script = (
         "import atexit, sys\n"
         "from terrafusion_sync.cli import entry_point\n"
-        f"atexit.register(lambda: print('{module} imported:', {module!r} in sys.modules))\n"
+        f"for m in {modules!r}:\n"
+        "    atexit.register(lambda m=m: print(m, 'imported:', m in sys.modules))\n"
         "entry_point(['upgrade'])\n"
     )
     return finish(spawn(url, "-c", script, versions=versions, module=None))
@@ -91,12 +93,13 @@ async def test_an_upgrade_neither_imports_the_models_nor_loses_its_output(
     scratch_url: URL, versions: Path
 ) -> None:
     code, out, err = upgrade_telling_if_imported(
-        scratch_url, versions, "terrafusion_sync.core_models"
+        scratch_url, versions, "terrafusion_sync.core_models", "pglast"
     )
     assert code == 0, err
     assert f"upgraded   {HEAD}" in out
     assert f"applied {len(CHAIN)} revision(s); now at {HEAD}" in out
     assert "terrafusion_sync.core_models imported: False" in out  # exit handlers still run
+    assert "pglast imported: False" in out  # PostgreSQL's parser: only for what needs reading
     assert await tables(scratch_url) == APP_TABLES
 
 

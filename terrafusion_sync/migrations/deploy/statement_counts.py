@@ -28,7 +28,6 @@ from terrafusion_sync.migrations.plumbing.tool_tables import (
     CONTRACT_STATEMENTS_TABLE_NAME,
     contract_statements_table,
 )
-from terrafusion_sync.migrations.sql.statements import data_statement_names
 
 Retired = tuple[str, str, str]
 """Table, old column, new column."""
@@ -92,6 +91,8 @@ def counts(conn: Connection, retired: Sequence[Retired]) -> dict[Retired, Snapsh
             ).all()
     except sa_exc.DBAPIError:  # created but not in shared_preload_libraries
         return None
+    from terrafusion_sync.migrations.sql.statements import data_statement_names  # pglast: only here
+
     found: dict[Retired, dict[str, int]] = {r: {} for r in retired}
     for queryid, query, calls in entries:
         named = data_statement_names(query or "")
