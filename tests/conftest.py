@@ -59,12 +59,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Spare the garbage collector the objects every test of a worker shares.
 
     What a worker holds after collection (SQLAlchemy, Alembic, the models, the collected
-    items) lives as long as it does: frozen, no collection walks it again. A test then
-    makes and drops tens of thousands of objects (reflected tables, Alembic's revision
-    maps); with a first threshold of 10,000 rather than 700, the collector looks at them
-    far less often, and still frees their cycles. Measured with ``gc.callbacks`` over a
-    whole run (436 tests, 3 workers): the workers spent 7.8 s of CPU collecting, 6.8 s
-    frozen alone, 2.5 s frozen with this threshold, 2.7 s with 50,000.
+    items) lives as long as it does: frozen, no collection walks it again. What a test
+    makes and drops (reflected tables, Alembic's revision maps) the collector then looks
+    at far less often with a first threshold of 10,000 rather than 700, and still frees
+    its cycles. Measured with ``gc.callbacks`` over a whole run (436 tests, 3 workers):
+    the workers spent 7.8 s of CPU collecting, 6.8 s frozen alone, 2.5 s frozen with this
+    threshold, 2.7 s with 50,000.
     """
     gc.freeze()
     gc.set_threshold(YOUNG_OBJECTS_BEFORE_A_COLLECTION, *gc.get_threshold()[1:])
