@@ -141,16 +141,16 @@ $fn$
         """The name (unquoted) of ``index``'s copy on the temporary column."""
         return short_name(index.name, TEMPORARY)
 
-    def _index(self, index: ColumnIndex) -> tuple[str, str]:
-        """The temporary index's quoted name and ``CREATE INDEX CONCURRENTLY`` on the
-        temporary column, from the index PostgreSQL prints for the column."""
+    def _build(self, index: ColumnIndex) -> str:
+        """``CREATE INDEX CONCURRENTLY`` of ``index``'s copy on the temporary column, from
+        the index PostgreSQL prints for the column."""
         name = quoted(self._temporary_index(index))
         head, _, body = index.definition.partition(" ON ")
         body = re.sub(
             rf"(?<=[(\s]){re.escape(self.names[1])}(?=[\s,)])", self.names[2], body, count=1
         )
         unique = "UNIQUE " if head.startswith("CREATE UNIQUE") else ""
-        return name, f"CREATE {unique}INDEX CONCURRENTLY {name} ON {body}"
+        return f"CREATE {unique}INDEX CONCURRENTLY {name} ON {body}"
 
     def every_value_casts(self, ctx: AutogenContext) -> list[str]:
         """A read of every value through the cast, before the expand changes anything: a
@@ -192,7 +192,7 @@ $fn$
         for index in c.indexes:  # a build that failed leaves an invalid index: drop it first
             leftover = qualified(self._temporary_index(index), c.schema)
             drop = f"DROP INDEX CONCURRENTLY IF EXISTS {leftover}"
-            build = self._index(index)[1]
+            build = self._build(index)
             lines += [AUTOCOMMIT, f"    {execute(drop)}", f"    {execute(build)}", ""]
         if c.not_null:
             check = f"CHECK ({new} IS NOT NULL) NOT VALID"
@@ -243,9 +243,8 @@ $fn$
                 execute(f"ALTER TABLE {table} DROP CONSTRAINT {self.check}"),
             ]
         for index in c.indexes:
-            lines.append(
-                execute(f"ALTER INDEX {self._index(index)[0]} RENAME TO {quoted(index.name)}")
-            )
+            temporary = quoted(self._temporary_index(index))
+            lines.append(execute(f"ALTER INDEX {temporary} RENAME TO {quoted(index.name)}"))
         if c.new_default is not None:
             default = f"ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {c.new_default}"
             lines.append(execute(default))
@@ -256,7 +255,9 @@ $fn$
         table, col, new = self.names
         c = self.change
         lines = [
-            execute(f"ALTER INDEX {quoted(index.name)} RENAME TO {self._index(index)[0]}")
+            execute(
+                f"ALTER INDEX {quoted(index.name)} RENAME TO {quoted(self._temporary_index(index))}"
+            )
             for index in c.indexes
         ]
         lines.append(execute(f"ALTER TABLE {table} RENAME COLUMN {col} TO {new}"))
