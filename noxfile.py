@@ -34,10 +34,10 @@ def install(session: nox.Session, *groups: str) -> None:
     wanted = hashlib.sha256(Path("pyproject.toml").read_bytes() + repr(groups).encode())
     stamp = session.env_dir / ".tfsync-installed"
     if not stamp.is_file() or stamp.read_text() != wanted.hexdigest():
-        ahead = "1" if os.environ.get("PYTHONDONTWRITEBYTECODE") else "0"
-        session.install("-e", ".", *requirements, env={"UV_COMPILE_BYTECODE": ahead})
-        # the package too; a file edited later costs its own compile only
-        session.run("python", "-m", "compileall", "-q", "terrafusion_sync", silent=True)
+        ahead = bool(os.environ.get("PYTHONDONTWRITEBYTECODE"))
+        session.install("-e", ".", *requirements, env={"UV_COMPILE_BYTECODE": str(int(ahead))})
+        if ahead:  # the package too; a file edited later costs its own compile only
+            session.run("python", "-m", "compileall", "-q", "terrafusion_sync", silent=True)
         stamp.write_text(wanted.hexdigest())
 
 
