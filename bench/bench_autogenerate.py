@@ -46,7 +46,7 @@ def compare_many(url: str, with_entities: str, calls: str = str(CALLS)) -> None:
     engine = create_engine(url.replace("+asyncpg", "+psycopg"))
     samples = []
     with engine.connect() as conn:
-        opts = {"compare_type": True, "compare_server_default": True}
+        opts: dict[str, object] = {"compare_type": True, "compare_server_default": True}
         opts |= {"include_name": include_name, "include_schemas": False}
         for _ in range(int(calls)):
             start = time.perf_counter()
@@ -86,7 +86,8 @@ async def _measure(calls: int) -> tuple[float, float]:
     async with scratch_database(server, "bench") as scratch:
         await migrations.upgrade(scratch)
         url = scratch.render_as_string(hide_password=False)
-        with_them, without = [], []
+        with_them: list[float] = []
+        without: list[float] = []
         for round_ in range(ROUNDS):
             order = (True, False) if round_ % 2 == 0 else (False, True)
             for flag in order:

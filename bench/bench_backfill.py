@@ -29,8 +29,11 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
+from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
@@ -112,13 +115,15 @@ async def _prepare(url: URL, tables: tuple[str, ...]) -> None:
         await conn.execute(text("CHECKPOINT"))
 
 
-def _during_writes(url: URL, table: str, work: object) -> tuple[float, float, int]:
+def _during_writes(
+    url: URL, table: str, work: Coroutine[Any, Any, object]
+) -> tuple[float, float, int]:
     """Seconds ``work`` (a coroutine) took, the writer's longest wait, and its writes."""
     writer = Writer(url, table)
     writer.start()
     time.sleep(0.5)  # the writer is writing before the work starts
     start = time.perf_counter()
-    run_blocking(work)  # type: ignore[arg-type]
+    run_blocking(work)
     elapsed = time.perf_counter() - start
     writer.stop.set()
     writer.join()
@@ -133,7 +138,8 @@ async def _plain(url: URL, statement: str) -> None:
 
 async def _count_left(url: URL, table: str, where: str) -> int:
     async with connect(url) as conn:
-        return (await conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"))).scalar()
+        found = await conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"))
+        return int(found.scalar_one())
 
 
 async def _walk(url: URL, rev: str) -> str:
@@ -164,9 +170,9 @@ def main() -> None:
         run_blocking(_bench(server, cfg, head or ""))
 
 
-async def _bench(server: URL, cfg: object, head: str) -> None:
+async def _bench(server: URL, cfg: Config, head: str) -> None:
     async with scratch_database(server, "bench") as url:
-        await migrations.upgrade(url, head, cfg=cfg)  # type: ignore[arg-type]
+        await migrations.upgrade(url, head, cfg=cfg)
         print(f"{ROUNDS} round(s) per case on 2 tables of {ROWS:,} rows made afresh each round")
         below = head  # each case's revision sits on the one before
         for rev in CASES:
@@ -174,7 +180,7 @@ async def _bench(server: URL, cfg: object, head: str) -> None:
             below = rev
 
 
-async def _compare(url: URL, cfg: object, rev: str, below: str) -> None:
+async def _compare(url: URL, cfg: Config, rev: str, below: str) -> None:
     """One case, ``ROUNDS`` times: the plain statement and the revision's op.backfill, each
     with a writer, taking turns going first; medians of their times, the longest waits.
     Between rounds the database goes back to ``below``, the revision under ``rev``."""
@@ -184,13 +190,13 @@ async def _compare(url: URL, cfg: object, rev: str, below: str) -> None:
         return _during_writes(url, plain_table, _plain(url, statement))
 
     def batched() -> tuple[float, float, int]:
-        upgrade = migrations.upgrade(url, rev, cfg=cfg)  # type: ignore[arg-type]
+        upgrade = migrations.upgrade(url, rev, cfg=cfg)
         return _during_writes(url, batched_table, upgrade)
 
     runs: dict[str, list[tuple[float, float, int]]] = {"plain": [], "batched": []}
     for round_ in range(ROUNDS):
         if round_:  # untimed: the next upgrade records and walks the backfill afresh
-            await migrations.downgrade(url, below, cfg=cfg)  # type: ignore[arg-type]
+            await migrations.downgrade(url, below, cfg=cfg)
         await _prepare(url, (plain_table, batched_table))
         order = [("plain", plain), ("batched", batched)]
         for name, fn in order if round_ % 2 == 0 else order[::-1]:

