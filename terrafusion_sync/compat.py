@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any
@@ -21,8 +21,11 @@ except ImportError:  # pragma: no cover - SQLAlchemy 2.0
     from sqlalchemy.util.concurrency import await_only as await_  # type: ignore[attr-defined,no-redef,unused-ignore]  # 2.0's name
 
 if TYPE_CHECKING:
+    from alembic.autogenerate.api import AutogenContext
     from alembic.runtime.migration import RevisionStep
     from alembic.script import ScriptDirectory
+    from alembic.util.langhelpers import PriorityDispatcher
+    from sqlalchemy.types import TypeEngine
 
 __all__ = [
     "ALEMBIC_LOADERS",
@@ -33,6 +36,8 @@ __all__ = [
     "forget_pgserver_handle",
     "loading_frames",
     "pglast_message",
+    "render_type",
+    "replace_comparator",
 ]
 
 
@@ -100,3 +105,36 @@ def pglast_message(error: Exception) -> str:
     """pglast's ``ParseError`` text without its ``, at index N`` tail (it points into the
     SQL we wrapped the user's text in, not into what the user wrote)."""
     return str(error).split(", at index")[0]
+
+
+def replace_comparator(
+    dispatcher: PriorityDispatcher,
+    original: Callable[..., Any],
+    replacement: Callable[..., Any],
+) -> int:
+    """Put ``replacement`` wherever ``original`` stands among ``dispatcher``'s comparators
+    (Alembic's global ``alembic.autogenerate.comparators``, or a ``branch()`` of it); how
+    many places it took.
+
+    Alembic keeps them in the private ``PriorityDispatcher._registry``: lists of
+    ``(function, subgroup)`` per target, qualifier and priority. A library that registered
+    one with ``dispatch_for`` (alembic_utils does) has no public way to take it back out.
+    """
+    replaced = 0
+    for entries in dispatcher._registry.values():
+        for index, (fn, subgroup) in enumerate(entries):
+            if fn is original:
+                entries[index] = (replacement, subgroup)
+                replaced += 1
+    return replaced
+
+
+def render_type(type_: TypeEngine[Any], autogen_context: AutogenContext) -> str:
+    """A column type written as autogenerate writes it in a revision (``sa.String(length=20)``;
+    a dialect's type adds its import to ``autogen_context.imports``).
+
+    Alembic's private ``render._repr_type``: its public renderers write whole operations.
+    """
+    from alembic.autogenerate.render import _repr_type
+
+    return _repr_type(type_, autogen_context)

@@ -1,10 +1,12 @@
 """The package's own shape, as the developers' guide asks it: short functions and classes
-(unless they say why), and public names that keep their types through the lazy exports."""
+(unless they say why), public names that keep their types through the lazy exports, and no
+``type: ignore`` that does not say why."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,43 @@ def test_the_length_check_sees_a_long_function_and_its_reason(tmp_path: Path) ->
     excused.write_text(f"def f() -> None:  {REASON} a table read top to bottom\n{body}\n")
     assert _too_long(plain, tmp_path) == ["plain.py:1 f"]
     assert _too_long(excused, tmp_path) == []
+
+
+_IGNORE = re.compile(r"#\s*type:\s*ignore(\[[^\]]*\])?(?P<after>.*)$")
+
+
+def _unexplained_ignores(path: Path, root: Path = PACKAGE_DIR.parent) -> list[str]:
+    """``file:line`` of each ``type: ignore`` with no reason: a comment after it on its
+    line, or a comment on the line above."""
+    lines = path.read_text().splitlines()
+    found = []
+    for number, line in enumerate(lines, start=1):
+        ignore = _IGNORE.search(line)
+        if ignore is None:
+            continue
+        after = ignore["after"].strip().lstrip("#").strip()
+        above = lines[number - 2] if number > 1 else ""
+        if not after and "#" not in above:
+            found.append(f"{path.relative_to(root)}:{number}")
+    return found
+
+
+def test_every_type_ignore_says_why() -> None:
+    modules = [p for p in PACKAGE_DIR.rglob("*.py") if not p.is_relative_to(FROZEN)]
+    unexplained = [where for path in sorted(modules) for where in _unexplained_ignores(path)]
+    assert unexplained == [], "say why after it ('# type: ignore[code]  # why') or just above"
+
+
+def test_the_ignore_check_sees_a_bare_ignore_and_a_reason(tmp_path: Path) -> None:
+    bare = tmp_path / "bare.py"
+    bare.write_text("x: int = f()  # type: ignore[no-any-return]\n")
+    after = tmp_path / "after.py"
+    after.write_text("x: int = f()  # type: ignore[no-any-return]  # f is untyped\n")
+    above = tmp_path / "above.py"
+    above.write_text("# f is untyped\nx: int = f()  # type: ignore[no-any-return]\n")
+    assert _unexplained_ignores(bare, tmp_path) == ["bare.py:1"]
+    assert _unexplained_ignores(after, tmp_path) == []
+    assert _unexplained_ignores(above, tmp_path) == []
 
 
 def _type_checking_imports(package: str) -> dict[str, str]:

@@ -13,14 +13,21 @@ from pathlib import Path
 
 import pglast
 import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import comparators
+from alembic.autogenerate.api import AutogenContext
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
+from alembic_utils.replaceable_entity import compare_registered_entities
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 
 from terrafusion_sync import compat
 from terrafusion_sync.database import connect
 from terrafusion_sync.migrations import alembic_config, script_directory
+from terrafusion_sync.migrations.entities import replaceable
 
 from helpers import add_revision
 
@@ -118,3 +125,37 @@ def test_pglast_error_loses_only_its_index_tail() -> None:
         pglast.parse_sql("UPDATE t SET = 1")
     assert ", at index" in str(caught.value)
     assert compat.pglast_message(caught.value) == 'syntax error at or near "="'
+
+
+def test_a_comparator_registered_with_alembic_is_replaced_where_it_stands() -> None:
+    called: list[str] = []
+
+    def original() -> None:
+        called.append("original")
+
+    dispatcher = comparators.branch()  # a copy: Alembic's own comparators stay as they are
+    dispatcher.dispatch_for("tfsync-compat-test")(original)
+    assert compat.replace_comparator(dispatcher, original, lambda: called.append("new")) == 1
+    dispatcher.dispatch("tfsync-compat-test")()
+    assert called == ["new"]
+
+
+def test_alembic_utils_comparator_runs_only_inside_its_savepoint() -> None:
+    """Registering the entities wraps alembic_utils' comparator (it raises if it cannot
+    find it): Alembic's comparators no longer hold the bare one."""
+    replaceable.register(replaceable.registered())
+    bare = compat.replace_comparator(
+        comparators.branch(), compare_registered_entities, lambda *_: None
+    )
+    assert bare == 0
+
+
+def test_a_type_is_written_as_autogenerate_writes_it() -> None:
+    # the prefixes Alembic's configure() sets by default
+    prefixes = {"sqlalchemy_module_prefix": "sa.", "user_module_prefix": None}
+    migration = MigrationContext.configure(dialect_name="postgresql", opts=prefixes)
+    context = AutogenContext(migration)
+    assert compat.render_type(sa.String(20), context) == "sa.String(length=20)"
+    rendered = compat.render_type(postgresql.JSONB(), context)
+    assert rendered == "postgresql.JSONB(astext_type=sa.Text())"
+    assert "from sqlalchemy.dialects import postgresql" in context.imports

@@ -227,7 +227,7 @@ def _with_contracts(order: list[str], contracts: list[RevisionFile]) -> list[str
             placed = False
             for contract in list(waiting):
                 if all(d in walked for d in (*contract.down_revisions, *contract.depends_on)):
-                    walked.append(contract.revision)  # type: ignore[arg-type]
+                    walked.append(contract.revision or "")  # None: returned above
                     waiting.remove(contract)
                     placed = True
     return None if waiting else walked

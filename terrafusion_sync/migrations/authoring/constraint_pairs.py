@@ -23,10 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alembic.operations import MigrateOperation, ops
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import AddConstraint
 
-from terrafusion_sync.database import qualified, quoted
+from terrafusion_sync.database import postgresql_dialect, qualified, quoted
 from terrafusion_sync.migrations.authoring.rename_sql import (
     Halves,
     Lines,
@@ -174,7 +173,7 @@ def _foreign_key(op: ops.CreateForeignKeyOp) -> Finish:
     constraint = op.to_constraint()
     name = str(op.constraint_name or constraint.name)
     table = qualified(op.source_table, op.kw.get("source_schema"))
-    ddl = AddConstraint(constraint).compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+    ddl = AddConstraint(constraint).compile(dialect=postgresql_dialect())
     add = f"{' '.join(str(ddl).split())} NOT VALID"
     drop = f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {quoted(name)}"
     return Finish(

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from alembic.autogenerate import renderers
 from alembic.autogenerate.api import AutogenContext
 from alembic.operations import MigrateOperation, ops
-from sqlalchemy.dialects import postgresql
 
-from terrafusion_sync.database import qualified, quoted
+from terrafusion_sync import compat
+from terrafusion_sync.database import postgresql_dialect, qualified, quoted
 from terrafusion_sync.migrations.authoring.renames import Rename
 from terrafusion_sync.migrations.plumbing.retiring import KEEP_IN_STEP
 from terrafusion_sync.migrations.plumbing.tool_tables import CONTRACT_WATCH_TABLE_NAME
@@ -294,9 +294,8 @@ def _schema(rename: Rename) -> str:
 
 def column_code(column: sa.Column[Any], ctx: AutogenContext, *, nullable: bool) -> str:
     """``sa.Column("name", <type>, nullable=...)``, the type as autogenerate renders it."""
-    from alembic.autogenerate.render import _repr_type  # private: used here only
-
-    return f"sa.Column({column.name!r}, {_repr_type(column.type, ctx)}, nullable={nullable})"
+    rendered = compat.render_type(column.type, ctx)
+    return f"sa.Column({column.name!r}, {rendered}, nullable={nullable})"
 
 
 def _default(column: sa.Column[Any]) -> str:
@@ -314,7 +313,7 @@ def default_sql(default: Any) -> str | None:
     if isinstance(arg, sa.TextClause):
         return arg.text
     if isinstance(arg, sa.ClauseElement):
-        return str(arg.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+        return str(arg.compile(dialect=postgresql_dialect()))
     return None
 
 

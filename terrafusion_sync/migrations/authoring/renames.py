@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from alembic.operations import ops
-from sqlalchemy.dialects import postgresql
 
+from terrafusion_sync.database import postgresql_dialect
 from terrafusion_sync.errors import MigrationError
 
 Ask = Callable[[str], bool]
@@ -74,7 +74,7 @@ def parse_renames(values: Sequence[str]) -> list[RenameSpec]:
 
 def type_sql(column: sa.Column[object]) -> str:
     """The column's type as PostgreSQL spells it."""
-    return str(column.type.compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+    return str(column.type.compile(dialect=postgresql_dialect()))
 
 
 def compatible(old: sa.Column[object], new: sa.Column[object]) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy.dialects import postgresql
+from terrafusion_sync.database import postgresql_dialect
 
 _STRING = re.compile(r"(?:VARCHAR|CHARACTER VARYING)(?:\((\d+)\))?|TEXT")
 _NUMERIC = re.compile(r"NUMERIC(?:\((\d+)(?:, *(\d+))?\))?")
@@ -31,7 +31,7 @@ def sql_type(type_: Any) -> str:
     """The type as PostgreSQL spells it (upper case), for a SQLAlchemy type or a string."""
     if isinstance(type_, str):
         return " ".join(type_.upper().split())
-    compiled = type_.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]  # SQLAlchemy's compile is untyped
+    compiled = type_.compile(dialect=postgresql_dialect())
     return " ".join(str(compiled).upper().split())
 
 

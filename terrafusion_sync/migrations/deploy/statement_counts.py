@@ -185,4 +185,5 @@ def _prune(conn: Connection, table: str, column: str) -> None:
 
 
 def _now(conn: Connection) -> datetime:
-    return conn.execute(text("SELECT now()")).scalar_one()  # type: ignore[no-any-return]
+    now: datetime = conn.execute(text("SELECT now()")).scalar_one()
+    return now

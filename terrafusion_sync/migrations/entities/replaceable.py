@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from alembic.autogenerate import comparators
@@ -47,6 +47,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, NestedTransaction
 from sqlalchemy.schema import CreateColumn, SchemaItem
 
+from terrafusion_sync import compat
 from terrafusion_sync.database import quoted
 from terrafusion_sync.errors import MigrationError, first_line
 
@@ -60,7 +61,7 @@ _CREATE_ORDER = (PGFunction, PGView, PGMaterializedView, PGTrigger)
 
 def register(entities: Iterable[ReplaceableEntity]) -> None:
     """Make autogenerate compare ``entities``, and only them, from now on."""
-    replaceable_entity.registry.clear()  # type: ignore[no-untyped-call]
+    replaceable_entity.registry.clear()  # type: ignore[no-untyped-call]  # unannotated there
     # only the kinds the project uses: the library otherwise reads every kind it knows
     # (grants, policies, extensions) from the catalog at every comparison
     register_entities(list(entities), entity_types=KINDS)
@@ -93,17 +94,13 @@ def _rank(order: tuple[type[ReplaceableEntity], ...]) -> Callable[[MigrateOperat
     return rank
 
 
+@cache
 def _wrap_library_comparator() -> None:
-    """Replace alembic_utils' comparator in Alembic's registry by :func:`_in_savepoint` of it.
-
-    Alembic keeps third-party comparators in a private table; this is the one place that
-    touches it, and it does so only once.
-    """
+    """Replace alembic_utils' comparator among Alembic's by :func:`_in_savepoint` of it,
+    once."""
     original = replaceable_entity.compare_registered_entities
-    for entries in comparators._registry.values():
-        for index, (fn, subgroup) in enumerate(entries):
-            if fn is original:
-                entries[index] = (_in_savepoint(original), subgroup)
+    if not compat.replace_comparator(comparators, original, _in_savepoint(original)):
+        raise RuntimeError("alembic_utils' comparator is not among Alembic's: see compat.py")
 
 
 def _in_savepoint(compare: Comparator) -> Comparator:
@@ -167,10 +164,11 @@ def _each_definition_once() -> Iterator[None]:
             known[key] = original(self, sess, dependencies=dependencies)
         return known[key]
 
+    # the library's method, replaced while it compares (mypy forbids assigning to a method)
     ReplaceableEntity.get_database_definition = once  # type: ignore[method-assign]
     try:
         yield
-    finally:
+    finally:  # and put back
         ReplaceableEntity.get_database_definition = original  # type: ignore[method-assign]
 
 
