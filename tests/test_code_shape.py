@@ -1,11 +1,13 @@
 """The package's own shape, as the developers' guide asks it: short functions and classes
-(unless they say why), public names that keep their types through the lazy exports, and no
-``type: ignore`` that does not say why."""
+(unless they say why), no import circle, public names that keep their types through the lazy
+exports, and no ``type: ignore`` that does not say why."""
 
 from __future__ import annotations
 
 import ast
+import graphlib
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 
@@ -57,6 +59,65 @@ def test_the_length_check_sees_a_long_function_and_its_reason(tmp_path: Path) ->
     excused.write_text(f"def f() -> None:  {REASON} a table read top to bottom\n{body}\n")
     assert _too_long(plain, tmp_path) == ["plain.py:1 f"]
     assert _too_long(excused, tmp_path) == []
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, name: str, modules: set[str]) -> set[str]:
+    """The package's modules that ``path`` imports, anywhere in it (a function's lazy import
+    and a ``TYPE_CHECKING`` one count too: both still tie the two modules together)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            relative = "." * node.level + (node.module or "")
+            base = importlib.util.resolve_name(relative, package) if node.level else relative
+            targets = [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target not in modules and "." in target:  # a name of a module: its module
+                target = target.rpartition(".")[0]
+            if target in modules and target != name:
+                found.add(target)
+    return found
+
+
+def _import_circle(root: Path, package: str) -> list[str] | None:
+    """One circle of imports among the modules of ``root/package``, if there is one."""
+    paths = {
+        _module_name(p, root): p
+        for p in (root / package).rglob("*.py")
+        if not p.is_relative_to(FROZEN)
+    }
+    graph = {name: _imports(path, name, set(paths)) for name, path in paths.items()}
+    try:
+        graphlib.TopologicalSorter(graph).prepare()
+    except graphlib.CycleError as circle:
+        return list(circle.args[1])
+    return None
+
+
+def test_no_module_of_the_package_imports_one_that_imports_it_back() -> None:
+    assert _import_circle(PACKAGE_DIR.parent, "terrafusion_sync") is None
+
+
+def test_the_circle_check_sees_a_circle_through_a_type_checking_import(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "walk.py").write_text("from pkg.calls import Call\n")
+    (package / "calls.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import walk\n"
+    )
+    assert sorted(set(_import_circle(tmp_path, "pkg") or [])) == ["pkg.calls", "pkg.walk"]
+    (package / "calls.py").write_text("")
+    assert _import_circle(tmp_path, "pkg") is None
 
 
 _IGNORE = re.compile(r"#\s*type:\s*ignore(\[[^\]]*\])?(?P<after>.*)$")

@@ -47,6 +47,15 @@ class Call:
             return f"DELETE FROM {self.table}\n WHERE ({self.where_sql}\n)"
         return f"UPDATE {self.table} SET {self.set_sql}\n WHERE ({self.where_sql}\n)"
 
+    def batch_sql(self, key: keyset.Key, *, after: bool) -> str:
+        """The change of the rows of one key range (:func:`keyset.in_range_sql`) that match
+        ``where``: the ``UPDATE``, or the ``DELETE``."""
+        in_range = keyset.in_range_sql(self.table, key, after=after)
+        rows = f" WHERE {in_range} AND ({self.where_sql}\n)"
+        if self.delete:
+            return f"DELETE FROM {self.table}\n{rows}"
+        return f"UPDATE {self.table} SET {self.set_sql}\n{rows}"
+
     def same_clauses(self, other: Call) -> bool:
         """Whether ``other`` asks the same of the same table (its pace aside)."""
         mine = (self.table, self.set_sql, self.where_sql, self.delete)
@@ -123,7 +132,7 @@ def validate(conn: Connection, call: Call) -> keyset.Key:
     try:
         with conn.begin_nested():
             conn.execute(
-                sa.text("EXPLAIN " + keyset.change_sql(call, key, after=True)),
+                sa.text("EXPLAIN " + call.batch_sql(key, after=True)),
                 {"last": [None] * len(key.columns), "end": [None] * len(key.columns)},
             )
     except sa_exc.DBAPIError as exc:

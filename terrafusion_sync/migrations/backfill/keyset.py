@@ -1,5 +1,5 @@
-"""The SQL of a keyset walk: a table's primary key, the next range of it, and the change
-of the rows in one range.
+"""The SQL of a keyset walk: a table's primary key, the next range of it, and the rows
+in one range (the backfill's change adds its own ``SET`` and ``WHERE``: ``calls.Call``).
 
 A batch is a range of the primary key after the last key done: its end is the key ``n``
 places further along the key's index (``WHERE key > last ORDER BY key OFFSET n - 1 LIMIT
@@ -14,13 +14,9 @@ would be hashed over the whole table).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-
-if TYPE_CHECKING:
-    from terrafusion_sync.migrations.backfill.calls import Call
 
 
 @dataclass(frozen=True)
@@ -109,12 +105,9 @@ def tail_sql(table: str, key: Key, *, after: bool) -> str:
     )
 
 
-def change_sql(call: Call, key: Key, *, after: bool) -> str:
-    """The change of the rows of one key range, ``:last`` (exclusive) to ``:end``, that
-    match ``where``: the call's ``UPDATE``, or its ``DELETE``."""
-    keys = ", ".join(f"{call.table}.{c}" for c in key.columns)
+def in_range_sql(table: str, key: Key, *, after: bool) -> str:
+    """The condition that a row of ``table`` lies in one key range, ``:last`` (exclusive,
+    unless not ``after``: the first range) to ``:end``."""
+    keys = ", ".join(f"{table}.{c}" for c in key.columns)
     start = f"({keys}) > ({_bound(key, 'last')}) AND " if after else ""
-    rows = f" WHERE {start}({keys}) <= ({_bound(key, 'end')}) AND ({call.where_sql}\n)"
-    if call.delete:
-        return f"DELETE FROM {call.table}\n{rows}"
-    return f"UPDATE {call.table} SET {call.set_sql}\n{rows}"
+    return f"{start}({keys}) <= ({_bound(key, 'end')})"

@@ -117,7 +117,7 @@ class KeysetWalk:
         params = {"last": self.last} if after else {}
         changed = 0
         if walked:
-            change = sa.text(keyset.change_sql(self.call, self.key, after=after))
+            change = sa.text(self.call.batch_sql(self.key, after=after))
             changed = conn.execute(change, {**params, "end": last}).rowcount
         elapsed = time.perf_counter() - clock
         stopped = self.ledger.batch_done(last, walked, changed, size, elapsed)
