@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ __all__ = [
     "alembic_steps",
     "await_",
     "caller_frame",
+    "each_entity_definition_once",
     "forget_pgserver_handle",
     "loading_frames",
     "pglast_message",
@@ -138,3 +140,31 @@ def render_type(type_: TypeEngine[Any], autogen_context: AutogenContext) -> str:
     from alembic.autogenerate.render import _repr_type
 
     return _repr_type(type_, autogen_context)
+
+
+@contextmanager
+def each_entity_definition_once() -> Iterator[None]:
+    """While it lasts, what PostgreSQL makes of an alembic_utils entity is worked out once
+    per entity and set of dependencies: the library's comparator asks twice in a row (each
+    time creating the entity twice in savepoints), which is most of what comparing costs.
+
+    The library's own ``ReplaceableEntity.get_database_definition(sess, dependencies=...)``,
+    replaced on its class, and put back after.
+    """
+    from alembic_utils.replaceable_entity import ReplaceableEntity
+
+    original = ReplaceableEntity.get_database_definition
+    known: dict[tuple[int, tuple[int, ...]], Any] = {}
+
+    def once(self: Any, sess: Any, dependencies: Any = None) -> Any:
+        key = (id(self), tuple(id(d) for d in dependencies or ()))
+        if key not in known:
+            known[key] = original(self, sess, dependencies=dependencies)
+        return known[key]
+
+    # mypy forbids assigning to a method
+    ReplaceableEntity.get_database_definition = once  # type: ignore[method-assign]
+    try:
+        yield
+    finally:  # and put back
+        ReplaceableEntity.get_database_definition = original  # type: ignore[method-assign]

@@ -7,6 +7,7 @@ a renamed function, a message text. Then change that one function of ``compat``.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import RevisionError
 from alembic.util import CommandError
-from alembic_utils.replaceable_entity import compare_registered_entities
+from alembic_utils.replaceable_entity import ReplaceableEntity, compare_registered_entities
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 
@@ -159,3 +160,30 @@ def test_a_type_is_written_as_autogenerate_writes_it() -> None:
     rendered = compat.render_type(postgresql.JSONB(), context)
     assert rendered == "postgresql.JSONB(astext_type=sa.Text())"
     assert "from sqlalchemy.dialects import postgresql" in context.imports
+
+
+def test_alembic_utils_asks_what_postgresql_makes_of_an_entity_through_one_method() -> None:
+    method = ReplaceableEntity.get_database_definition
+    assert list(inspect.signature(method).parameters) == ["self", "sess", "dependencies"]
+    assert ".get_database_definition(" in inspect.getsource(compare_registered_entities)
+
+
+def test_each_entity_definition_is_asked_once_while_comparing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[object] = []
+
+    def library(self: object, sess: object, dependencies: object = None) -> str:
+        asked.append(self)
+        return f"definition of {self}"
+
+    monkeypatch.setattr(ReplaceableEntity, "get_database_definition", library)
+    view, other, dependency = object(), object(), object()
+    with compat.each_entity_definition_once():
+        ask = ReplaceableEntity.get_database_definition
+        assert ask(view, None, dependencies=[dependency]) == f"definition of {view}"
+        assert ask(view, None, dependencies=[dependency]) == f"definition of {view}"
+        ask(view, None)  # other dependencies: asked again
+        ask(other, None, dependencies=[dependency])
+    assert asked == [view, view, other]
+    assert ReplaceableEntity.get_database_definition is library  # put back

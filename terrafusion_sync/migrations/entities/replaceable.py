@@ -15,7 +15,8 @@ one place that works around it (``tests/test_entities.py`` names each upstream i
   dropped) and creates and replacements last, functions before the views and triggers that
   call them.
 - Cost: the library works out what PostgreSQL makes of each entity twice in a row;
-  :func:`_each_definition_once` keeps the first answer for the comparison.
+  :func:`~terrafusion_sync.compat.each_entity_definition_once` keeps the first answer for
+  the comparison.
 - A view PostgreSQL rejects surfaces as a database error from deep inside the library:
   it becomes one :class:`~terrafusion_sync.errors.MigrationError` naming the entity.
 - The library leaves out the functions an extension owns, not its views: with
@@ -27,8 +28,7 @@ one place that works around it (``tests/test_entities.py`` names each upstream i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from functools import cache, partial
 from typing import Any
 
@@ -115,7 +115,7 @@ def _in_savepoint(compare: Comparator) -> Comparator:
         savepoint = conn.begin_nested()
         try:
             _add_what_the_models_add(conn, autogen_context.metadata)
-            with _each_definition_once():
+            with compat.each_entity_definition_once():
                 compare(autogen_context, upgrade_ops, schemas)
             _leave_extension_views(conn, upgrade_ops)
         except sa_exc.DBAPIError as exc:
@@ -148,28 +148,6 @@ def _leave_extension_views(conn: Connection, upgrade_ops: UpgradeOps) -> None:
             and (op.target.schema, op.target.signature) in owned
         )
     ]
-
-
-@contextmanager
-def _each_definition_once() -> Iterator[None]:
-    """While the library compares, what PostgreSQL makes of an entity is worked out once per
-    entity and set of dependencies: the library asks twice in a row (each time creating the
-    entity twice in savepoints), which is most of what comparing costs."""
-    original = ReplaceableEntity.get_database_definition
-    known: dict[tuple[int, tuple[int, ...]], Any] = {}
-
-    def once(self: Any, sess: Any, dependencies: Any = None) -> Any:
-        key = (id(self), tuple(id(d) for d in dependencies or ()))
-        if key not in known:
-            known[key] = original(self, sess, dependencies=dependencies)
-        return known[key]
-
-    # the library's method, replaced while it compares (mypy forbids assigning to a method)
-    ReplaceableEntity.get_database_definition = once  # type: ignore[method-assign]
-    try:
-        yield
-    finally:  # and put back
-        ReplaceableEntity.get_database_definition = original  # type: ignore[method-assign]
 
 
 def _roll_back(conn: Connection, savepoint: NestedTransaction) -> None:
