@@ -106,8 +106,8 @@ def tail_sql(table: str, key: Key, *, after: bool) -> str:
 
 
 def in_range_sql(table: str, key: Key, *, after: bool) -> str:
-    """The condition that a row of ``table`` lies in one key range, ``:last`` (exclusive,
-    unless not ``after``: the first range) to ``:end``."""
+    """The condition that a row of ``table`` lies in one key range: after ``:last`` (not
+    asked of the first range, ``after`` False) up to ``:end``."""
     keys = ", ".join(f"{table}.{c}" for c in key.columns)
     start = f"({keys}) > ({_bound(key, 'last')}) AND " if after else ""
     return f"{start}({keys}) <= ({_bound(key, 'end')})"

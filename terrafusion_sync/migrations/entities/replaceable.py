@@ -100,7 +100,10 @@ def _wrap_library_comparator() -> None:
     once."""
     original = replaceable_entity.compare_registered_entities
     if not compat.replace_comparator(comparators, original, _in_savepoint(original)):
-        raise RuntimeError("alembic_utils' comparator is not among Alembic's: see compat.py")
+        raise MigrationError(
+            "alembic_utils' comparator is not among Alembic's, where tfsync wraps it",
+            "install the alembic and alembic-utils versions pyproject.toml allows",
+        )
 
 
 def _in_savepoint(compare: Comparator) -> Comparator:
