@@ -42,9 +42,13 @@ def _too_long(path: Path, root: Path = PACKAGE_DIR.parent) -> list[str]:
     return found
 
 
+def _modules(package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """The package's Python files, in order, its frozen revision files aside."""
+    return sorted(p for p in package_dir.rglob("*.py") if not p.is_relative_to(FROZEN))
+
+
 def test_no_function_or_class_is_long_without_saying_why() -> None:
-    modules = [p for p in PACKAGE_DIR.rglob("*.py") if not p.is_relative_to(FROZEN)]
-    too_long = [where for path in sorted(modules) for where in _too_long(path)]
+    too_long = [where for path in _modules() for where in _too_long(path)]
     assert too_long == [], (
         f"over {FUNCTION_LINES} lines (functions) or {CLASS_LINES} (classes): split them, "
         f"or say why with '{REASON} ...' on the def line"
@@ -90,11 +94,7 @@ def _imports(path: Path, name: str, modules: set[str]) -> set[str]:
 
 def _import_circle(root: Path, package: str) -> list[str] | None:
     """One circle of imports among the modules of ``root/package``, if there is one."""
-    paths = {
-        _module_name(p, root): p
-        for p in (root / package).rglob("*.py")
-        if not p.is_relative_to(FROZEN)
-    }
+    paths = {_module_name(p, root): p for p in _modules(root / package)}
     graph = {name: _imports(path, name, set(paths)) for name, path in paths.items()}
     try:
         graphlib.TopologicalSorter(graph).prepare()
@@ -140,8 +140,7 @@ def _unexplained_ignores(path: Path, root: Path = PACKAGE_DIR.parent) -> list[st
 
 
 def test_every_type_ignore_says_why() -> None:
-    modules = [p for p in PACKAGE_DIR.rglob("*.py") if not p.is_relative_to(FROZEN)]
-    unexplained = [where for path in sorted(modules) for where in _unexplained_ignores(path)]
+    unexplained = [where for path in _modules() for where in _unexplained_ignores(path)]
     assert unexplained == [], "say why after it ('# type: ignore[code]  # why') or just above"
 
 
